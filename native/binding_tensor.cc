@@ -1,0 +1,219 @@
+#include <cmath>
+
+#include "bindings.h"
+
+namespace pt {
+
+Napi::FunctionReference JsTensor::ctor_;
+
+Napi::Function JsTensor::Init(Napi::Env env) {
+  Napi::Function f = DefineClass(
+      env, "NativeTensor",
+      {InstanceAccessor<&JsTensor::Dtype>("dtype"), InstanceAccessor<&JsTensor::Shape>("shape"),
+       InstanceAccessor<&JsTensor::Disposed>("disposed"), InstanceMethod<&JsTensor::Dispose>("dispose"),
+       InstanceMethod<&JsTensor::View>("view"), InstanceMethod<&JsTensor::ReadBytes>("readBytes"),
+       InstanceMethod<&JsTensor::WriteBytes>("writeBytes"),
+       InstanceMethod<&JsTensor::SameStorage>("sameStorage")});
+  ctor_ = Napi::Persistent(f);
+  return f;
+}
+
+DType parse_dtype(const std::string& s, const char* op) {
+  if (s == "bf16") return DType::BF16;
+  if (s == "f32") return DType::F32;
+  if (s == "i32") return DType::I32;
+  throw OpError(std::string(op) + ": unknown dtype '" + s + "' (expected bf16, f32 or i32)");
+}
+
+static std::vector<int64_t> parse_shape(const Napi::Value& v, const char* op) {
+  if (!v.IsArray()) throw OpError(std::string(op) + ": shape must be an array of integers");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> shape;
+  double total = 1;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0) || d != std::floor(d) || d > 9.0e15) {
+      throw OpError(std::string(op) + ": shape entry " + std::to_string(i) + " is not a non-negative integer");
+    }
+    shape.push_back(int64_t(d));
+    total *= d;
+  }
+  if (total > 1.0e15) throw OpError(std::string(op) + ": shape " + shape_str(shape) + " is too large");
+  return shape;
+}
+
+// new NativeTensor(shape, dtype): a fresh, uninitialised CPU buffer. Only the factory in JS calls it.
+JsTensor::JsTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsTensor>(info) {
+  if (info.Length() == 0) return;  // filled in by Wrap()
+  try {
+    if (!info[1].IsString()) throw OpError("empty: dtype must be a string");
+    t.dtype = parse_dtype(info[1].As<Napi::String>().Utf8Value(), "empty");
+    t.shape = parse_shape(info[0], "empty");
+    t.storage = std::make_shared<Storage>(t.nbytes());
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(info.Env(), "empty: out of memory allocating " + t.describe());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+Napi::Object JsTensor::Wrap(Napi::Env env, Tensor t) {
+  Napi::Object o = ctor_.New({});
+  Unwrap(o)->t = std::move(t);
+  return o;
+}
+
+bool JsTensor::Is(const Napi::Value& v) {
+  return v.IsObject() && v.As<Napi::Object>().InstanceOf(ctor_.Value());
+}
+
+Napi::Value JsTensor::Dtype(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), dtype_name(t.dtype));
+}
+
+Napi::Value JsTensor::Shape(const Napi::CallbackInfo& info) {
+  Napi::Array a = Napi::Array::New(info.Env(), t.shape.size());
+  for (size_t i = 0; i < t.shape.size(); i++) a.Set(uint32_t(i), Napi::Number::New(info.Env(), double(t.shape[i])));
+  return a;
+}
+
+Napi::Value JsTensor::Disposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !t.storage);
+}
+
+Napi::Value JsTensor::Dispose(const Napi::CallbackInfo& info) {
+  t.storage.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value JsTensor::View(const Napi::CallbackInfo& info) {
+  try {
+    if (!t.storage) throw OpError("view: tensor " + t.describe() + " has been disposed");
+    Tensor v = t;
+    v.shape = parse_shape(info[0], "view");
+    const double off = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+    if (off < 0 || off != std::floor(off)) throw OpError("view: offset must be a non-negative integer");
+    if (int64_t(off) + v.numel() > t.numel()) {
+      throw OpError("view: " + std::string(dtype_name(v.dtype)) + shape_str(v.shape) + " at offset " +
+                    std::to_string(int64_t(off)) + " does not fit in " + t.describe());
+    }
+    v.byte_offset += size_t(off) * dtype_size(t.dtype);
+    return Wrap(info.Env(), std::move(v));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+static void check_range(const Tensor& t, double off, double len, const char* op) {
+  if (!t.storage) throw OpError(std::string(op) + ": tensor " + t.describe() + " has been disposed");
+  if (!(off >= 0) || !(len >= 0) || off != std::floor(off) || len != std::floor(len) ||
+      off + len > double(t.nbytes())) {
+    throw OpError(std::string(op) + ": byte range [" + std::to_string(int64_t(off)) + ", +" +
+                  std::to_string(int64_t(len)) + ") is outside " + t.describe() + " (" +
+                  std::to_string(t.nbytes()) + " bytes)");
+  }
+}
+
+Napi::Value JsTensor::ReadBytes(const Napi::CallbackInfo& info) {
+  try {
+    const double off = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+    const double len = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : double(t.nbytes()) - off;
+    check_range(t, off, len, "readBytes");
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(info.Env(), (const uint8_t*)t.data() + size_t(off), size_t(len));
+    return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+Napi::Value JsTensor::WriteBytes(const Napi::CallbackInfo& info) {
+  try {
+    if (!info[1].IsTypedArray()) throw OpError("writeBytes: data must be a typed array");
+    Napi::TypedArray a = info[1].As<Napi::TypedArray>();
+    const double off = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    const size_t len = a.ByteLength();
+    check_range(t, off, double(len), "writeBytes");
+    const uint8_t* src = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+    std::memcpy((uint8_t*)t.data() + size_t(off), src, len);
+    return info.Env().Undefined();
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+Napi::Value JsTensor::SameStorage(const Napi::CallbackInfo& info) {
+  bool same = JsTensor::Is(info[0]) && Unwrap(info[0].As<Napi::Object>())->t.storage == t.storage && t.storage;
+  return Napi::Boolean::New(info.Env(), same);
+}
+
+Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (i >= info.Length() || !JsTensor::Is(info[i])) {
+    throw OpError(std::string(op) + ": argument '" + name + "' must be a Tensor");
+  }
+  Tensor& t = JsTensor::Unwrap(info[i].As<Napi::Object>())->t;
+  if (!t.storage) throw OpError(std::string(op) + ": argument '" + name + "' (" + t.describe() + ") has been disposed");
+  if (t.device() != Device::CPU) throw OpError(std::string(op) + ": argument '" + name + "' is not on the cpu device");
+  return t;
+}
+
+Tensor* arg_tensor_or_null(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+  return &arg_tensor(info, i, op, name);
+}
+
+double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (i >= info.Length() || !info[i].IsNumber()) {
+    throw OpError(std::string(op) + ": argument '" + name + "' must be a number");
+  }
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (i >= info.Length() || !info[i].IsBoolean()) {
+    throw OpError(std::string(op) + ": argument '" + name + "' must be a boolean");
+  }
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+static Napi::Value memory_stats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("liveBuffers", Napi::Number::New(info.Env(), double(MemoryStats::live_buffers.load())));
+  o.Set("liveBytes", Napi::Number::New(info.Env(), double(MemoryStats::live_bytes.load())));
+  return o;
+}
+
+static Napi::Value build_info(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+#ifdef POLYTUNE_HAS_CUDA
+  o.Set("cuda", true);
+#else
+  o.Set("cuda", false);
+#endif
+  o.Set("threads", num_threads());
+  const char* simd =
+#if defined(__AVX512BF16__)
+      "avx512bf16";
+#elif defined(__AVX512F__)
+      "avx512f";
+#elif defined(__AVX2__)
+      "avx2";
+#else
+      "generic";
+#endif
+  o.Set("simd", simd);
+  return o;
+}
+
+Napi::Object init_module(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeTensor", JsTensor::Init(env));
+  exports.Set("memoryStats", Napi::Function::New(env, memory_stats));
+  exports.Set("buildInfo", Napi::Function::New(env, build_info));
+  register_ops(env, exports);
+  return exports;
+}
+
+}  // namespace pt
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return pt::init_module(env, exports); }
+NODE_API_MODULE(polytune_native, InitModule)

@@ -1,0 +1,52 @@
+// N-API glue shared by the tensor class and the op bindings.
+#pragma once
+#include <napi.h>
+
+#include "tensor.h"
+
+namespace pt {
+
+class JsTensor : public Napi::ObjectWrap<JsTensor> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::Object Wrap(Napi::Env env, Tensor t);
+  static bool Is(const Napi::Value& v);
+  explicit JsTensor(const Napi::CallbackInfo& info);
+  Tensor t;
+
+ private:
+  static Napi::FunctionReference ctor_;
+  Napi::Value Dtype(const Napi::CallbackInfo& info);
+  Napi::Value Shape(const Napi::CallbackInfo& info);
+  Napi::Value Disposed(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value View(const Napi::CallbackInfo& info);
+  Napi::Value ReadBytes(const Napi::CallbackInfo& info);
+  Napi::Value WriteBytes(const Napi::CallbackInfo& info);
+  Napi::Value SameStorage(const Napi::CallbackInfo& info);
+};
+
+// Runs an op body, turning every C++ failure into a JS Error: no input from JS may abort Node.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(info.Env(), "out of memory");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+// Argument readers; each throws OpError naming the op and the argument.
+Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+Tensor* arg_tensor_or_null(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+DType parse_dtype(const std::string& s, const char* op);
+
+void register_ops(Napi::Env env, Napi::Object exports);
+
+}  // namespace pt

@@ -1,0 +1,74 @@
+#include "elementwise.h"
+
+namespace pt {
+
+template <typename T>
+static void add_t(int64_t n, const T* a, const T* b, T* out) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) store(out, i, load(a, i) + load(b, i));
+}
+
+void add(DType dt, int64_t n, const void* a, const void* b, void* out) {
+  if (dt == DType::BF16) add_t(n, (const bf16*)a, (const bf16*)b, (bf16*)out);
+  else add_t(n, (const float*)a, (const float*)b, (float*)out);
+}
+
+template <typename S, typename D>
+static void cast_t(int64_t n, const S* src, D* dst) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) store(dst, i, load(src, i));
+}
+
+void cast(DType src_dt, DType dst_dt, int64_t n, const void* src, void* dst) {
+  if (src_dt == dst_dt) {
+    std::memmove(dst, src, size_t(n) * dtype_size(src_dt));
+  } else if (src_dt == DType::BF16 && dst_dt == DType::F32) {
+    cast_t(n, (const bf16*)src, (float*)dst);
+  } else if (src_dt == DType::F32 && dst_dt == DType::BF16) {
+    cast_t(n, (const float*)src, (bf16*)dst);
+  } else {
+    throw OpError(std::string("cast: unsupported ") + dtype_name(src_dt) + " -> " + dtype_name(dst_dt));
+  }
+}
+
+void fill(DType dt, int64_t n, double value, void* dst) {
+  if (dt == DType::I32) {
+    int32_t* d = (int32_t*)dst;
+    for (int64_t i = 0; i < n; i++) d[i] = int32_t(value);
+  } else if (dt == DType::F32) {
+    float* d = (float*)dst;
+    for (int64_t i = 0; i < n; i++) d[i] = float(value);
+  } else {
+    bf16 v = f32_to_bf16(float(value));
+    bf16* d = (bf16*)dst;
+    for (int64_t i = 0; i < n; i++) d[i] = v;
+  }
+}
+
+template <typename T>
+static void scale_t(int64_t n, float s, T* x) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) store(x, i, load(x, i) * s);
+}
+
+void scale(DType dt, int64_t n, float s, void* x) {
+  if (dt == DType::BF16) scale_t(n, s, (bf16*)x);
+  else scale_t(n, s, (float*)x);
+}
+
+template <typename T>
+static double sumsq_t(int64_t n, const T* x) {
+  double total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const double v = load(x, i);
+    total += v * v;
+  }
+  return total;
+}
+
+double sum_squares(DType dt, int64_t n, const void* x) {
+  return dt == DType::BF16 ? sumsq_t(n, (const bf16*)x) : sumsq_t(n, (const float*)x);
+}
+
+}  // namespace pt

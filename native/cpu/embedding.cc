@@ -1,0 +1,67 @@
+#include "embedding.h"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+namespace pt {
+
+void check_ids(const char* op, int64_t N, int64_t V, const int32_t* ids) {
+  for (int64_t n = 0; n < N; n++) {
+    if (ids[n] < 0 || ids[n] >= V) {
+      throw OpError(std::string(op) + ": token id " + std::to_string(ids[n]) + " at position " +
+                    std::to_string(n) + " is outside the vocabulary [0, " + std::to_string(V) + ")");
+    }
+  }
+}
+
+template <typename T>
+static void forward(int64_t N, int64_t C, const int32_t* ids, const T* w, T* out) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; n++) std::memcpy(out + n * C, w + int64_t(ids[n]) * C, C * sizeof(T));
+}
+
+template <typename T>
+static void backward(int64_t N, int64_t C, const int32_t* ids, const T* dout, T* dw) {
+  // Sorting positions by id gives each thread whole ids, so no two threads touch one row.
+  std::vector<int64_t> order(N);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ids[a] < ids[b]; });
+  std::vector<int64_t> starts;
+  for (int64_t i = 0; i < N; i++) {
+    if (i == 0 || ids[order[i]] != ids[order[i - 1]]) starts.push_back(i);
+  }
+  starts.push_back(N);
+  const int64_t groups = int64_t(starts.size()) - 1;
+#pragma omp parallel
+  {
+    std::vector<float> acc(C);
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t g = 0; g < groups; g++) {
+      const int64_t id = ids[order[starts[g]]];
+      T* row = dw + id * C;
+      for (int64_t c = 0; c < C; c++) acc[c] = load(row, c);
+      for (int64_t i = starts[g]; i < starts[g + 1]; i++) {
+        const T* src = dout + order[i] * C;
+        for (int64_t c = 0; c < C; c++) acc[c] += load(src, c);
+      }
+      for (int64_t c = 0; c < C; c++) store(row, c, acc[c]);
+    }
+  }
+}
+
+void embedding_forward(DType dt, int64_t N, int64_t V, int64_t C, const int32_t* ids,
+                       const void* weight, void* out) {
+  check_ids("embedding", N, V, ids);
+  if (dt == DType::BF16) forward(N, C, ids, (const bf16*)weight, (bf16*)out);
+  else forward(N, C, ids, (const float*)weight, (float*)out);
+}
+
+void embedding_backward(DType dt, int64_t N, int64_t V, int64_t C, const int32_t* ids,
+                        const void* dout, void* dweight) {
+  check_ids("embedding_backward", N, V, ids);
+  if (dt == DType::BF16) backward(N, C, ids, (const bf16*)dout, (bf16*)dweight);
+  else backward(N, C, ids, (const float*)dout, (float*)dweight);
+}
+
+}  // namespace pt

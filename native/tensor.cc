@@ -1,0 +1,43 @@
+#include "tensor.h"
+
+#include <cstdlib>
+#include <new>
+
+namespace pt {
+
+std::atomic<int64_t> MemoryStats::live_buffers{0};
+std::atomic<int64_t> MemoryStats::live_bytes{0};
+
+Storage::Storage(size_t n) : nbytes(n) {
+  // 64-byte alignment keeps AVX-512 loads of whole rows aligned.
+  const size_t rounded = ((n + 63) / 64) * 64;
+  ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (!ptr) throw std::bad_alloc();
+  MemoryStats::live_buffers++;
+  MemoryStats::live_bytes += int64_t(n);
+}
+
+Storage::~Storage() {
+  std::free(ptr);
+  MemoryStats::live_buffers--;
+  MemoryStats::live_bytes -= int64_t(nbytes);
+}
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); i++) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::string Tensor::describe() const { return std::string(dtype_name(dtype)) + shape_str(shape); }
+
+}  // namespace pt

@@ -1,0 +1,26 @@
+import { Command, Option } from 'commander';
+import type { BenchOptions, BenchSuite } from '../../bench/types.js';
+
+// Each suite loads lazily, so `bench tokenize` never loads the native addon or onnxruntime.
+const suites: Record<string, { about: string; load: () => Promise<BenchSuite> }> = {
+  ops: { about: 'matmul and attention GFLOP/s, against onnxruntime-node MatMul', load: async () => (await import('../../bench/ops.js')).run },
+  tokenize: { about: 'encode MB/s on a 250k unigram model, against sentencepiece-js', load: async () => (await import('../../bench/tokenize.js')).run },
+  data: { about: 'tokenize-and-cache examples/s, and the cached rerun', load: async () => (await import('../../bench/data.js')).run },
+  checkpoint: { about: 'safetensors save/load GB/s, against a plain file copy', load: async () => (await import('../../bench/checkpoint.js')).run },
+};
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('Run a benchmark suite; prints a table and writes JSON')
+    .argument('<suite>', `one of: ${Object.keys(suites).join(', ')}`)
+    .addOption(new Option('--device <device>', 'backend to measure').choices(['cpu', 'cuda']).default('cpu'))
+    .option('--out <file>', 'JSON report path (default bench/results/<suite>.json)')
+    .option('--quick', 'small sizes, for a smoke test', false)
+    .addHelpText('after', '\nSuites:\n' + Object.entries(suites).map(([k, v]) => `  ${k.padEnd(11)}${v.about}`).join('\n'))
+    .action(async (suite: string, opts: BenchOptions) => {
+      const entry = suites[suite];
+      if (!entry) throw new Error(`unknown bench suite '${suite}' (choose from ${Object.keys(suites).join(', ')})`);
+      await (await entry.load())(opts);
+    });
+}

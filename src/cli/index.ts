@@ -1,0 +1,18 @@
+import { Command } from 'commander';
+import { registerBench } from './bench.js';
+import { registerTokenize } from './tokenize.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('polytune')
+    .description('Instruction-tune multilingual Llama-2-style models and answer MT-Bench-X')
+    .showHelpAfterError();
+  registerTokenize(program);
+  registerBench(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

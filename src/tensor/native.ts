@@ -1,0 +1,63 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from './root.js';
+
+/** The handle the addon gives for one tensor; src/tensor/tensor.ts is the public face. */
+export interface NativeTensor {
+  readonly dtype: 'bf16' | 'f32' | 'i32';
+  readonly shape: number[];
+  readonly disposed: boolean;
+  dispose(): void;
+  view(shape: number[], elementOffset: number): NativeTensor;
+  readBytes(byteOffset?: number, byteLength?: number): Buffer;
+  writeBytes(byteOffset: number, data: ArrayBufferView): void;
+  sameStorage(other: NativeTensor): boolean;
+}
+
+type T = NativeTensor;
+
+export interface NativeAddon {
+  NativeTensor: new (shape: number[], dtype: string) => NativeTensor;
+  memoryStats(): { liveBuffers: number; liveBytes: number };
+  buildInfo(): { cuda: boolean; threads: number; simd: string };
+  matmul(a: T, b: T, out: T, transA: boolean, transB: boolean, accumulate: boolean): void;
+  embedding(ids: T, weight: T, out: T): void;
+  embeddingBackward(ids: T, dout: T, dweight: T): void;
+  rmsnorm(x: T, weight: T, eps: number, out: T, rstd: T): void;
+  rmsnormBackward(x: T, weight: T, rstd: T, dout: T, dx: T, dweight: T): void;
+  rope(x: T, positions: T, cos: T, sin: T, out: T, inverse: boolean): void;
+  attention(q: T, k: T, v: T, doc: T | null, out: T, lse: T, scale: number): void;
+  attentionBackward(q: T, k: T, v: T, doc: T | null, out: T, dout: T, lse: T, dq: T, dk: T, dv: T, scale: number): void;
+  swiglu(gate: T, up: T, out: T): void;
+  swigluBackward(gate: T, up: T, dout: T, dgate: T, dup: T): void;
+  add(a: T, b: T, out: T): void;
+  cast(src: T, dst: T): void;
+  fill(t: T, value: number): void;
+  scale(t: T, s: number): void;
+  sumSquares(t: T): number;
+  crossEntropy(logits: T, targets: T, ignoreIndex: number, dlogits: T | null, gradScale: number): { lossSum: number; count: number };
+  adamw(param: T, grad: T, master: T | null, m: T, v: T, opts: AdamWNativeOptions): void;
+}
+
+export interface AdamWNativeOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  step: number;
+  gradScale: number;
+}
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const path = join(packageRoot(), 'build', 'Release', 'polytune_native.node');
+  if (!existsSync(path)) {
+    throw new Error(`the native addon is not built (${path} is missing): run \`npm install\` or \`npm run build:native\``);
+  }
+  addon = createRequire(import.meta.url)(path) as NativeAddon;
+  return addon;
+}

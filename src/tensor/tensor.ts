@@ -1,0 +1,152 @@
+import { native, type NativeTensor } from './native.js';
+
+export type DType = 'bf16' | 'f32' | 'i32';
+export type TypedArrayFor<D extends DType> = D extends 'bf16' ? Uint16Array : D extends 'f32' ? Float32Array : Int32Array;
+export type HostArray = Uint16Array | Float32Array | Int32Array;
+
+const bytesPer: Record<DType, number> = { bf16: 2, f32: 4, i32: 4 };
+
+// Tensors made inside withScope() are disposed when it ends, unless kept.
+const scopes: Set<Tensor>[] = [];
+
+/**
+ * A contiguous row-major tensor in native memory. Memory is freed by dispose() (or the scope that
+ * made it), not by the garbage collector's timetable; views share their parent's memory.
+ */
+export class Tensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly numel: number;
+
+  /** @internal use the static constructors */
+  constructor(readonly handle: NativeTensor) {
+    this.dtype = handle.dtype;
+    this.shape = Object.freeze(handle.shape.slice());
+    this.numel = this.shape.reduce((a, b) => a * b, 1);
+    scopes.at(-1)?.add(this);
+  }
+
+  get nbytes(): number {
+    return this.numel * bytesPer[this.dtype];
+  }
+
+  get disposed(): boolean {
+    return this.handle.disposed;
+  }
+
+  /** Uninitialised memory: every op writes its outputs whole, so zeroing would be wasted work. */
+  static empty(shape: readonly number[], dtype: DType): Tensor {
+    return new Tensor(new (native().NativeTensor)(shape.slice(), dtype));
+  }
+
+  static zeros(shape: readonly number[], dtype: DType): Tensor {
+    return Tensor.full(shape, dtype, 0);
+  }
+
+  static full(shape: readonly number[], dtype: DType, value: number): Tensor {
+    const t = Tensor.empty(shape, dtype);
+    native().fill(t.handle, value);
+    return t;
+  }
+
+  /** Copies host data in; bf16 data is given as its bit patterns in a Uint16Array. */
+  static fromArray(data: HostArray, shape: readonly number[], dtype?: DType): Tensor {
+    const dt = dtype ?? (data instanceof Uint16Array ? 'bf16' : data instanceof Float32Array ? 'f32' : 'i32');
+    const want = dt === 'bf16' ? Uint16Array : dt === 'f32' ? Float32Array : Int32Array;
+    if (!(data instanceof want)) {
+      throw new Error(`Tensor.fromArray: ${dt} data must be a ${want.name}, got ${data.constructor.name}`);
+    }
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== n) {
+      throw new Error(`Tensor.fromArray: ${data.length} values do not fill shape [${shape.join(', ')}] (${n})`);
+    }
+    const t = Tensor.empty(shape, dt);
+    t.handle.writeBytes(0, data);
+    return t;
+  }
+
+  /** Copies the data out to a new typed array. */
+  toArray(): HostArray {
+    const buf = this.handle.readBytes(0, this.nbytes);
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).slice();
+    if (this.dtype === 'bf16') return new Uint16Array(bytes.buffer);
+    if (this.dtype === 'f32') return new Float32Array(bytes.buffer);
+    return new Int32Array(bytes.buffer);
+  }
+
+  writeBytes(byteOffset: number, bytes: ArrayBufferView): void {
+    this.handle.writeBytes(byteOffset, bytes);
+  }
+
+  readBytes(byteOffset: number, byteLength: number): Uint8Array {
+    const b = this.handle.readBytes(byteOffset, byteLength);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  /** The same memory under another shape with the same element count. */
+  reshape(shape: readonly number[]): Tensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n !== this.numel) {
+      throw new Error(`reshape: ${this.describe()} has ${this.numel} elements, [${shape.join(', ')}] has ${n}`);
+    }
+    return new Tensor(this.handle.view(shape.slice(), 0));
+  }
+
+  /** Rows [start, start + count) of the first dimension, sharing memory. */
+  rows(start: number, count: number): Tensor {
+    const rowSize = this.numel / (this.shape[0] || 1);
+    if (start < 0 || count < 0 || start + count > this.shape[0]) {
+      throw new Error(`rows: [${start}, ${start + count}) is outside ${this.describe()}`);
+    }
+    return new Tensor(this.handle.view([count, ...this.shape.slice(1)], start * rowSize));
+  }
+
+  describe(): string {
+    return `${this.dtype}[${this.shape.join(', ')}]`;
+  }
+
+  dispose(): void {
+    this.handle.dispose();
+  }
+}
+
+/** Runs fn; every tensor made meanwhile is disposed at the end unless it is returned or kept. */
+export function withScope<R>(fn: () => R): R {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: R;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  const keepers = new Set<Tensor>();
+  collect(result, keepers);
+  for (const t of scope) {
+    if (keepers.has(t)) scopes.at(-1)?.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/** Moves a tensor out of the current scope, so it outlives it. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+function collect(v: unknown, into: Set<Tensor>): void {
+  if (v instanceof Tensor) into.add(v);
+  else if (Array.isArray(v)) v.forEach((x) => collect(x, into));
+  else if (v instanceof Map) v.forEach((x) => collect(x, into));
+  else if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    Object.values(v).forEach((x) => collect(x, into));
+  }
+}
+
+export function memoryStats(): { liveBuffers: number; liveBytes: number } {
+  return native().memoryStats();
+}
