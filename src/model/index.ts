@@ -2,3 +2,4 @@ export { type LlamaConfig, parseLlamaConfig, loadLlamaConfig, headDim } from './
 export { llamaParamShapes, initLlamaWeights, toTensors, countParams, isNormWeight } from './params.js';
 export { LlamaModel, type Batch, type LossResult, type ModelOptions } from './llama.js';
 export { ropeTables } from './rope-tables.js';
+export { presetNames, resolveConfig } from './presets.js';

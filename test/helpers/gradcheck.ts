@@ -20,6 +20,7 @@ export function gradCheck(
   const hCoord = opts.hCoord ?? h;
   const tol = opts.tol ?? 1e-3;
   const r = rng(opts.seed ?? 7);
+  const base = loss();
   for (let k = 0; k < inputs.length; k++) {
     const x = inputs[k];
     const g = grads[k];
@@ -57,7 +58,10 @@ export function gradCheck(
         return loss();
       }, hCoord);
       x[i] = orig;
-      const err = Math.abs(fd - g[i]) / Math.max(Math.abs(g[i]), rms);
+      // A single coordinate's derivative can sit near float32 evaluation noise: allow that noise
+      // (stencil weight 1.5/h times a few ulps of the loss) on top of the relative tolerance.
+      const noise = (1.5 / hCoord) * Math.abs(base) * 4 * 2 ** -23;
+      const err = Math.max(0, Math.abs(fd - g[i]) - noise) / Math.max(Math.abs(g[i]), rms);
       expect(err, `${name}: input ${k} coordinate ${i}: fd ${fd} vs analytic ${g[i]}`).toBeLessThanOrEqual(tol);
     }
   }

@@ -1,0 +1,125 @@
+// Kernel throughput: our matmul and fused attention against onnxruntime-node on the same shapes,
+// measured in the same run, reported as ratios.
+import { performance } from 'node:perf_hooks';
+import { Tensor, f32ToBf16, native, ops, withScope, type DType } from '../src/tensor/index.js';
+import { ortAttentionPeer } from './onnx/attention-peer.js';
+import { ortMatmulPeer } from './onnx/matmul-peer.js';
+import { ortVersion } from './onnx/session.js';
+import { printTable, writeReport } from './report.js';
+import type { BenchSuite } from './types.js';
+
+/** Median milliseconds of fn over at least `minMs` (and 3 runs), after one warm-up run. */
+function timeMs(fn: () => void, minMs: number): number {
+  fn();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < 3 || performance.now() - start < minMs) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
+}
+
+function random(shape: number[], dtype: DType): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const a = Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+  return dtype === 'bf16' ? Tensor.fromArray(f32ToBf16(a), shape, 'bf16') : Tensor.fromArray(a, shape, 'f32');
+}
+
+interface MatmulCase {
+  name: string;
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+// The three products of a Llama linear layer (x·Wᵀ forward, dY·W and dYᵀ·X backward) at 7B widths,
+// with fewer tokens than a real micro-batch so a 2-core run finishes in minutes.
+function matmulCases(quick: boolean): MatmulCase[] {
+  const t = quick ? 128 : 512;
+  const c = quick ? 1024 : 4096;
+  const f = quick ? 2752 : 11008;
+  return [
+    { name: 'q_proj x·Wᵀ', M: t, N: c, K: c, transA: false, transB: true },
+    { name: 'q_proj dY·W', M: t, N: c, K: c, transA: false, transB: false },
+    { name: 'q_proj dYᵀ·X', M: c, N: c, K: t, transA: true, transB: false },
+    { name: 'up_proj x·Wᵀ', M: t, N: f, K: c, transA: false, transB: true },
+    { name: 'down_proj x·Wᵀ', M: t, N: c, K: f, transA: false, transB: true },
+    { name: 'square', M: quick ? 512 : 2048, N: quick ? 512 : 2048, K: quick ? 512 : 2048, transA: false, transB: false },
+    { name: 'small', M: 64, N: 256, K: 256, transA: false, transB: true },
+  ];
+}
+
+export const run: BenchSuite = async (opts) => {
+  if (opts.device !== 'cpu') throw new Error(`bench ops: device '${opts.device}' is not built into this addon yet (cpu only)`);
+  const minMs = opts.quick ? 150 : 1500;
+  const matmul: Record<string, unknown>[] = [];
+  const rows: Record<string, string | number>[] = [];
+  for (const c of matmulCases(opts.quick)) {
+    const flops = 2 * c.M * c.N * c.K;
+    const ours: Record<string, number> = {};
+    for (const dtype of ['bf16', 'f32'] as const) {
+      withScope(() => {
+        const a = random(c.transA ? [c.K, c.M] : [c.M, c.K], dtype);
+        const b = random(c.transB ? [c.N, c.K] : [c.K, c.N], dtype);
+        const out = Tensor.empty([c.M, c.N], dtype);
+        const ms = timeMs(() => ops.matmul(a, b, { transA: c.transA, transB: c.transB, out }), minMs);
+        ours[dtype] = flops / (ms * 1e6);
+      });
+    }
+    // ORT's peer is its plain f32 MatMul (Gemm with transB for x·Wᵀ, as ORT runs a Linear).
+    const peer = await ortMatmulPeer(c.M, c.N, c.K, { transB: c.transB, minMs, iters: 3, warmup: 1 });
+    const row = {
+      case: c.name,
+      'M×N×K': `${c.M}×${c.N}×${c.K}`,
+      'bf16 GFLOP/s': ours.bf16,
+      'f32 GFLOP/s': ours.f32,
+      'ORT f32 GFLOP/s': peer.gflops,
+      'bf16/ORT': ours.bf16 / peer.gflops,
+      'f32/ORT': ours.f32 / peer.gflops,
+    };
+    rows.push(row);
+    matmul.push({ ...c, oursBf16Gflops: ours.bf16, oursF32Gflops: ours.f32, ortF32Gflops: peer.gflops, ortTransB: c.transB });
+  }
+  console.log('matmul (ours vs onnxruntime-node MatMul, same run)');
+  printTable(rows);
+
+  const attention: Record<string, unknown>[] = [];
+  const arows: Record<string, string | number>[] = [];
+  const [T, H, Hkv, D] = opts.quick ? [256, 8, 2, 64] : [1024, 32, 8, 128];
+  for (const dtype of ['bf16', 'f32'] as const) {
+    withScope(() => {
+      const q = random([1, T, H, D], dtype), k = random([1, T, Hkv, D], dtype), v = random([1, T, Hkv, D], dtype);
+      const fwdFlops = (4 * H * T * T * D) / 2; // causal: half the score matrix
+      const fwdMs = timeMs(() => withScope(() => void ops.attention(q, k, v)), minMs);
+      const s = ops.attention(q, k, v);
+      const dout = random([1, T, H, D], dtype);
+      const bwdMs = timeMs(() => withScope(() => void ops.attentionBackward(q, k, v, s.out, dout, s.lse)), minMs);
+      arows.push({ dtype, 'T×H×D': `${T}×${H}(kv ${Hkv})×${D}`, 'fwd GFLOP/s': fwdFlops / (fwdMs * 1e6), 'fwd ms': fwdMs, 'bwd GFLOP/s': (2.5 * fwdFlops) / (bwdMs * 1e6), 'bwd ms': bwdMs });
+      attention.push({ dtype, T, H, Hkv, D, fwdMs, bwdMs, fwdGflops: fwdFlops / (fwdMs * 1e6) });
+    });
+  }
+  // ORT peer: the same causal attention forward as unfused plain ops, f32, kv heads expanded.
+  const peer = await ortAttentionPeer(H, T, D, { minMs });
+  const ourF32 = attention.find((a) => a.dtype === 'f32')!.fwdMs as number;
+  arows.push({ dtype: 'ORT f32 (unfused)', 'T×H×D': `${T}×${H}×${D}`, 'fwd GFLOP/s': (2 * H * T * T * D) / (peer.msPerIter * 1e6) /* same useful (causal) flops as ours */, 'fwd ms': peer.msPerIter, 'bwd GFLOP/s': '', 'bwd ms': '' });
+  console.log('\ncausal attention forward/backward (fused, no T×T buffer); ORT forward for comparison');
+  printTable(arows);
+  console.log(`\nattention forward, ORT ms / ours (f32) = ${(peer.msPerIter / ourF32).toFixed(2)}`);
+
+  const path = writeReport('ops', opts.out, {
+    device: opts.device,
+    quick: opts.quick,
+    build: native().buildInfo(),
+    onnxruntime: ortVersion(),
+    matmul,
+    attention,
+    ortAttentionForwardMs: peer.msPerIter,
+  });
+  console.log(`\nwrote ${path}`);
+  return { matmul, attention };
+};

@@ -1,0 +1,2 @@
+export { AdamW, STUDY_ADAMW, type AdamWConfig } from './adamw.js';
+export { trainStep, trainedTokens, hostBatch, type StepResult } from './step.js';

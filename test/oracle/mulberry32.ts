@@ -1,0 +1,16 @@
+/** mulberry32: a tiny seeded PRNG, so every fixture is reproducible from its seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Uniform values in [-scale, scale), never all zero. */
+export function randomArray(rand: () => number, n: number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => (2 * rand() - 1) * scale);
+}
