@@ -1,0 +1,14 @@
+export * from './types.js';
+export * from './jsonRecords.js';
+export * from './readers.js';
+export * from './mtBench.js';
+export * from './mixture.js';
+export * from './encode.js';
+export * from './template/index.js';
+export * from './tokenizedSet.js';
+export * from './batching.js';
+export * from './tokenCache.js';
+export * from './config.js';
+export * from './dataset.js';
+export * from './sample/generate.js';
+export { numberWord } from './sample/numberWords.js';
