@@ -156,10 +156,11 @@ export class LlamaModel {
       throw new Error(`model: ids must be i32 [B, T], got ${batch.ids.describe()}`);
     }
     const [B, T] = batch.ids.shape;
+    // A packed row may be longer than any position: the rope op checks each given position.
+    if (batch.positions) return batch;
     if (T > this.config.max_position_embeddings) {
       throw new Error(`model: sequence length ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
     }
-    if (batch.positions) return batch;
     const pos = new Int32Array(B * T);
     for (let i = 0; i < pos.length; i++) pos[i] = i % T;
     return { ...batch, positions: Tensor.fromArray(pos, [B * T]) };

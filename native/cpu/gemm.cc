@@ -1,0 +1,260 @@
+// Blocked GEMM driver. Loop nest, per call:
+//   for each NC-wide column chunk of op(B):  pack op(B)[:, chunk] for all of K (threads share it)
+//     for each task (a block of rows × a range of the chunk's panels), one per thread at a time:
+//       for each KC-deep slice of K: pack op(A)[rows, slice]; micro-kernel over (panel, MR-rows)
+//       round the task's fp32 workspace into C once
+// Keeping all of K inside a task lets the fp32 partial sums live in a small per-thread workspace,
+// so C is rounded exactly once whatever its dtype. Tasks split the rows when there are enough of
+// them and the columns otherwise (x·Wᵀ with few tokens), so both cores stay busy.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "gemm_kernels.h"
+
+namespace pt {
+namespace gemm_detail {
+
+// Each path keeps one KC slice of an A micro-panel plus a B micro-panel near L1 (~32-48 KiB) and
+// a block of A plus the task's workspace in L2. rows(kc) is the packed row count of a k-slice.
+struct NoTileState {
+  static void begin() {}
+  static void end() {}
+};
+
+struct PathF32 : NoTileState {
+  using Kernel = KernelF32;
+  using Packed = float;
+  static constexpr int64_t KC = 256, MC_PANELS = 12, NC = 512;
+  static int64_t rows(int64_t kc) { return kc; }
+  template <typename T>
+  static void pack_a(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+    pack_f32_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
+  }
+  template <typename T>
+  static void pack_b(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
+    pack_f32_panel<Kernel::NR>(v, r0, n, k0, kc, dst);
+  }
+};
+
+#if defined(__AVX512BF16__)
+struct PathPair : NoTileState {
+  using Kernel = KernelPair;
+  using Packed = uint32_t;
+  static constexpr int64_t KC = 512, MC_PANELS = 12, NC = 512;
+  static int64_t rows(int64_t kc) { return (kc + 1) / 2; }
+  static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
+    pack_pair_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
+  }
+  static void pack_b(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
+    pack_pair_panel<Kernel::NR>(v, r0, n, k0, kc, dst);
+  }
+};
+#endif
+
+#if defined(POLYTUNE_GEMM_AMX)
+// AMX tiles consume 32 k per step, so slices are padded to 16 pair rows.
+struct PathAmx {
+  using Kernel = KernelAmx;
+  using Packed = uint32_t;
+  static constexpr int64_t KC = 256, MC_PANELS = 8, NC = 1024;
+  static int64_t rows(int64_t kc) { return (kc + 31) / 32 * 16; }
+  static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
+    pack_amx_a<Kernel::MR>(v, r0, n, k0, kc, dst);
+  }
+  static void pack_b(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
+    pack_pair_panel<Kernel::NR>(v, r0, n, k0, kc, dst);
+    const int64_t filled = (kc + 1) / 2;
+    std::memset(dst + filled * Kernel::NR, 0, size_t(rows(kc) - filled) * Kernel::NR * sizeof(uint32_t));
+  }
+  static void begin() { amx_tiles_begin(); }
+  static void end() { amx_tiles_end(); }
+};
+#endif
+
+// Grow-only, 64-byte aligned scratch owned by the calling thread; OpenMP workers only get slices
+// of it, so nothing is allocated (or can throw) inside the parallel region.
+class Scratch {
+ public:
+  ~Scratch() { std::free(p_); }
+  char* get(size_t bytes) {
+    if (bytes > n_) {
+      std::free(p_);
+      n_ = (bytes + 63) / 64 * 64;
+      p_ = std::aligned_alloc(64, n_);
+      if (!p_) {
+        n_ = 0;
+        throw OpError("gemm: cannot allocate " + std::to_string(bytes) + " bytes of packing buffers");
+      }
+    }
+    return static_cast<char*>(p_);
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+template <class Path, typename T>
+void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+         int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+  using Kernel = typename Path::Kernel;
+  using P = typename Path::Packed;
+  constexpr int MR = Kernel::MR, NR = Kernel::NR;
+  constexpr int64_t KC = Path::KC;
+  const View<T> a{A, lda, tA};
+  const View<T> bt{B, ldb, !tB};  // op(B) transposed: its rows are op(B)'s columns
+
+  const int64_t kblocks = ceil_div(K, KC);
+  const int64_t slice_rows = Path::rows(KC);  // only the last slice may be shorter
+  const int64_t kp_total = (kblocks - 1) * slice_rows + Path::rows(K - (kblocks - 1) * KC);
+  const int64_t mpanels = ceil_div(M, MR);
+  // Wide column chunks repack A less often; the cap bounds the shared packed B for very deep K.
+  const int64_t nc_cap = std::max<int64_t>(4 * NR, (int64_t(32) << 20) / (kp_total * int64_t(sizeof(P))) / NR * NR);
+  const int64_t nc = std::min({Path::NC, nc_cap, ceil_div(N, NR) * NR});
+  const int64_t nc_panels = nc / NR;
+
+  // A tiny product is not worth waking a second thread for.
+  int nt = num_threads();
+  if (double(M) * double(N) * double(K) < 64.0 * 64 * 64) nt = 1;
+  const bool split_rows = nt == 1 || mpanels >= 4 * nt || mpanels >= nc_panels;
+  int64_t row_blocks = ceil_div(mpanels, Path::MC_PANELS);
+  if (split_rows && nt > 1) row_blocks = nt * ceil_div(mpanels, int64_t(nt) * Path::MC_PANELS);
+  row_blocks = std::min(row_blocks, mpanels);
+  const int64_t block_panels = ceil_div(mpanels, row_blocks);
+  row_blocks = ceil_div(mpanels, block_panels);
+  const int64_t col_splits = split_rows ? 1 : std::min<int64_t>(nt, nc_panels);
+  const int64_t split_panels = ceil_div(nc_panels, col_splits);
+  nt = int(std::min<int64_t>(nt, row_blocks * col_splits));
+
+  const size_t b_elems = size_t(kp_total) * size_t(nc);
+  const size_t a_elems = size_t(block_panels) * MR * size_t(Path::rows(std::min(K, KC)));
+  const size_t ws_elems = size_t(block_panels) * MR * size_t(split_panels) * NR;
+  const size_t a_bytes = (a_elems * sizeof(P) + 63) / 64 * 64;
+  const size_t per_thread = a_bytes + (ws_elems * sizeof(float) + 63) / 64 * 64;
+  static thread_local Scratch scratch;
+  char* base = scratch.get(b_elems * sizeof(P) + per_thread * size_t(nt) + 64);
+  P* const bpack = reinterpret_cast<P*>(base);
+  char* const thread_base = base + (b_elems * sizeof(P) + 63) / 64 * 64;
+
+#pragma omp parallel num_threads(nt)
+  {
+#ifdef _OPENMP
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+#endif
+    P* const apack = reinterpret_cast<P*>(thread_base + per_thread * size_t(tid));
+    float* const ws = reinterpret_cast<float*>(reinterpret_cast<char*>(apack) + a_bytes);
+    Path::begin();
+
+    for (int64_t jc = 0; jc < N; jc += nc) {
+      const int64_t ncols = std::min(nc, N - jc);
+      const int64_t npan = ceil_div(ncols, NR);
+      // Packed B: for each K slice, its npan panels one after another.
+#pragma omp for schedule(static)
+      for (int64_t q = 0; q < npan; q++) {
+        const int64_t c0 = jc + q * NR, cols = std::min<int64_t>(NR, N - c0);
+        for (int64_t kb = 0; kb < kblocks; kb++) {
+          const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
+          Path::pack_b(bt, c0, cols, k0, kc, bpack + kb * slice_rows * nc + q * kp * NR);
+        }
+      }
+
+      const int64_t splits = std::min(col_splits, npan);
+      const int64_t span = ceil_div(npan, splits);
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < row_blocks * splits; task++) {
+        const int64_t rb = task / splits, s = task % splits;
+        const int64_t p0 = rb * block_panels, p1 = std::min(mpanels, p0 + block_panels);
+        const int64_t q0 = s * span, q1 = std::min(npan, q0 + span);
+        if (p0 >= p1 || q0 >= q1) continue;
+        const int64_t ldws = (q1 - q0) * NR;
+        for (int64_t kb = 0; kb < kblocks; kb++) {
+          const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
+          for (int64_t ip = p0; ip < p1; ip++) {
+            const int64_t r0 = ip * MR;
+            Path::pack_a(a, r0, std::min<int64_t>(MR, M - r0), k0, kc, apack + (ip - p0) * kp * MR);
+          }
+          const P* bslice = bpack + kb * slice_rows * nc;
+          for (int64_t q = q0; q < q1; q++) {
+            for (int64_t ip = p0; ip < p1; ip++) {
+              Kernel::run(kp, apack + (ip - p0) * kp * MR, bslice + q * kp * NR,
+                          ws + (ip - p0) * MR * ldws + (q - q0) * NR, ldws, kb > 0);
+            }
+          }
+        }
+        const int64_t r_end = std::min(M, p1 * MR);
+        const int64_t c0 = jc + q0 * NR, c_end = std::min(N, jc + q1 * NR);
+        for (int64_t r = p0 * MR; r < r_end; r++) {
+          const float* w = ws + (r - p0 * MR) * ldws;
+          T* crow = C + r * ldc + c0;
+          const int64_t n = c_end - c0;
+          if (accumulate) {
+            for (int64_t j = 0; j < n; j++) store(crow, j, load(crow, j) + w[j]);
+          } else {
+            for (int64_t j = 0; j < n; j++) store(crow, j, w[j]);
+          }
+        }
+      }
+    }
+    Path::end();
+  }
+}
+
+void check_ld(const char* name, int64_t ld, int64_t rows, int64_t cols, bool trans) {
+  // Stored shape is rows×cols (already transposed back to memory order).
+  if (ld < cols || ld < 0)
+    throw OpError(std::string("gemm: ") + name + " is stored " + std::to_string(rows) + "x" +
+                  std::to_string(cols) + (trans ? " (transposed)" : "") + " but its leading dimension " +
+                  std::to_string(ld) + " is smaller than " + std::to_string(cols));
+}
+
+}  // namespace gemm_detail
+
+void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, const void* A,
+          int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, bool accumulate) {
+  using namespace gemm_detail;
+  if (dt != DType::BF16 && dt != DType::F32)
+    throw OpError(std::string("gemm: dtype ") + dtype_name(dt) + " is not supported (bf16 or f32)");
+  if (M < 0 || N < 0 || K < 0)
+    throw OpError("gemm: negative size M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                  " K=" + std::to_string(K));
+  check_ld("A", lda, transA ? K : M, transA ? M : K, transA);
+  check_ld("B", ldb, transB ? N : K, transB ? K : N, transB);
+  check_ld("C", ldc, M, N, false);
+  if (M == 0 || N == 0) return;
+  if (!C || (K > 0 && (!A || !B))) throw OpError("gemm: null data pointer");
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t r = 0; r < M; r++)
+        std::memset(static_cast<char*>(C) + r * ldc * dtype_size(dt), 0, size_t(N) * dtype_size(dt));
+    return;
+  }
+  if (dt == DType::F32) {
+    run<PathF32>(transA, transB, M, N, K, static_cast<const float*>(A), lda, static_cast<const float*>(B),
+                 ldb, static_cast<float*>(C), ldc, accumulate);
+    return;
+  }
+#if defined(POLYTUNE_GEMM_AMX)
+  if (amx_available()) {
+    run<PathAmx>(transA, transB, M, N, K, static_cast<const bf16*>(A), lda, static_cast<const bf16*>(B), ldb,
+                 static_cast<bf16*>(C), ldc, accumulate);
+    return;
+  }
+#endif
+#if defined(__AVX512BF16__)
+  run<PathPair>(transA, transB, M, N, K, static_cast<const bf16*>(A), lda, static_cast<const bf16*>(B), ldb,
+                static_cast<bf16*>(C), ldc, accumulate);
+#else
+  run<PathF32>(transA, transB, M, N, K, static_cast<const bf16*>(A), lda, static_cast<const bf16*>(B), ldb,
+               static_cast<bf16*>(C), ldc, accumulate);
+#endif
+}
+
+}  // namespace pt

@@ -1,0 +1,416 @@
+// GEMM micro-kernels and the packing that feeds them, chosen at compile time by the target ISA.
+//
+// Packed formats (BLIS-style). A k-slice of op(A) is cut into micro-panels of MR rows, op(B) into
+// micro-panels of NR columns; inside a panel, packed row p holds one k step for all MR rows (or NR
+// columns) contiguously, so the micro-kernel reads both panels strictly sequentially. Panels past
+// the matrix edge are zero-padded, so the kernel always computes a full MR×NR tile.
+//   PackF32: one packed row = one k, fp32 (bf16 inputs are widened while packing).
+//   PackPair: one packed row = two consecutive k as a bf16 pair in one 32-bit word (low half = even
+//     k), the operand layout of vdpbf16ps; an odd tail k is paired with a zero.
+// Every kernel writes its tile into an fp32 workspace (stored when add is false, added otherwise);
+// the driver rounds to C's dtype once, after the last k-slice.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+// AMX needs the kernel's permission for the tile state, which only Linux's arch_prctl grants.
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512F__) && defined(__linux__)
+#define POLYTUNE_GEMM_AMX 1
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "common.h"
+
+namespace pt {
+namespace gemm_detail {
+
+// ---------------------------------------------------------------- element access into op(X)
+template <typename T>
+struct View {
+  const T* p;
+  int64_t ld;
+  bool trans;  // op(X)[r][c] = trans ? X[c][r] : X[r][c]
+  float at(int64_t r, int64_t c) const { return load(p, trans ? c * ld + r : r * ld + c); }
+  const T* addr(int64_t r, int64_t c) const { return p + (trans ? c * ld + r : r * ld + c); }
+};
+
+inline uint32_t bits_of(float v) { uint32_t u; std::memcpy(&u, &v, 4); return u; }
+inline uint16_t raw(const bf16* p, int64_t i) { return p[i]; }
+
+#if defined(__AVX512F__)
+// All-ones masked intrinsics below compile to the plain instructions; the unmasked forms trip
+// GCC 12's -Wmaybe-uninitialized through their _mm512_undefined_*() pass-through.
+
+// In-register transpose of a 16×16 block of 32-bit values (v[i] = row i on entry, column i on exit).
+inline void transpose16(__m512 v[16]) {
+  constexpr __mmask16 all = 0xffff;
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_mask_unpacklo_ps(v[i], all, v[i], v[i + 1]);
+    t[i + 1] = _mm512_mask_unpackhi_ps(v[i], all, v[i], v[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {
+    v[g] = _mm512_mask_shuffle_ps(t[g], all, t[g], t[g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    v[g + 1] = _mm512_mask_shuffle_ps(t[g], all, t[g], t[g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    v[g + 2] = _mm512_mask_shuffle_ps(t[g], all, t[g + 1], t[g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    v[g + 3] = _mm512_mask_shuffle_ps(t[g], all, t[g + 1], t[g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // v[4g + j] now holds, in 128-bit lane L, column 4L + j of rows 4g..4g+3.
+  auto lanes = [&](__m512 x, __m512 y, int imm) {
+    return imm == 0x88 ? _mm512_mask_shuffle_f32x4(x, all, x, y, 0x88) : _mm512_mask_shuffle_f32x4(x, all, x, y, 0xdd);
+  };
+  for (int j = 0; j < 4; j++) {
+    const __m512 a = lanes(v[j], v[4 + j], 0x88), b = lanes(v[j], v[4 + j], 0xdd);
+    const __m512 c = lanes(v[8 + j], v[12 + j], 0x88), d = lanes(v[8 + j], v[12 + j], 0xdd);
+    t[j] = lanes(a, c, 0x88);
+    t[8 + j] = lanes(a, c, 0xdd);
+    t[4 + j] = lanes(b, d, 0x88);
+    t[12 + j] = lanes(b, d, 0xdd);
+  }
+  for (int i = 0; i < 16; i++) v[i] = t[i];
+}
+#endif
+
+// ---------------------------------------------------------------- fp32 packing
+// Packs rows [r0, r0+rows) × k [k0, k0+kc) of op(X) into W-wide panels: dst[kk*W + r].
+// "rows" are op(A) rows for A, op(B) columns for B (the caller passes B as its transpose view).
+template <int W, typename T>
+void pack_f32_panel(const View<T>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, float* dst) {
+  if (x.trans) {
+    // The W values of one k are contiguous in memory: copy row by row.
+    for (int64_t kk = 0; kk < kc; kk++) {
+      const T* src = x.p + (k0 + kk) * x.ld + r0;
+      float* d = dst + kk * W;
+      int64_t r = 0;
+      for (; r < rows; r++) d[r] = load(src, r);
+      for (; r < W; r++) d[r] = 0.f;
+    }
+    return;
+  }
+  // Each of the W rows is contiguous in k: a transpose.
+#if defined(__AVX512F__)
+  if (rows == W && W % 16 == 0) {
+    int64_t kk = 0;
+    for (; kk + 16 <= kc; kk += 16) {
+      for (int64_t rb = 0; rb < W; rb += 16) {
+        __m512 v[16];
+        for (int i = 0; i < 16; i++) {
+          const T* s = x.p + (r0 + rb + i) * x.ld + k0 + kk;
+          if constexpr (sizeof(T) == 4) {
+            v[i] = _mm512_loadu_ps(reinterpret_cast<const float*>(s));
+          } else {
+            __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
+            v[i] = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, h), 16));
+          }
+        }
+        transpose16(v);
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (kk + i) * W + rb, v[i]);
+      }
+    }
+    for (; kk < kc; kk++)
+      for (int64_t r = 0; r < W; r++) dst[kk * W + r] = load(x.p, (r0 + r) * x.ld + k0 + kk);
+    return;
+  }
+#endif
+  for (int64_t r = 0; r < rows; r++) {
+    const T* src = x.p + (r0 + r) * x.ld + k0;
+    for (int64_t kk = 0; kk < kc; kk++) dst[kk * W + r] = load(src, kk);
+  }
+  for (int64_t r = rows; r < W; r++)
+    for (int64_t kk = 0; kk < kc; kk++) dst[kk * W + r] = 0.f;
+}
+
+// ---------------------------------------------------------------- bf16 pair packing
+template <int W>
+void pack_pair_panel(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst) {
+  const int64_t kp = (kc + 1) / 2;
+  if (x.trans) {
+    // Two consecutive k are two memory rows: interleave them.
+    for (int64_t p = 0; p < kp; p++) {
+      const bf16* lo = x.p + (k0 + 2 * p) * x.ld + r0;
+      const bf16* hi = 2 * p + 1 < kc ? lo + x.ld : nullptr;
+      uint32_t* d = dst + p * W;
+      int64_t r = 0;
+#if defined(__AVX512F__)
+      if (hi && rows == W) {
+        for (; r + 16 <= W; r += 16) {
+          __m512i a = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo + r)));
+          __m512i b = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + r)));
+          _mm512_storeu_si512(d + r, _mm512_or_si512(a, _mm512_maskz_slli_epi32(0xffff, b, 16)));
+        }
+      }
+#endif
+      for (; r < rows; r++) d[r] = uint32_t(lo[r]) | (hi ? uint32_t(hi[r]) << 16 : 0u);
+      for (; r < W; r++) d[r] = 0u;
+    }
+    return;
+  }
+  // Each row holds its pairs contiguously: a 32-bit transpose (the odd tail handled alone).
+  const int64_t full = kc / 2;
+#if defined(__AVX512F__)
+  if (rows == W && W % 16 == 0) {
+    int64_t p = 0;
+    for (; p + 16 <= full; p += 16) {
+      for (int64_t rb = 0; rb < W; rb += 16) {
+        __m512 v[16];
+        for (int i = 0; i < 16; i++)
+          v[i] = _mm512_loadu_ps(reinterpret_cast<const float*>(x.p + (r0 + rb + i) * x.ld + k0 + 2 * p));
+        transpose16(v);
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(reinterpret_cast<float*>(dst + (p + i) * W + rb), v[i]);
+      }
+    }
+    for (; p < full; p++)
+      for (int64_t r = 0; r < W; r++) {
+        uint32_t u;
+        std::memcpy(&u, x.p + (r0 + r) * x.ld + k0 + 2 * p, 4);
+        dst[p * W + r] = u;
+      }
+    if (kc & 1)
+      for (int64_t r = 0; r < W; r++) dst[full * W + r] = x.p[(r0 + r) * x.ld + k0 + kc - 1];
+    return;
+  }
+#endif
+  for (int64_t r = 0; r < rows; r++) {
+    const bf16* src = x.p + (r0 + r) * x.ld + k0;
+    for (int64_t p = 0; p < full; p++) {
+      uint32_t u;
+      std::memcpy(&u, src + 2 * p, 4);
+      dst[p * W + r] = u;
+    }
+    if (kc & 1) dst[full * W + r] = src[kc - 1];
+  }
+  for (int64_t r = rows; r < W; r++)
+    for (int64_t p = 0; p < kp; p++) dst[p * W + r] = 0u;
+}
+
+// ---------------------------------------------------------------- micro-kernels
+inline void tile_out(float* c, int64_t ldc, int r, int col, float v, bool add) {
+  float* q = c + r * ldc + col;
+  *q = add ? *q + v : v;
+}
+
+#if defined(__AVX512F__)
+// 28 of the 32 zmm registers hold the 14×32 accumulator tile.
+struct KernelF32 {
+  static constexpr int MR = 14, NR = 32;
+  static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kp; k++) {
+      const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+      for (int r = 0; r < MR; r++) {
+        const __m512 av = _mm512_set1_ps(a[r]);
+        acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+      }
+      a += MR;
+      b += NR;
+    }
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) {
+      float* q = c + r * ldc;
+      if (add) {
+        acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_load_ps(q));
+        acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_load_ps(q + 16));
+      }
+      _mm512_store_ps(q, acc[r][0]);
+      _mm512_store_ps(q + 16, acc[r][1]);
+    }
+  }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+// 12 of the 16 ymm registers hold the 6×16 accumulator tile.
+struct KernelF32 {
+  static constexpr int MR = 6, NR = 16;
+  static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+    __m256 acc[MR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kp; k++) {
+      const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+      for (int r = 0; r < MR; r++) {
+        const __m256 av = _mm256_broadcast_ss(a + r);
+        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+      }
+      a += MR;
+      b += NR;
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) {
+      float* q = c + r * ldc;
+      if (add) {
+        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_load_ps(q));
+        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_load_ps(q + 8));
+      }
+      _mm256_store_ps(q, acc[r][0]);
+      _mm256_store_ps(q + 8, acc[r][1]);
+    }
+  }
+};
+#else
+// Portable: plain loops the compiler may vectorise.
+struct KernelF32 {
+  static constexpr int MR = 4, NR = 16;
+  static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+    float acc[MR][NR] = {};
+    for (int64_t k = 0; k < kp; k++) {
+      for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++) acc[r][j] += a[r] * b[j];
+      a += MR;
+      b += NR;
+    }
+    for (int r = 0; r < MR; r++)
+      for (int j = 0; j < NR; j++) tile_out(c, ldc, r, j, acc[r][j], add);
+  }
+};
+#endif
+
+#if defined(__AVX512BF16__)
+// vdpbf16ps: each lane adds the two exact bf16×bf16 products of a pair to an fp32 accumulator.
+struct KernelPair {
+  static constexpr int MR = 14, NR = 32;
+  static void run(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, bool add) {
+    __m512 acc[MR][2];
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kp; k++) {
+      const __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16);
+#pragma GCC unroll 14
+      for (int r = 0; r < MR; r++) {
+        const __m512bh av = (__m512bh)_mm512_set1_epi32(int(a[r]));
+        acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+        acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+      }
+      a += MR;
+      b += NR;
+    }
+#pragma GCC unroll 14
+    for (int r = 0; r < MR; r++) {
+      float* q = c + r * ldc;
+      if (add) {
+        acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_load_ps(q));
+        acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_load_ps(q + 16));
+      }
+      _mm512_store_ps(q, acc[r][0]);
+      _mm512_store_ps(q + 16, acc[r][1]);
+    }
+  }
+};
+#endif
+
+#if defined(POLYTUNE_GEMM_AMX)
+// Packs op(A) rows [r0, r0+rows) × k [k0, k0+kc) as AMX A tiles: per 32-k chunk, W rows of 32
+// consecutive bf16 (64 bytes), zero-padded in both directions.
+template <int W>
+void pack_amx_a(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst32) {
+  bf16* dst = reinterpret_cast<bf16*>(dst32);
+  const int64_t chunks = (kc + 31) / 32;
+  if (!x.trans) {
+    for (int64_t r = 0; r < W; r++) {
+      const bf16* src = x.p + (r0 + r) * x.ld + k0;
+      for (int64_t s = 0; s < chunks; s++) {
+        bf16* d = dst + (s * W + r) * 32;
+        const int64_t n = r < rows ? std::min<int64_t>(32, kc - 32 * s) : 0;
+        if (n == 32) {  // one tile row is exactly one zmm
+          _mm512_storeu_si512(d, _mm512_loadu_si512(src + 32 * s));
+          continue;
+        }
+        if (n > 0) std::memcpy(d, src + 32 * s, size_t(n) * sizeof(bf16));
+        if (n < 32) std::memset(d + n, 0, size_t(32 - n) * sizeof(bf16));
+      }
+    }
+    return;
+  }
+  // op(A) rows are memory columns: interleave k pairs, then a 32-bit transpose puts each row's
+  // 16 pairs (= 32 consecutive k) into one register.
+  int64_t s = 0;
+  if (rows == W && W % 16 == 0) {
+    for (; 32 * (s + 1) <= kc; s++) {
+      for (int64_t rb = 0; rb < W; rb += 16) {
+        __m512 v[16];
+        for (int p = 0; p < 16; p++) {
+          const bf16* lo = x.p + (k0 + 32 * s + 2 * p) * x.ld + r0 + rb;
+          const __m512i a = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo)));
+          const __m512i b = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo + x.ld)));
+          v[p] = _mm512_castsi512_ps(_mm512_or_si512(a, _mm512_maskz_slli_epi32(0xffff, b, 16)));
+        }
+        transpose16(v);
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (s * W + rb + i) * 32, v[i]);
+      }
+    }
+  }
+  if (s == chunks) return;
+  std::memset(dst + s * W * 32, 0, size_t(chunks - s) * W * 32 * sizeof(bf16));
+  for (int64_t kk = 32 * s; kk < kc; kk++) {
+    const bf16* src = x.p + (k0 + kk) * x.ld + r0;
+    bf16* d = dst + (kk / 32) * W * 32 + kk % 32;
+    for (int64_t r = 0; r < rows; r++) d[r * 32] = src[r];
+  }
+}
+
+inline bool amx_available() {
+  // ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA: once per process, shared by all its threads.
+  static const bool ok = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+  return ok;
+}
+
+// Every tile is 16 rows × 64 bytes: C 16×16 fp32, A 16 rows × 32 bf16, B 16 pair rows × 16 columns.
+inline void amx_tiles_begin() {
+  alignas(64) uint8_t cfg[64] = {};
+  cfg[0] = 1;  // palette 1
+  for (int t = 0; t < 8; t++) {
+    const uint16_t colsb = 64;
+    std::memcpy(cfg + 16 + 2 * t, &colsb, 2);
+    cfg[48 + t] = 16;
+  }
+  _tile_loadconfig(cfg);
+}
+inline void amx_tiles_end() { _tile_release(); }
+
+// A 32×32 fp32 tile from tdpbf16ps: tmm0-3 accumulate C, tmm4-5 hold A, tmm6-7 hold B.
+struct KernelAmx {
+  static constexpr int MR = 32, NR = 32;
+  static void run(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, bool add) {
+    const int64_t cs = ldc * int64_t(sizeof(float));
+    if (add) {
+      _tile_loadd(0, c, cs);
+      _tile_loadd(1, c + 16, cs);
+      _tile_loadd(2, c + 16 * ldc, cs);
+      _tile_loadd(3, c + 16 * ldc + 16, cs);
+    } else {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+    for (int64_t s = 0; s < kp / 16; s++) {
+      const uint32_t* as = a + s * 16 * MR;
+      const uint32_t* bs = b + s * 16 * NR;
+      _tile_loadd(4, as, 64);
+      _tile_loadd(5, as + 16 * 16, 64);
+      _tile_loadd(6, bs, NR * 4);
+      _tile_loadd(7, bs + 16, NR * 4);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, cs);
+    _tile_stored(1, c + 16, cs);
+    _tile_stored(2, c + 16 * ldc, cs);
+    _tile_stored(3, c + 16 * ldc + 16, cs);
+  }
+};
+#endif
+
+}  // namespace gemm_detail
+}  // namespace pt
