@@ -1,0 +1,72 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { defaultNormalizerSpec, defaultTrainerSpec, PieceType, SentencePieceTokenizer, writeModelProto } from '../../src/tokenizer/index.js';
+import { projectRoot } from './spm.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'polytune-tok-cli-'));
+const model = join(dir, 'tiny.model');
+
+function polytune(args: string[], input: string) {
+  return spawnSync(process.execPath, [join(projectRoot, 'bin/polytune.js'), ...args], { input, encoding: 'utf8', cwd: projectRoot });
+}
+
+describe('polytune tokenize', () => {
+  beforeAll(() => {
+    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: projectRoot, encoding: 'utf8' });
+    // Other areas may not compile yet; the CLI only needs dist/ for its own modules.
+    if (build.status !== 0) console.warn(`npm run build:ts reported errors:\n${build.stdout}`);
+    const chars = [...new Set('▁abcdefghijklmnopqrstuvwxyzäöüéèàç'.split(''))];
+    const words = ['▁hello', '▁world', '▁grüße', '▁café', 'll', 'or', '▁w', '▁h'];
+    writeFileSync(
+      model,
+      writeModelProto({
+        pieces: [
+          { piece: '<unk>', score: 0, type: PieceType.UNKNOWN },
+          { piece: '<s>', score: 0, type: PieceType.CONTROL },
+          { piece: '</s>', score: 0, type: PieceType.CONTROL },
+          ...words.map((w, i) => ({ piece: w, score: -1 - i * 0.1, type: PieceType.NORMAL })),
+          ...chars.map((c, i) => ({ piece: c, score: -5 - i * 0.01, type: PieceType.NORMAL })),
+        ],
+        trainerSpec: { ...defaultTrainerSpec(), modelType: 'unigram' },
+        normalizerSpec: defaultNormalizerSpec(),
+      }),
+    );
+  });
+
+  const lines = ['hello world', 'Grüße aus café', '', '  odd   spacing  '];
+
+  it('prints one JSON id array per stdin line, equal to the API', () => {
+    const tok = SentencePieceTokenizer.load(model);
+    const r = polytune(['tokenize', '--model', model], lines.join('\n') + '\n');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.split('\n').slice(0, -1).map((l) => JSON.parse(l))).toEqual(lines.map((l) => tok.encode(l)));
+  });
+
+  it('prints pieces with --pieces and text with --decode', () => {
+    const tok = SentencePieceTokenizer.load(model);
+    const pieces = polytune(['tokenize', '--model', model, '--pieces'], lines.join('\n'));
+    expect(pieces.stdout.split('\n').slice(0, -1).map((l) => JSON.parse(l))).toEqual(lines.map((l) => tok.encodeAsPieces(l)));
+    const ids = lines.map((l) => JSON.stringify(tok.encode(l))).join('\n');
+    const text = polytune(['tokenize', '--model', model, '--decode'], ids + '\n');
+    expect(text.status).toBe(0);
+    expect(text.stdout).toBe(lines.map((l) => tok.decode(tok.encode(l)) + '\n').join(''));
+    expect(text.stdout.split('\n')[0]).toBe('hello world');
+    // Unknown characters (no G or ß in this vocabulary) decode to the unknown surface.
+    expect(text.stdout.split('\n')[1]).toBe(' \u2047 r\u00fc \u2047 e aus caf\u00e9');
+  });
+
+  it('fails clearly on a bad model or bad --decode input', () => {
+    const bad = join(dir, 'bad.model');
+    writeFileSync(bad, 'not a model');
+    const r1 = polytune(['tokenize', '--model', bad], 'x\n');
+    expect(r1.status).toBe(1);
+    expect(r1.stderr).toContain(bad);
+    const r2 = polytune(['tokenize', '--model', model, '--decode'], '[4, 5]\nnot json\n');
+    expect(r2.status).toBe(1);
+    expect(r2.stderr).toMatch(/stdin line 2: expected a JSON array/);
+  });
+});
