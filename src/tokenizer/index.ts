@@ -12,3 +12,4 @@ export {
   type TrainerSpec,
 } from './model-proto.js';
 export { buildCharsMap, nfkcRules } from './charsmap.js';
+export { buildWordUnigramModel } from './word-unigram.js';
