@@ -1,0 +1,616 @@
+// Fused causal attention on the CPU. Work happens on fp32 tiles (RQ queries × BK keys, or RK keys ×
+// BQ queries) in per-thread scratch, a few tiles per thread, never a T×T matrix.
+//   forward: one task per (batch, query head, RQ queries); for each BK-key block it can see:
+//     S = Q·Kᵀ, the online-softmax update of (running max m, running sum l, O), then O += P·V.
+//   backward: pass 1, one task per (batch, kv head, RK keys): loops over the query heads sharing
+//     that kv head and the BQ-query blocks that see it, dV += Pᵀ·dO and dK += dSᵀ·Q; pass 2, one
+//     task per (batch, query head, RQ queries): dQ += dS·K over its BK-key blocks. Each accumulator thus
+//     belongs to exactly one task, so threads never race and GQA sums stay in fp32 until the one
+//     rounding. The price is recomputing S and dP in pass 2 (7 tile products instead of 5);
+//     the alternative, a per-thread fp32 copy of dq, costs T·Hq·D·4 bytes per thread plus a
+//     reduction, and per-(batch, kv head) tasks would leave cores idle for small batches.
+// Every product runs through one register-tiled micro-kernel, C (+)= A·B with A read as scalars
+// and B as vectors, so each operand is packed in the layout its role needs (Kᵀ for S = Q·Kᵀ, ...).
+#include "attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace pt {
+namespace {
+
+// SIMD width and register tile (MR rows × NV vectors of accumulators) by ISA: AVX-512 has 32 vector
+// registers (6×4 accumulators + 4 B vectors + a broadcast), AVX2 and SSE have 16 (6×2 + 2 + 1).
+// GCC/Clang generic vectors let one source compile to each of them.
+#if defined(__AVX512F__)
+#define PT_ATTN_W 16
+constexpr int MR = 6, NV = 4;
+#elif defined(__AVX__)
+#define PT_ATTN_W 8
+constexpr int MR = 6, NV = 2;
+#else
+#define PT_ATTN_W 4
+constexpr int MR = 6, NV = 2;
+#endif
+constexpr int W = PT_ATTN_W;
+typedef float V __attribute__((vector_size(PT_ATTN_W * 4)));
+typedef int32_t VI __attribute__((vector_size(PT_ATTN_W * 4)));
+typedef float VU __attribute__((vector_size(PT_ATTN_W * 4), aligned(4), may_alias));
+typedef int32_t VIU __attribute__((vector_size(PT_ATTN_W * 4), aligned(4), may_alias));
+
+// A tile is RQ query rows × BK key columns (forward, dq) or RK key rows × BQ query columns (dk, dv);
+// a task owns one row span and sweeps the columns, so the operands packed per column tile are
+// amortised over all its rows. A 128×64 fp32 tile is 32 KiB: a task's tiles stay in L2.
+constexpr int64_t BQ = 64, BK = 64, RQ = 128, RK = 128;
+static_assert(BQ % W == 0 && BK % W == 0, "tiles must be whole vectors");
+
+inline V ld(const float* p) { return *reinterpret_cast<const VU*>(p); }
+inline void st(float* p, V x) { *reinterpret_cast<VU*>(p) = x; }
+inline VI ldi(const int32_t* p) { return *reinterpret_cast<const VIU*>(p); }
+inline V splat(float s) { return V{} + s; }
+inline VI splati(int32_t s) { return VI{} + s; }
+
+// a·b + c with one rounding where the ISA has it; not left to -ffp-contract, which ISO -std=c++17 disables.
+inline V vfma(V a, V b, V c) {
+#if defined(__AVX512F__)
+  return _mm512_fmadd_ps(a, b, c);
+#elif defined(__FMA__)
+  return _mm256_fmadd_ps(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+inline VI iota() {
+  VI v{};
+  for (int i = 0; i < W; i++) v[i] = i;
+  return v;
+}
+
+// Horizontal sum and max, once per softmax row. On AVX-512 a shuffle tree (log2 16 steps) replaces
+// 16 lane extracts. All-ones masked shuffles: the unmasked forms trip GCC 12's -Wmaybe-uninitialized.
+template <typename Op>
+inline float reduce(V x, Op op) {
+#if defined(__AVX512F__)
+  constexpr __mmask16 all = 0xffff;
+  x = op(x, _mm512_mask_shuffle_f32x4(x, all, x, x, _MM_SHUFFLE(1, 0, 3, 2)));
+  x = op(x, _mm512_mask_shuffle_f32x4(x, all, x, x, _MM_SHUFFLE(2, 3, 0, 1)));
+  x = op(x, _mm512_mask_permute_ps(x, all, x, _MM_SHUFFLE(1, 0, 3, 2)));
+  x = op(x, _mm512_mask_permute_ps(x, all, x, _MM_SHUFFLE(2, 3, 0, 1)));
+  return x[0];
+#else
+  V r = x;
+  for (int i = 1; i < W; i++) r = op(r, splat(x[i]));
+  return r[0];
+#endif
+}
+
+inline float hsum(V x) {
+  return reduce(x, [](V a, V b) { return a + b; });
+}
+
+inline float hmax(V x) {
+  return reduce(x, [](V a, V b) { return a > b ? a : b; });
+}
+
+// exp for the softmax (libm's expf does not vectorise without -ffast-math): Cephes' expf,
+// 2^n · p(r) with |r| <= ln2/2, within about 1 ulp. Arguments here are <= ~0 (scores minus their max
+// or their log-sum-exp); below -86 the result (< 5e-38, negligible beside the row's largest term 1)
+// is flushed to 0 so the 2^n scaling never leaves the normal range. NaN stays NaN.
+inline V vexp(V x) {
+  const V lo = splat(-86.f), hi = splat(88.f);
+  const VI under = x < lo;
+  V c = x < lo ? lo : x;
+  c = c > hi ? hi : c;
+  const V magic = splat(12582912.f);  // 1.5·2^23: adding it rounds to an integer held in the low mantissa bits
+  const V t = vfma(c, splat(1.44269504088896341f), magic);
+  const V n = t - magic;
+  const VI ni = (VI)t - (VI)magic;
+  V r = vfma(n, splat(-0.693359375f), c);
+  r = vfma(n, splat(2.12194440e-4f), r);
+  V p = splat(1.9875691500e-4f);
+  p = vfma(p, r, splat(1.3981999507e-3f));
+  p = vfma(p, r, splat(8.3334519073e-3f));
+  p = vfma(p, r, splat(4.1665795894e-2f));
+  p = vfma(p, r, splat(1.6666665459e-1f));
+  p = vfma(p, r, splat(5.0000001201e-1f));
+  const V y = vfma(p, r * r, r) + splat(1.f);
+  V e = (V)((VI)y + (ni << 23));
+  e = under ? V{} : e;
+  return x != x ? x : e;
+}
+
+// ---------------------------------------------------------------- C (+)= A·B on fp32 tiles
+
+// C[M × NVV·W] = (add ? C : 0) + A[M × K]·B[K × NVV·W], all row-major; accumulators stay in registers.
+template <int M, int NVV>
+inline void tile(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                 int64_t ldc, bool add) {
+  V acc[M][NVV];
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < NVV; j++) acc[i][j] = add ? ld(C + i * ldc + j * W) : V{};
+  for (int64_t k = 0; k < K; k++) {
+    V b[NVV];
+    for (int j = 0; j < NVV; j++) b[j] = ld(B + k * ldb + j * W);
+    for (int i = 0; i < M; i++) {
+      const V a = splat(A[i * lda + k]);
+      for (int j = 0; j < NVV; j++) acc[i][j] = vfma(a, b[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < NVV; j++) st(C + i * ldc + j * W, acc[i][j]);
+}
+
+template <int NVV, int M = MR>
+inline void tile_rows(int m, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                      float* C, int64_t ldc, bool add) {
+  if constexpr (M > 1) {
+    if (m < M) return tile_rows<NVV, M - 1>(m, K, A, lda, B, ldb, C, ldc, add);
+  }
+  tile<M, NVV>(K, A, lda, B, ldb, C, ldc, add);
+}
+
+template <int NVV = NV>
+inline void tile_any(int m, int nv, int64_t K, const float* A, int64_t lda, const float* B,
+                     int64_t ldb, float* C, int64_t ldc, bool add) {
+  if constexpr (NVV > 1) {
+    if (nv < NVV) return tile_any<NVV - 1>(m, nv, K, A, lda, B, ldb, C, ldc, add);
+  }
+  tile_rows<NVV>(m, K, A, lda, B, ldb, C, ldc, add);
+}
+
+// C[M × N] (+)= A[M × K]·B[K × N] with N a multiple of W. Column panels outermost so one panel of B
+// stays in L1 while the rows of A stream past it.
+void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+        float* C, int64_t ldc, bool add) {
+  for (int64_t n0 = 0; n0 < N; n0 += NV * W) {
+    const int nv = int(std::min<int64_t>(NV, (N - n0) / W));
+    for (int64_t m0 = 0; m0 < M; m0 += MR) {
+      tile_any(int(std::min<int64_t>(MR, M - m0)), nv, K, A + m0 * lda, lda, B + n0, ldb,
+               C + m0 * ldc + n0, ldc, add);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- packing into fp32 scratch
+
+// dst[r][c] = src[r·stride + c] for r < n, c < D; columns D..ld are zeroed.
+template <typename T>
+void pack_rows(const T* src, int64_t stride, int64_t n, int64_t D, int64_t ld, float* dst) {
+  for (int64_t r = 0; r < n; r++) {
+    const T* s = src + r * stride;
+    float* o = dst + r * ld;
+    for (int64_t c = 0; c < D; c++) o[c] = load(s, c);
+    for (int64_t c = D; c < ld; c++) o[c] = 0.f;
+  }
+}
+
+// dst[c][r] = src[r·stride + c] for r < n, c < D (the transpose); columns n..ld are zeroed.
+template <typename T>
+void pack_cols(const T* src, int64_t stride, int64_t n, int64_t D, int64_t ld, float* dst) {
+  for (int64_t c = 0; c < D; c++) std::fill(dst + c * ld + n, dst + (c + 1) * ld, 0.f);
+  for (int64_t r = 0; r < n; r++) {
+    const T* s = src + r * stride;
+    for (int64_t c = 0; c < D; c++) dst[c * ld + r] = load(s, c);
+  }
+}
+
+// dst[r·stride + c] = acc[r·ld + c]·mul, rounded once to T.
+template <typename T>
+void unpack_rows(const float* acc, int64_t ld, int64_t n, int64_t D, float mul, T* dst, int64_t stride) {
+  for (int64_t r = 0; r < n; r++)
+    for (int64_t c = 0; c < D; c++) store(dst + r * stride, c, acc[r * ld + c] * mul);
+}
+
+// ---------------------------------------------------------------- shapes, masks, scratch
+
+struct Dims {
+  int64_t B, Tq, Tk, Hq, Hkv, D;
+  int64_t G() const { return Hq / Hkv; }
+  int64_t Dp() const { return (D + W - 1) / W * W; }  // D rounded up to whole vectors
+};
+
+[[noreturn]] void fail(const char* op, const std::string& msg) { throw OpError(std::string(op) + ": " + msg); }
+
+float check(const char* op, DType dt, const Dims& d, float scale) {
+  if (dt != DType::BF16 && dt != DType::F32) fail(op, std::string("dtype ") + dtype_name(dt) + " is not supported (bf16 or f32)");
+  const std::string dims = "B=" + std::to_string(d.B) + " Tq=" + std::to_string(d.Tq) + " Tk=" +
+                           std::to_string(d.Tk) + " Hq=" + std::to_string(d.Hq) + " Hkv=" +
+                           std::to_string(d.Hkv) + " D=" + std::to_string(d.D);
+  if (d.B < 0 || d.Tq < 0 || d.Tk < 0 || d.Hq < 1 || d.Hkv < 1 || d.D < 1) fail(op, "bad sizes " + dims);
+  if (d.Hq % d.Hkv) fail(op, "kv heads must divide query heads: " + dims);
+  if (d.Tq > d.Tk) fail(op, "more queries than keys: " + dims);
+  if (d.Tk > std::numeric_limits<int32_t>::max()) fail(op, "sequence too long: " + dims);
+  if (!std::isfinite(scale)) fail(op, "scale must be finite, got " + std::to_string(scale));
+  return scale == 0.f ? 1.f / std::sqrt(float(d.D)) : scale;
+}
+
+// First key each query may see, [B, Tq]: the start of its document (0 without doc ids). The last
+// is its own position Tk - Tq + i, so every query sees at least one key. Because documents are
+// contiguous runs, what a query sees is one interval, and these starts never decrease along a row.
+std::vector<int32_t> first_keys(const char* op, const Dims& d, const int32_t* doc) {
+  std::vector<int32_t> lo(size_t(d.B * d.Tq), 0);
+  if (!doc) return lo;
+  std::vector<int32_t> start(size_t(d.Tk));
+  std::vector<std::pair<int32_t, int64_t>> runs;  // (document id, first position)
+  for (int64_t b = 0; b < d.B; b++) {
+    const int32_t* row = doc + b * d.Tk;
+    runs.clear();
+    for (int64_t p = 0; p < d.Tk; p++) {
+      if (p == 0 || row[p] != row[p - 1]) runs.emplace_back(row[p], p);
+      start[size_t(p)] = int32_t(runs.back().second);
+    }
+    std::sort(runs.begin(), runs.end());
+    for (size_t i = 1; i < runs.size(); i++) {
+      if (runs[i].first == runs[i - 1].first) {
+        fail(op, "doc[" + std::to_string(b) + "] has document id " + std::to_string(runs[i].first) +
+                     " in two separate runs (starting at positions " + std::to_string(runs[i - 1].second) +
+                     " and " + std::to_string(runs[i].second) + "); packed documents must be contiguous");
+      }
+    }
+    for (int64_t i = 0; i < d.Tq; i++) lo[size_t(b * d.Tq + i)] = start[size_t(d.Tk - d.Tq + i)];
+  }
+  return lo;
+}
+
+// Carves a task's buffers, each 64-byte aligned, out of its thread's scratch. With a null base it
+// only counts, which sizes the scratch from the same code that lays it out.
+struct Carve {
+  float* base;
+  int64_t used = 0;
+  float* take(int64_t n) {
+    float* r = base ? base + used : nullptr;
+    used += (n + 15) / 16 * 16;
+    return r;
+  }
+};
+
+// One fp32 scratch area per thread for task buffers Bufs, allocated before the parallel region so
+// that failure is an OpError rather than an exception escaping OpenMP.
+template <typename Bufs>
+struct Scratch {
+  std::vector<float> buf;
+  int64_t per_thread;
+  Scratch(const char* op, const Dims& d) {
+    Carve probe{nullptr};
+    (void)Bufs(probe, d);
+    per_thread = probe.used;
+    const int64_t n = per_thread * num_threads() + 16;
+    try {
+      buf.resize(size_t(n));
+    } catch (const std::bad_alloc&) {
+      fail(op, "cannot allocate " + std::to_string(n * 4) + " bytes of scratch");
+    }
+  }
+  Bufs mine(const Dims& d) {
+    float* base = buf.data() + (16 - reinterpret_cast<uintptr_t>(buf.data()) / 4 % 16) % 16;
+#ifdef _OPENMP
+    base += per_thread * omp_get_thread_num();
+#endif
+    Carve cv{base};
+    return Bufs(cv, d);
+  }
+};
+
+// ---------------------------------------------------------------- forward
+
+// Online-softmax update of one query row against one key block. s holds the row's raw scores for keys
+// k0..k0+BK and is overwritten with the unnormalised probabilities exp(s·scale - m); keys outside
+// [lo, hi] get 0. m and l are the running max and sum, o the row's output accumulator (Dp floats).
+void softmax_row(float* s, int64_t k0, int32_t lo, int32_t hi, float scale, float& m, float& l,
+                 float* o, int64_t Dp) {
+  const VI idx0 = iota() + int32_t(k0);
+  const VI vlo = splati(lo), vhi = splati(hi);
+  const V ninf = splat(-std::numeric_limits<float>::infinity());
+  V vmax = ninf;
+  for (int64_t c = 0; c < BK; c += W) {
+    const VI j = idx0 + int32_t(c);
+    const V x = (j >= vlo && j <= vhi) ? ld(s + c) * scale : ninf;
+    vmax = x > vmax ? x : vmax;
+  }
+  const float m_new = std::max(m, hmax(vmax));
+  if (m_new == -std::numeric_limits<float>::infinity()) {  // no visible key in this block
+    std::fill(s, s + BK, 0.f);
+    return;
+  }
+  const V vm = splat(m_new);
+  V sum{};
+  for (int64_t c = 0; c < BK; c += W) {
+    const VI j = idx0 + int32_t(c);
+    const V p = (j >= vlo && j <= vhi) ? vexp(ld(s + c) * scale - vm) : V{};
+    st(s + c, p);
+    sum += p;
+  }
+  // 0 on the first visible block, where m is -inf; the max rarely moves once many keys are seen.
+  const float corr = m_new == m ? 1.f : std::exp(m - m_new);
+  l = l * corr + hsum(sum);
+  m = m_new;
+  if (corr != 1.f) {
+    const V vc = splat(corr);
+    for (int64_t c = 0; c < Dp; c += W) st(o + c, ld(o + c) * vc);
+  }
+}
+
+struct ForwardBufs {
+  float* Qp;  // A of S = Q·Kᵀ
+  float* Kt;  // B of S
+  float* Vp;  // B of O += P·V
+  float* S;   // scores, then probabilities
+  float* O;
+  float* m;   // running max
+  float* l;   // running sum
+  ForwardBufs(Carve& cv, const Dims& d)
+      : Qp(cv.take(RQ * d.D)), Kt(cv.take(d.D * BK)), Vp(cv.take(BK * d.Dp())), S(cv.take(RQ * BK)),
+        O(cv.take(RQ * d.Dp())), m(cv.take(RQ)), l(cv.take(RQ)) {}
+};
+
+template <typename T>
+void forward_task(const Dims& d, float scale, const T* q, const T* k, const T* v, const int32_t* lo,
+                  T* out, float* lse, int64_t b, int64_t h, int64_t qb, const ForwardBufs& w) {
+  const int64_t D = d.D, Dp = d.Dp(), hk = h / d.G(), off = d.Tk - d.Tq;
+  const int64_t i0 = qb * RQ, nq = std::min(RQ, d.Tq - i0);
+  float *Qp = w.Qp, *Kt = w.Kt, *Vp = w.Vp, *S = w.S, *O = w.O, *m = w.m, *l = w.l;
+
+  const int64_t qstride = d.Hq * D, kstride = d.Hkv * D;
+  pack_rows(q + ((b * d.Tq + i0) * d.Hq + h) * D, qstride, nq, D, D, Qp);
+  std::fill(O, O + nq * Dp, 0.f);
+  std::fill(m, m + nq, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + nq, 0.f);
+  const int32_t* lor = lo + b * d.Tq + i0;
+  const int64_t kfirst = lor[0], klast = off + i0 + nq - 1;
+  for (int64_t k0 = kfirst / BK * BK; k0 <= klast; k0 += BK) {
+    const int64_t nk = std::min(BK, d.Tk - k0);
+    const int64_t kv = ((b * d.Tk + k0) * d.Hkv + hk) * D;
+    pack_cols(k + kv, kstride, nk, D, BK, Kt);
+    pack_rows(v + kv, kstride, nk, D, Dp, Vp);
+    mm(nq, BK, D, Qp, D, Kt, BK, S, BK, false);
+    for (int64_t r = 0; r < nq; r++) {
+      softmax_row(S + r * BK, k0, lor[r], int32_t(off + i0 + r), scale, m[r], l[r], O + r * Dp, Dp);
+    }
+    mm(nq, Dp, nk, S, BK, Vp, Dp, O, Dp, true);
+  }
+  for (int64_t r = 0; r < nq; r++) {
+    unpack_rows(O + r * Dp, Dp, 1, D, 1.f / l[r], out + ((b * d.Tq + i0 + r) * d.Hq + h) * D, qstride);
+    lse[(b * d.Hq + h) * d.Tq + i0 + r] = m[r] + std::log(l[r]);
+  }
+}
+
+template <typename T>
+void forward(const Dims& d, float scale, const T* q, const T* k, const T* v, const int32_t* lo, T* out,
+             float* lse) {
+  Scratch<ForwardBufs> scratch("attention", d);
+  const int64_t nqb = (d.Tq + RQ - 1) / RQ, BH = d.B * d.Hq, ntasks = BH * nqb;
+#pragma omp parallel
+  {
+    const ForwardBufs w = scratch.mine(d);
+    // Last query blocks first: they see the most keys, and the dynamic schedule ends balanced.
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < ntasks; t++) {
+      const int64_t bh = t % BH;
+      forward_task(d, scale, q, k, v, lo, out, lse, bh / d.Hq, bh % d.Hq, nqb - 1 - t / BH, w);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- backward
+
+struct DkvBufs {
+  float* Kp;  // A of Sᵀ = K·Qᵀ
+  float* Vp;  // A of dPᵀ = V·dOᵀ
+  float* Qt;  // B of Sᵀ
+  float* Qr;  // B of dK += dSᵀ·Q
+  float* Ot;  // B of dPᵀ (dO transposed)
+  float* Or;  // B of dV += Pᵀ·dO
+  float* St;  // Sᵀ, then Pᵀ
+  float* Pt;  // dPᵀ, then dSᵀ
+  float* dK;
+  float* dV;
+  float* lq;  // the query tile's lse
+  float* dl;  // and delta
+  DkvBufs(Carve& cv, const Dims& d)
+      : Kp(cv.take(RK * d.D)), Vp(cv.take(RK * d.D)), Qt(cv.take(d.D * BQ)), Qr(cv.take(BQ * d.Dp())),
+        Ot(cv.take(d.D * BQ)), Or(cv.take(BQ * d.Dp())), St(cv.take(RK * BQ)), Pt(cv.take(RK * BQ)),
+        dK(cv.take(RK * d.Dp())), dV(cv.take(RK * d.Dp())), lq(cv.take(BQ)), dl(cv.take(BQ)) {}
+};
+
+// Pass 1: dk and dv of key block kb of kv head hk, summed over its query heads and query blocks.
+template <typename T>
+void dkv_task(const Dims& d, float scale, const T* q, const T* k, const T* v, const T* dout,
+              const float* lse, const float* delta, const int32_t* lo, T* dk, T* dv, int64_t b,
+              int64_t hk, int64_t kb, const DkvBufs& w) {
+  const int64_t T_ = d.Tk, D = d.D, Dp = d.Dp(), G = d.G();
+  const int64_t k0 = kb * RK, nk = std::min(RK, T_ - k0);
+  float *Kp = w.Kp, *Vp = w.Vp, *Qt = w.Qt, *Qr = w.Qr, *Ot = w.Ot, *Or = w.Or, *St = w.St, *Pt = w.Pt;
+  float *dK = w.dK, *dV = w.dV, *lq = w.lq, *dl = w.dl;
+  alignas(64) int32_t qlo[BQ], qhi[BQ];  // the keys each query of the tile sees: [qlo, qhi]
+
+  const int64_t qstride = d.Hq * D, kstride = d.Hkv * D;
+  const int64_t kv = ((b * T_ + k0) * d.Hkv + hk) * D;
+  pack_rows(k + kv, kstride, nk, D, D, Kp);
+  pack_rows(v + kv, kstride, nk, D, D, Vp);
+  std::fill(dK, dK + nk * Dp, 0.f);
+  std::fill(dV, dV + nk * Dp, 0.f);
+  const int64_t nqb = (T_ + BQ - 1) / BQ;
+  for (int64_t h = hk * G; h < (hk + 1) * G; h++) {
+    // Queries before k0 cannot see this block; nor can any query whose document starts after it,
+    // and document starts never decrease, so the first such block ends the loop.
+    for (int64_t qb = k0 / BQ; qb < nqb; qb++) {
+      const int64_t i0 = qb * BQ, nq = std::min(BQ, T_ - i0);
+      if (lo[b * T_ + i0] > k0 + nk - 1) break;
+      const int64_t qo = ((b * T_ + i0) * d.Hq + h) * D, row = (b * d.Hq + h) * T_ + i0;
+      pack_cols(q + qo, qstride, nq, D, BQ, Qt);
+      pack_rows(q + qo, qstride, nq, D, Dp, Qr);
+      pack_cols(dout + qo, qstride, nq, D, BQ, Ot);
+      pack_rows(dout + qo, qstride, nq, D, Dp, Or);
+      for (int64_t c = 0; c < BQ; c++) {
+        const bool in = c < nq;  // padding columns see nothing
+        qlo[c] = in ? lo[b * T_ + i0 + c] : std::numeric_limits<int32_t>::max();
+        qhi[c] = in ? int32_t(i0 + c) : -1;
+        lq[c] = in ? lse[row + c] : 0.f;
+        dl[c] = in ? delta[row + c] : 0.f;
+      }
+      mm(nk, BQ, D, Kp, D, Qt, BQ, St, BQ, false);
+      for (int64_t r = 0; r < nk; r++) {
+        const VI j = splati(int32_t(k0 + r));
+        for (int64_t c = 0; c < BQ; c += W) {
+          const VI vis = j >= ldi(qlo + c) && j <= ldi(qhi + c);
+          st(St + r * BQ + c, vis ? vexp(ld(St + r * BQ + c) * scale - ld(lq + c)) : V{});
+        }
+      }
+      mm(nk, Dp, nq, St, BQ, Or, Dp, dV, Dp, true);
+      mm(nk, BQ, D, Vp, D, Ot, BQ, Pt, BQ, false);
+      for (int64_t r = 0; r < nk; r++) {
+        for (int64_t c = 0; c < BQ; c += W) {
+          const int64_t i = r * BQ + c;
+          st(Pt + i, ld(St + i) * (ld(Pt + i) - ld(dl + c)));
+        }
+      }
+      mm(nk, Dp, nq, Pt, BQ, Qr, Dp, dK, Dp, true);
+    }
+  }
+  unpack_rows(dK, Dp, nk, D, scale, dk + kv, kstride);
+  unpack_rows(dV, Dp, nk, D, 1.f, dv + kv, kstride);
+}
+
+// Pass 2: dq of query block qb of query head h, over the key blocks it sees.
+struct DqBufs {
+  float* Qp;  // A of S = Q·Kᵀ
+  float* Op;  // A of dP = dO·Vᵀ
+  float* Kt;  // B of S
+  float* Vt;  // B of dP
+  float* Kr;  // B of dQ += dS·K
+  float* S;   // S, then P, then dS
+  float* dP;
+  float* dQ;
+  DqBufs(Carve& cv, const Dims& d)
+      : Qp(cv.take(RQ * d.D)), Op(cv.take(RQ * d.D)), Kt(cv.take(d.D * BK)), Vt(cv.take(d.D * BK)),
+        Kr(cv.take(BK * d.Dp())), S(cv.take(RQ * BK)), dP(cv.take(RQ * BK)), dQ(cv.take(RQ * d.Dp())) {}
+};
+
+template <typename T>
+void dq_task(const Dims& d, float scale, const T* q, const T* k, const T* v, const T* dout,
+             const float* lse, const float* delta, const int32_t* lo, T* dq, int64_t b, int64_t h,
+             int64_t qb, const DqBufs& w) {
+  const int64_t T_ = d.Tk, D = d.D, Dp = d.Dp(), hk = h / d.G();
+  const int64_t i0 = qb * RQ, nq = std::min(RQ, T_ - i0);
+  float *Qp = w.Qp, *Op = w.Op, *Kt = w.Kt, *Vt = w.Vt, *Kr = w.Kr, *S = w.S, *dP = w.dP, *dQ = w.dQ;
+
+  const int64_t qstride = d.Hq * D, kstride = d.Hkv * D;
+  const int64_t qo = ((b * T_ + i0) * d.Hq + h) * D, row = (b * d.Hq + h) * T_ + i0;
+  pack_rows(q + qo, qstride, nq, D, D, Qp);
+  pack_rows(dout + qo, qstride, nq, D, D, Op);
+  std::fill(dQ, dQ + nq * Dp, 0.f);
+  const int32_t* lor = lo + b * T_ + i0;
+  const VI idx = iota();
+  for (int64_t k0 = lor[0] / BK * BK; k0 < i0 + nq; k0 += BK) {
+    const int64_t nk = std::min(BK, T_ - k0);
+    const int64_t kv = ((b * T_ + k0) * d.Hkv + hk) * D;
+    pack_cols(k + kv, kstride, nk, D, BK, Kt);
+    pack_cols(v + kv, kstride, nk, D, BK, Vt);
+    pack_rows(k + kv, kstride, nk, D, Dp, Kr);
+    mm(nq, BK, D, Qp, D, Kt, BK, S, BK, false);
+    mm(nq, BK, D, Op, D, Vt, BK, dP, BK, false);
+    for (int64_t r = 0; r < nq; r++) {
+      const VI vlo = splati(lor[r]), vhi = splati(int32_t(i0 + r));
+      const V vl = splat(lse[row + r]), vd = splat(delta[row + r]);
+      for (int64_t c = 0; c < BK; c += W) {
+        const VI j = idx + int32_t(k0 + c);
+        const int64_t i = r * BK + c;
+        const V p = (j >= vlo && j <= vhi) ? vexp(ld(S + i) * scale - vl) : V{};
+        st(S + i, p * (ld(dP + i) - vd));
+      }
+    }
+    mm(nq, Dp, nk, S, BK, Kr, Dp, dQ, Dp, true);
+  }
+  unpack_rows(dQ, Dp, nq, D, scale, dq + qo, qstride);
+}
+
+template <typename T>
+void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, const int32_t* lo,
+              const T* out, const T* dout, const float* lse, T* dq, T* dk, T* dv) {
+  const int64_t T_ = d.Tk, D = d.D;
+  std::vector<float> delta;
+  try {
+    delta.resize(size_t(d.B * d.Hq * T_));
+  } catch (const std::bad_alloc&) {
+    fail("attention_backward", "cannot allocate " + std::to_string(d.B * d.Hq * T_ * 4) + " bytes for delta");
+  }
+  Scratch<DkvBufs> scratch1("attention_backward", d);
+  Scratch<DqBufs> scratch2("attention_backward", d);
+  const int64_t nqb = (T_ + RQ - 1) / RQ, nkb = (T_ + RK - 1) / RK;
+  const int64_t BHk = d.B * d.Hkv, BH = d.B * d.Hq, rows = BH * T_;
+#pragma omp parallel
+  {
+    const DkvBufs w1 = scratch1.mine(d);
+    const DqBufs w2 = scratch2.mine(d);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < rows; n++) {  // n = (b·Hq + h)·T + i
+      const int64_t i = n % T_, bh = n / T_;
+      const int64_t o = ((bh / d.Hq * T_ + i) * d.Hq + bh % d.Hq) * D;
+      float s = 0.f;
+      for (int64_t c = 0; c < D; c++) s += load(dout + o, c) * load(out + o, c);
+      delta[size_t(n)] = s;
+    }
+    // The passes are independent once delta is known, so threads done with pass 1 move straight on
+    // (nowait). Within each, the blocks with the most work come first.
+#pragma omp for schedule(dynamic) nowait
+    for (int64_t t = 0; t < BHk * nkb; t++) {
+      const int64_t bh = t % BHk;
+      dkv_task(d, scale, q, k, v, dout, lse, delta.data(), lo, dk, dv, bh / d.Hkv, bh % d.Hkv, t / BHk, w1);
+    }
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < BH * nqb; t++) {
+      const int64_t bh = t % BH;
+      dq_task(d, scale, q, k, v, dout, lse, delta.data(), lo, dq, bh / d.Hq, bh % d.Hq, nqb - 1 - t / BH, w2);
+    }
+  }
+}
+
+}  // namespace
+
+void attention_forward(DType dt, int64_t B, int64_t Tq, int64_t Tk, int64_t Hq, int64_t Hkv,
+                       int64_t D, float scale, const void* q, const void* k, const void* v,
+                       const int32_t* doc, void* out, float* lse) {
+  const char* op = "attention";
+  const Dims d{B, Tq, Tk, Hq, Hkv, D};
+  scale = check(op, dt, d, scale);
+  if (B == 0 || Tq == 0) return;
+  if (!q || !k || !v || !out || !lse) fail(op, "null data pointer");
+  const std::vector<int32_t> lo = first_keys(op, d, doc);
+  if (dt == DType::BF16) {
+    forward(d, scale, (const bf16*)q, (const bf16*)k, (const bf16*)v, lo.data(), (bf16*)out, lse);
+  } else {
+    forward(d, scale, (const float*)q, (const float*)k, (const float*)v, lo.data(), (float*)out, lse);
+  }
+}
+
+void attention_backward(DType dt, int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
+                        float scale, const void* q, const void* k, const void* v,
+                        const int32_t* doc, const void* out, const void* dout, const float* lse,
+                        void* dq, void* dk, void* dv) {
+  const char* op = "attention_backward";
+  const Dims d{B, T, T, Hq, Hkv, D};
+  scale = check(op, dt, d, scale);
+  if (B == 0 || T == 0) return;
+  if (!q || !k || !v || !out || !dout || !lse || !dq || !dk || !dv) fail(op, "null data pointer");
+  const std::vector<int32_t> lo = first_keys(op, d, doc);
+  if (dt == DType::BF16) {
+    backward(d, scale, (const bf16*)q, (const bf16*)k, (const bf16*)v, lo.data(), (const bf16*)out,
+             (const bf16*)dout, lse, (bf16*)dq, (bf16*)dk, (bf16*)dv);
+  } else {
+    backward(d, scale, (const float*)q, (const float*)k, (const float*)v, lo.data(), (const float*)out,
+             (const float*)dout, lse, (float*)dq, (float*)dk, (float*)dv);
+  }
+}
+
+}  // namespace pt
