@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerTokenize } from './tokenize.js';
+import { registerTrain } from './train.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -8,6 +9,7 @@ export function buildProgram(): Command {
     .name('polytune')
     .description('Instruction-tune multilingual Llama-2-style models and answer MT-Bench-X')
     .showHelpAfterError();
+  registerTrain(program);
   registerTokenize(program);
   registerBench(program);
   return program;

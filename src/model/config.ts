@@ -69,6 +69,9 @@ export function parseLlamaConfig(raw: unknown, source = 'config.json'): LlamaCon
   if ((cfg.hidden_size / cfg.num_attention_heads) % 2 !== 0) {
     throw new Error(`${source}: head dimension ${cfg.hidden_size / cfg.num_attention_heads} must be even for rotary embeddings`);
   }
+  if (typeof r.head_dim === 'number' && r.head_dim !== cfg.hidden_size / cfg.num_attention_heads) {
+    throw new Error(`${source}: head_dim ${r.head_dim} differs from hidden_size / num_attention_heads; not supported yet`);
+  }
   if (r.rope_scaling !== undefined && r.rope_scaling !== null) {
     throw new Error(`${source}: rope_scaling is not supported yet`);
   }

@@ -24,15 +24,44 @@ export class AdamW {
   readonly expAvg = new Map<string, Tensor>();
   readonly expAvgSq = new Map<string, Tensor>();
 
+  /**
+   * Fresh state (masters copied from the weights, zero moments), or, with `restored`, the state of
+   * a checkpoint: tensors named as stateTensors() names them, and the steps already taken.
+   */
   constructor(
     readonly params: Map<string, Tensor>,
     readonly config: AdamWConfig = STUDY_ADAMW,
+    restored?: { tensors: Map<string, Tensor>; step: number },
   ) {
+    const take = (name: string, shape: readonly number[]): Tensor => {
+      const t = restored!.tensors.get(name);
+      if (!t) throw new Error(`AdamW: the saved optimizer state has no tensor ${name}`);
+      if (t.dtype !== 'f32' || t.shape.join() !== shape.join()) {
+        throw new Error(`AdamW: saved ${name} is ${t.describe()}, expected f32[${shape.join(', ')}]`);
+      }
+      return keep(t);
+    };
     for (const [name, p] of params) {
-      if (p.dtype !== 'f32') this.master.set(name, keep(ops.cast(p, 'f32')));
-      this.expAvg.set(name, keep(Tensor.zeros(p.shape, 'f32')));
-      this.expAvgSq.set(name, keep(Tensor.zeros(p.shape, 'f32')));
+      if (restored) {
+        if (p.dtype !== 'f32') this.master.set(name, take(`master.${name}`, p.shape));
+        this.expAvg.set(name, take(`exp_avg.${name}`, p.shape));
+        this.expAvgSq.set(name, take(`exp_avg_sq.${name}`, p.shape));
+      } else {
+        if (p.dtype !== 'f32') this.master.set(name, keep(ops.cast(p, 'f32')));
+        this.expAvg.set(name, keep(Tensor.zeros(p.shape, 'f32')));
+        this.expAvgSq.set(name, keep(Tensor.zeros(p.shape, 'f32')));
+      }
     }
+    if (restored) this.step = restored.step;
+  }
+
+  /** The state as checkpoints store it: "master.<name>", "exp_avg.<name>", "exp_avg_sq.<name>". */
+  stateTensors(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [prefix, m] of [['master', this.master], ['exp_avg', this.expAvg], ['exp_avg_sq', this.expAvgSq]] as const) {
+      for (const [name, t] of m) out.set(`${prefix}.${name}`, t);
+    }
+    return out;
   }
 
   /** The global L2 norm of all gradients, accumulated in double. */
