@@ -33,11 +33,25 @@ void need_ndim(const char* op, const char* name, const Tensor& t, size_t nd) {
   if (t.shape.size() != nd) fail(op, std::string(name) + " " + t.describe() + " must have " + std::to_string(nd) + " dimensions");
 }
 
+bool overlaps(const Tensor& a, const Tensor& b) {
+  if (a.storage != b.storage || a.nbytes() == 0 || b.nbytes() == 0) return false;
+  return a.byte_offset < b.byte_offset + b.nbytes() && b.byte_offset < a.byte_offset + a.nbytes();
+}
+
+// Kernels read inputs while they write outputs, in parallel: an output may share memory with an
+// input only where the kernel is written for it, and then only as the very same tensor.
+void no_overlap(const char* op, const char* on, const Tensor& out, const char* in, const Tensor& x, bool same_ok = false) {
+  if (!overlaps(out, x)) return;
+  if (same_ok && out.byte_offset == x.byte_offset && out.nbytes() == x.nbytes() && out.dtype == x.dtype) return;
+  fail(op, std::string(on) + " " + out.describe() + " overlaps the memory of " + in + " " + x.describe() +
+               (same_ok ? " (only the very same tensor may be passed as both)" : ""));
+}
+
 Napi::Value matmul(const Napi::CallbackInfo& info) {
   const char* op = "matmul";
-  Tensor& a = arg_tensor(info, 0, op, "a");
-  Tensor& b = arg_tensor(info, 1, op, "b");
-  Tensor& c = arg_tensor(info, 2, op, "out");
+  Tensor a = arg_tensor(info, 0, op, "a");
+  Tensor b = arg_tensor(info, 1, op, "b");
+  Tensor c = arg_tensor(info, 2, op, "out");
   const bool ta = arg_bool(info, 3, op, "transA"), tb = arg_bool(info, 4, op, "transB");
   const bool acc = arg_bool(info, 5, op, "accumulate");
   need_float(op, "a", a);
@@ -54,46 +68,51 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
                  (tb ? "ᵀ " : " ") + b.describe());
   }
   need_shape(op, "out", c, {M, N});
-  if (c.storage == a.storage || c.storage == b.storage) fail(op, "out must not share storage with a or b");
+  no_overlap(op, "out", c, "a", a);
+  no_overlap(op, "out", c, "b", b);
   gemm(a.dtype, ta, tb, M, N, K, a.data(), a.shape[1], b.data(), b.shape[1], c.data(), N, acc);
   return info.Env().Undefined();
 }
 
 Napi::Value embedding(const Napi::CallbackInfo& info) {
   const char* op = "embedding";
-  Tensor& ids = arg_tensor(info, 0, op, "ids");
-  Tensor& w = arg_tensor(info, 1, op, "weight");
-  Tensor& out = arg_tensor(info, 2, op, "out");
+  Tensor ids = arg_tensor(info, 0, op, "ids");
+  Tensor w = arg_tensor(info, 1, op, "weight");
+  Tensor out = arg_tensor(info, 2, op, "out");
   need_dtype(op, "ids", ids, DType::I32);
   need_float(op, "weight", w);
   need_ndim(op, "weight", w, 2);
   need_dtype(op, "out", out, w.dtype);
   need_shape(op, "out", out, {ids.numel(), w.shape[1]});
+  no_overlap(op, "out", out, "weight", w);
+  no_overlap(op, "out", out, "ids", ids);
   embedding_forward(w.dtype, ids.numel(), w.shape[0], w.shape[1], (const int32_t*)ids.data(), w.data(), out.data());
   return info.Env().Undefined();
 }
 
 Napi::Value embedding_bwd(const Napi::CallbackInfo& info) {
   const char* op = "embeddingBackward";
-  Tensor& ids = arg_tensor(info, 0, op, "ids");
-  Tensor& dout = arg_tensor(info, 1, op, "dout");
-  Tensor& dw = arg_tensor(info, 2, op, "dweight");
+  Tensor ids = arg_tensor(info, 0, op, "ids");
+  Tensor dout = arg_tensor(info, 1, op, "dout");
+  Tensor dw = arg_tensor(info, 2, op, "dweight");
   need_dtype(op, "ids", ids, DType::I32);
   need_float(op, "dweight", dw);
   need_ndim(op, "dweight", dw, 2);
   need_dtype(op, "dout", dout, dw.dtype);
   need_shape(op, "dout", dout, {ids.numel(), dw.shape[1]});
+  no_overlap(op, "dweight", dw, "dout", dout);
+  no_overlap(op, "dweight", dw, "ids", ids);
   embedding_backward(dw.dtype, ids.numel(), dw.shape[0], dw.shape[1], (const int32_t*)ids.data(), dout.data(), dw.data());
   return info.Env().Undefined();
 }
 
 Napi::Value rmsnorm(const Napi::CallbackInfo& info) {
   const char* op = "rmsnorm";
-  Tensor& x = arg_tensor(info, 0, op, "x");
-  Tensor& w = arg_tensor(info, 1, op, "weight");
+  Tensor x = arg_tensor(info, 0, op, "x");
+  Tensor w = arg_tensor(info, 1, op, "weight");
   const double eps = arg_number(info, 2, op, "eps");
-  Tensor& out = arg_tensor(info, 3, op, "out");
-  Tensor& rstd = arg_tensor(info, 4, op, "rstd");
+  Tensor out = arg_tensor(info, 3, op, "out");
+  Tensor rstd = arg_tensor(info, 4, op, "rstd");
   need_float(op, "x", x);
   need_ndim(op, "x", x, 2);
   need_dtype(op, "weight", w, x.dtype);
@@ -103,18 +122,22 @@ Napi::Value rmsnorm(const Napi::CallbackInfo& info) {
   need_dtype(op, "rstd", rstd, DType::F32);
   need_shape(op, "rstd", rstd, {x.shape[0]});
   if (!(eps > 0)) fail(op, "eps must be positive");
+  no_overlap(op, "out", out, "x", x, true);
+  no_overlap(op, "out", out, "weight", w);
+  no_overlap(op, "rstd", rstd, "x", x);
+  no_overlap(op, "rstd", rstd, "out", out);
   rmsnorm_forward(x.dtype, x.shape[0], x.shape[1], float(eps), x.data(), w.data(), out.data(), (float*)rstd.data());
   return info.Env().Undefined();
 }
 
 Napi::Value rmsnorm_bwd(const Napi::CallbackInfo& info) {
   const char* op = "rmsnormBackward";
-  Tensor& x = arg_tensor(info, 0, op, "x");
-  Tensor& w = arg_tensor(info, 1, op, "weight");
-  Tensor& rstd = arg_tensor(info, 2, op, "rstd");
-  Tensor& dout = arg_tensor(info, 3, op, "dout");
-  Tensor& dx = arg_tensor(info, 4, op, "dx");
-  Tensor& dw = arg_tensor(info, 5, op, "dweight");
+  Tensor x = arg_tensor(info, 0, op, "x");
+  Tensor w = arg_tensor(info, 1, op, "weight");
+  Tensor rstd = arg_tensor(info, 2, op, "rstd");
+  Tensor dout = arg_tensor(info, 3, op, "dout");
+  Tensor dx = arg_tensor(info, 4, op, "dx");
+  Tensor dw = arg_tensor(info, 5, op, "dweight");
   need_float(op, "x", x);
   need_ndim(op, "x", x, 2);
   for (auto [n, t] : {std::pair{"dout", &dout}, {"dx", &dx}}) {
@@ -127,6 +150,12 @@ Napi::Value rmsnorm_bwd(const Napi::CallbackInfo& info) {
   }
   need_dtype(op, "rstd", rstd, DType::F32);
   need_shape(op, "rstd", rstd, {x.shape[0]});
+  no_overlap(op, "dx", dx, "x", x, true);
+  no_overlap(op, "dx", dx, "dout", dout, true);
+  no_overlap(op, "dx", dx, "weight", w);
+  no_overlap(op, "dx", dx, "rstd", rstd);
+  no_overlap(op, "dx", dx, "dweight", dw);
+  for (auto [n, t] : {std::pair{"x", &x}, {"weight", &w}, {"rstd", &rstd}, {"dout", &dout}}) no_overlap(op, "dweight", dw, n, *t);
   rmsnorm_backward(x.dtype, x.shape[0], x.shape[1], x.data(), w.data(), (const float*)rstd.data(), dout.data(),
                    dx.data(), dw.data());
   return info.Env().Undefined();
@@ -134,11 +163,11 @@ Napi::Value rmsnorm_bwd(const Napi::CallbackInfo& info) {
 
 Napi::Value rope(const Napi::CallbackInfo& info) {
   const char* op = "rope";
-  Tensor& x = arg_tensor(info, 0, op, "x");
-  Tensor& pos = arg_tensor(info, 1, op, "positions");
-  Tensor& cos = arg_tensor(info, 2, op, "cos");
-  Tensor& sin = arg_tensor(info, 3, op, "sin");
-  Tensor& out = arg_tensor(info, 4, op, "out");
+  Tensor x = arg_tensor(info, 0, op, "x");
+  Tensor pos = arg_tensor(info, 1, op, "positions");
+  Tensor cos = arg_tensor(info, 2, op, "cos");
+  Tensor sin = arg_tensor(info, 3, op, "sin");
+  Tensor out = arg_tensor(info, 4, op, "out");
   const bool inverse = arg_bool(info, 5, op, "inverse");
   need_float(op, "x", x);
   need_ndim(op, "x", x, 3);
@@ -153,6 +182,8 @@ Napi::Value rope(const Napi::CallbackInfo& info) {
   need_shape(op, "sin", sin, cos.shape);
   need_dtype(op, "out", out, x.dtype);
   need_shape(op, "out", out, x.shape);
+  no_overlap(op, "out", out, "x", x, true);
+  for (auto [n, t] : {std::pair{"positions", &pos}, {"cos", &cos}, {"sin", &sin}}) no_overlap(op, "out", out, n, *t);
   rope_apply(x.dtype, N, H, D, cos.shape[0], (const int32_t*)pos.data(), (const float*)cos.data(),
              (const float*)sin.data(), x.data(), out.data(), inverse);
   return info.Env().Undefined();
@@ -162,7 +193,7 @@ struct AttnDims {
   int64_t B, Tq, Tk, Hq, Hkv, D;
 };
 
-AttnDims attn_check(const char* op, Tensor& q, Tensor& k, Tensor& v, Tensor* doc) {
+AttnDims attn_check(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const std::optional<Tensor>& doc) {
   need_float(op, "q", q);
   need_ndim(op, "q", q, 4);
   need_ndim(op, "k", k, 4);
@@ -184,18 +215,23 @@ AttnDims attn_check(const char* op, Tensor& q, Tensor& k, Tensor& v, Tensor* doc
 
 Napi::Value attention(const Napi::CallbackInfo& info) {
   const char* op = "attention";
-  Tensor& q = arg_tensor(info, 0, op, "q");
-  Tensor& k = arg_tensor(info, 1, op, "k");
-  Tensor& v = arg_tensor(info, 2, op, "v");
-  Tensor* doc = arg_tensor_or_null(info, 3, op, "doc");
-  Tensor& out = arg_tensor(info, 4, op, "out");
-  Tensor& lse = arg_tensor(info, 5, op, "lse");
+  Tensor q = arg_tensor(info, 0, op, "q");
+  Tensor k = arg_tensor(info, 1, op, "k");
+  Tensor v = arg_tensor(info, 2, op, "v");
+  std::optional<Tensor> doc = arg_tensor_or_null(info, 3, op, "doc");
+  Tensor out = arg_tensor(info, 4, op, "out");
+  Tensor lse = arg_tensor(info, 5, op, "lse");
   const double scale = arg_number(info, 6, op, "scale");
   AttnDims d = attn_check(op, q, k, v, doc);
   need_dtype(op, "out", out, q.dtype);
   need_shape(op, "out", out, q.shape);
   need_dtype(op, "lse", lse, DType::F32);
   need_shape(op, "lse", lse, {d.B, d.Hq, d.Tq});
+  for (auto [on, o] : {std::pair{"out", &out}, {"lse", &lse}}) {
+    for (auto [n, t] : {std::pair{"q", &q}, {"k", &k}, {"v", &v}}) no_overlap(op, on, *o, n, *t);
+    if (doc) no_overlap(op, on, *o, "doc", *doc);
+  }
+  no_overlap(op, "lse", lse, "out", out);
   attention_forward(q.dtype, d.B, d.Tq, d.Tk, d.Hq, d.Hkv, d.D, float(scale), q.data(), k.data(), v.data(),
                     doc ? (const int32_t*)doc->data() : nullptr, out.data(), (float*)lse.data());
   return info.Env().Undefined();
@@ -203,16 +239,16 @@ Napi::Value attention(const Napi::CallbackInfo& info) {
 
 Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   const char* op = "attentionBackward";
-  Tensor& q = arg_tensor(info, 0, op, "q");
-  Tensor& k = arg_tensor(info, 1, op, "k");
-  Tensor& v = arg_tensor(info, 2, op, "v");
-  Tensor* doc = arg_tensor_or_null(info, 3, op, "doc");
-  Tensor& out = arg_tensor(info, 4, op, "out");
-  Tensor& dout = arg_tensor(info, 5, op, "dout");
-  Tensor& lse = arg_tensor(info, 6, op, "lse");
-  Tensor& dq = arg_tensor(info, 7, op, "dq");
-  Tensor& dk = arg_tensor(info, 8, op, "dk");
-  Tensor& dv = arg_tensor(info, 9, op, "dv");
+  Tensor q = arg_tensor(info, 0, op, "q");
+  Tensor k = arg_tensor(info, 1, op, "k");
+  Tensor v = arg_tensor(info, 2, op, "v");
+  std::optional<Tensor> doc = arg_tensor_or_null(info, 3, op, "doc");
+  Tensor out = arg_tensor(info, 4, op, "out");
+  Tensor dout = arg_tensor(info, 5, op, "dout");
+  Tensor lse = arg_tensor(info, 6, op, "lse");
+  Tensor dq = arg_tensor(info, 7, op, "dq");
+  Tensor dk = arg_tensor(info, 8, op, "dk");
+  Tensor dv = arg_tensor(info, 9, op, "dv");
   const double scale = arg_number(info, 10, op, "scale");
   AttnDims d = attn_check(op, q, k, v, doc);
   if (d.Tq != d.Tk) fail(op, "backward needs as many query as key positions: q " + q.describe() + ", k " + k.describe());
@@ -226,6 +262,14 @@ Napi::Value attention_bwd(const Napi::CallbackInfo& info) {
   }
   need_dtype(op, "lse", lse, DType::F32);
   need_shape(op, "lse", lse, {d.B, d.Hq, d.Tq});
+  const std::pair<const char*, Tensor*> outs[] = {{"dq", &dq}, {"dk", &dk}, {"dv", &dv}};
+  for (size_t i = 0; i < 3; i++) {
+    for (auto [n, t] : {std::pair{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}, {"dout", &dout}, {"lse", &lse}}) {
+      no_overlap(op, outs[i].first, *outs[i].second, n, *t);
+    }
+    if (doc) no_overlap(op, outs[i].first, *outs[i].second, "doc", *doc);
+    for (size_t j = i + 1; j < 3; j++) no_overlap(op, outs[i].first, *outs[i].second, outs[j].first, *outs[j].second);
+  }
   attention_backward(q.dtype, d.B, d.Tq, d.Hq, d.Hkv, d.D, float(scale), q.data(), k.data(), v.data(),
                      doc ? (const int32_t*)doc->data() : nullptr, out.data(), dout.data(), (const float*)lse.data(),
                      dq.data(), dk.data(), dv.data());
@@ -241,87 +285,104 @@ void need_same(const char* op, const Tensor& a, const char* an, const Tensor& b,
 
 Napi::Value swiglu(const Napi::CallbackInfo& info) {
   const char* op = "swiglu";
-  Tensor& g = arg_tensor(info, 0, op, "gate");
-  Tensor& u = arg_tensor(info, 1, op, "up");
-  Tensor& out = arg_tensor(info, 2, op, "out");
+  Tensor g = arg_tensor(info, 0, op, "gate");
+  Tensor u = arg_tensor(info, 1, op, "up");
+  Tensor out = arg_tensor(info, 2, op, "out");
   need_float(op, "gate", g);
   need_same(op, g, "gate", u, "up");
   need_same(op, g, "gate", out, "out");
+  no_overlap(op, "out", out, "gate", g, true);
+  no_overlap(op, "out", out, "up", u, true);
   swiglu_forward(g.dtype, g.numel(), g.data(), u.data(), out.data());
   return info.Env().Undefined();
 }
 
 Napi::Value swiglu_bwd(const Napi::CallbackInfo& info) {
   const char* op = "swigluBackward";
-  Tensor& g = arg_tensor(info, 0, op, "gate");
-  Tensor& u = arg_tensor(info, 1, op, "up");
-  Tensor& dout = arg_tensor(info, 2, op, "dout");
-  Tensor& dg = arg_tensor(info, 3, op, "dgate");
-  Tensor& du = arg_tensor(info, 4, op, "dup");
+  Tensor g = arg_tensor(info, 0, op, "gate");
+  Tensor u = arg_tensor(info, 1, op, "up");
+  Tensor dout = arg_tensor(info, 2, op, "dout");
+  Tensor dg = arg_tensor(info, 3, op, "dgate");
+  Tensor du = arg_tensor(info, 4, op, "dup");
   need_float(op, "gate", g);
   need_same(op, g, "gate", u, "up");
   need_same(op, g, "gate", dout, "dout");
   need_same(op, g, "gate", dg, "dgate");
   need_same(op, g, "gate", du, "dup");
+  for (auto [on, o] : {std::pair{"dgate", &dg}, {"dup", &du}}) {
+    for (auto [n, t] : {std::pair{"gate", &g}, {"up", &u}, {"dout", &dout}}) no_overlap(op, on, *o, n, *t, true);
+  }
+  no_overlap(op, "dgate", dg, "dup", du);
   swiglu_backward(g.dtype, g.numel(), g.data(), u.data(), dout.data(), dg.data(), du.data());
   return info.Env().Undefined();
 }
 
 Napi::Value add_op(const Napi::CallbackInfo& info) {
   const char* op = "add";
-  Tensor& a = arg_tensor(info, 0, op, "a");
-  Tensor& b = arg_tensor(info, 1, op, "b");
-  Tensor& out = arg_tensor(info, 2, op, "out");
+  Tensor a = arg_tensor(info, 0, op, "a");
+  Tensor b = arg_tensor(info, 1, op, "b");
+  Tensor out = arg_tensor(info, 2, op, "out");
   need_float(op, "a", a);
   need_same(op, a, "a", b, "b");
   need_same(op, a, "a", out, "out");
+  no_overlap(op, "out", out, "a", a, true);
+  no_overlap(op, "out", out, "b", b, true);
   add(a.dtype, a.numel(), a.data(), b.data(), out.data());
   return info.Env().Undefined();
 }
 
 Napi::Value cast_op(const Napi::CallbackInfo& info) {
   const char* op = "cast";
-  Tensor& src = arg_tensor(info, 0, op, "src");
-  Tensor& dst = arg_tensor(info, 1, op, "dst");
+  Tensor src = arg_tensor(info, 0, op, "src");
+  Tensor dst = arg_tensor(info, 1, op, "dst");
   if (src.shape != dst.shape) fail(op, "src " + src.describe() + " and dst " + dst.describe() + " must have one shape");
   if ((src.dtype == DType::I32) != (dst.dtype == DType::I32)) {
     fail(op, "cannot cast between " + src.describe() + " and " + dst.describe());
   }
+  no_overlap(op, "dst", dst, "src", src, true);
   cast(src.dtype, dst.dtype, src.numel(), src.data(), dst.data());
   return info.Env().Undefined();
 }
 
 Napi::Value fill_op(const Napi::CallbackInfo& info) {
-  Tensor& t = arg_tensor(info, 0, "fill", "t");
-  fill(t.dtype, t.numel(), arg_number(info, 1, "fill", "value"), t.data());
+  Tensor t = arg_tensor(info, 0, "fill", "t");
+  const double value = arg_number(info, 1, "fill", "value");
+  if (t.dtype == DType::I32 && !(value == std::floor(value) && std::fabs(value) <= 2147483647.0)) {
+    fail("fill", "value " + std::to_string(value) + " is not an int32 for " + t.describe());
+  }
+  fill(t.dtype, t.numel(), value, t.data());
   return info.Env().Undefined();
 }
 
 Napi::Value scale_op(const Napi::CallbackInfo& info) {
-  Tensor& t = arg_tensor(info, 0, "scale", "t");
+  Tensor t = arg_tensor(info, 0, "scale", "t");
   need_float("scale", "t", t);
   scale(t.dtype, t.numel(), float(arg_number(info, 1, "scale", "s")), t.data());
   return info.Env().Undefined();
 }
 
 Napi::Value sum_squares_op(const Napi::CallbackInfo& info) {
-  Tensor& t = arg_tensor(info, 0, "sumSquares", "t");
+  Tensor t = arg_tensor(info, 0, "sumSquares", "t");
   need_float("sumSquares", "t", t);
   return Napi::Number::New(info.Env(), sum_squares(t.dtype, t.numel(), t.data()));
 }
 
 Napi::Value cross_entropy_op(const Napi::CallbackInfo& info) {
   const char* op = "crossEntropy";
-  Tensor& logits = arg_tensor(info, 0, op, "logits");
-  Tensor& targets = arg_tensor(info, 1, op, "targets");
+  Tensor logits = arg_tensor(info, 0, op, "logits");
+  Tensor targets = arg_tensor(info, 1, op, "targets");
   const double ignore = arg_number(info, 2, op, "ignoreIndex");
-  Tensor* dlogits = arg_tensor_or_null(info, 3, op, "dlogits");
+  std::optional<Tensor> dlogits = arg_tensor_or_null(info, 3, op, "dlogits");
   const double grad_scale = arg_number(info, 4, op, "gradScale");
   need_float(op, "logits", logits);
   need_ndim(op, "logits", logits, 2);
   need_dtype(op, "targets", targets, DType::I32);
   need_shape(op, "targets", targets, {logits.shape[0]});
-  if (dlogits) need_same(op, logits, "logits", *dlogits, "dlogits");
+  if (dlogits) {
+    need_same(op, logits, "logits", *dlogits, "dlogits");
+    no_overlap(op, "dlogits", *dlogits, "logits", logits, true);
+    no_overlap(op, "dlogits", *dlogits, "targets", targets);
+  }
   if (ignore != std::floor(ignore) || std::fabs(ignore) > 2147483647.0) fail(op, "ignoreIndex must be an int32");
   CrossEntropyResult r = cross_entropy(logits.dtype, logits.shape[0], logits.shape[1], logits.data(),
                                        (const int32_t*)targets.data(), int32_t(ignore),
@@ -334,11 +395,11 @@ Napi::Value cross_entropy_op(const Napi::CallbackInfo& info) {
 
 Napi::Value adamw_op(const Napi::CallbackInfo& info) {
   const char* op = "adamw";
-  Tensor& param = arg_tensor(info, 0, op, "param");
-  Tensor& grad = arg_tensor(info, 1, op, "grad");
-  Tensor* master = arg_tensor_or_null(info, 2, op, "master");
-  Tensor& m = arg_tensor(info, 3, op, "m");
-  Tensor& v = arg_tensor(info, 4, op, "v");
+  Tensor param = arg_tensor(info, 0, op, "param");
+  Tensor grad = arg_tensor(info, 1, op, "grad");
+  std::optional<Tensor> master = arg_tensor_or_null(info, 2, op, "master");
+  Tensor m = arg_tensor(info, 3, op, "m");
+  Tensor v = arg_tensor(info, 4, op, "v");
   if (!info[5].IsObject()) fail(op, "options must be an object");
   Napi::Object o = info[5].As<Napi::Object>();
   auto num = [&](const char* key) {
@@ -346,16 +407,24 @@ Napi::Value adamw_op(const Napi::CallbackInfo& info) {
     if (!x.IsNumber()) fail(op, std::string("option '") + key + "' must be a number");
     return x.As<Napi::Number>().DoubleValue();
   };
+  const double step = num("step");
+  if (!(step >= 1 && step <= 9.0e15 && step == std::floor(step))) fail(op, "option 'step' must be an integer >= 1");
   AdamWParams p{float(num("lr")), float(num("beta1")), float(num("beta2")), float(num("eps")),
-                float(num("weightDecay")), int64_t(num("step")), float(num("gradScale"))};
+                float(num("weightDecay")), int64_t(step), float(num("gradScale"))};
   need_float(op, "param", param);
   need_same(op, param, "param", grad, "grad");
-  Tensor& mast = master ? *master : param;
+  Tensor mast = master ? *master : param;
   if (!master && param.dtype != DType::F32) fail(op, "a bf16 param " + param.describe() + " needs fp32 master weights");
   for (auto [n, t] : {std::pair{"master", &mast}, {"m", &m}, {"v", &v}}) {
     need_dtype(op, n, *t, DType::F32);
     need_shape(op, n, *t, param.shape);
   }
+  for (auto [on, o] : {std::pair{"param", &param}, {"master", &mast}, {"m", &m}, {"v", &v}}) {
+    for (auto [n, t] : {std::pair{"grad", &grad}, {"m", &m}, {"v", &v}}) {
+      if (o != t) no_overlap(op, on, *o, n, *t);
+    }
+  }
+  if (master) no_overlap(op, "param", param, "master", *master, true);
   adamw_step(param.dtype, param.numel(), param.data(), grad.data(), (float*)mast.data(), (float*)m.data(),
              (float*)v.data(), p);
   return info.Env().Undefined();

@@ -4,7 +4,9 @@
 
 namespace pt {
 
-Napi::FunctionReference JsTensor::ctor_;
+// The constructor lives in the environment's instance data, not in a static: each worker thread
+// that loads the addon has its own.
+static Napi::FunctionReference& ctor(Napi::Env env) { return *env.GetInstanceData<Napi::FunctionReference>(); }
 
 Napi::Function JsTensor::Init(Napi::Env env) {
   Napi::Function f = DefineClass(
@@ -14,7 +16,7 @@ Napi::Function JsTensor::Init(Napi::Env env) {
        InstanceMethod<&JsTensor::View>("view"), InstanceMethod<&JsTensor::ReadBytes>("readBytes"),
        InstanceMethod<&JsTensor::WriteBytes>("writeBytes"),
        InstanceMethod<&JsTensor::SameStorage>("sameStorage")});
-  ctor_ = Napi::Persistent(f);
+  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(f)));
   return f;
 }
 
@@ -29,6 +31,8 @@ static std::vector<int64_t> parse_shape(const Napi::Value& v, const char* op) {
   if (!v.IsArray()) throw OpError(std::string(op) + ": shape must be an array of integers");
   Napi::Array a = v.As<Napi::Array>();
   std::vector<int64_t> shape;
+  // Zero dimensions are left out of the product, so [0, 9e15] cannot smuggle a huge row size past
+  // the cap into a kernel's scratch allocation.
   double total = 1;
   for (uint32_t i = 0; i < a.Length(); i++) {
     Napi::Value e = a.Get(i);
@@ -37,7 +41,7 @@ static std::vector<int64_t> parse_shape(const Napi::Value& v, const char* op) {
       throw OpError(std::string(op) + ": shape entry " + std::to_string(i) + " is not a non-negative integer");
     }
     shape.push_back(int64_t(d));
-    total *= d;
+    if (d > 0) total *= d;
   }
   if (total > 1.0e15) throw OpError(std::string(op) + ": shape " + shape_str(shape) + " is too large");
   return shape;
@@ -59,13 +63,13 @@ JsTensor::JsTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsTensor>(
 }
 
 Napi::Object JsTensor::Wrap(Napi::Env env, Tensor t) {
-  Napi::Object o = ctor_.New({});
+  Napi::Object o = ctor(env).New({});
   Unwrap(o)->t = std::move(t);
   return o;
 }
 
 bool JsTensor::Is(const Napi::Value& v) {
-  return v.IsObject() && v.As<Napi::Object>().InstanceOf(ctor_.Value());
+  return v.IsObject() && v.As<Napi::Object>().InstanceOf(ctor(v.Env()).Value());
 }
 
 Napi::Value JsTensor::Dtype(const Napi::CallbackInfo& info) {
@@ -93,8 +97,9 @@ Napi::Value JsTensor::View(const Napi::CallbackInfo& info) {
     Tensor v = t;
     v.shape = parse_shape(info[0], "view");
     const double off = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
-    if (off < 0 || off != std::floor(off)) throw OpError("view: offset must be a non-negative integer");
-    if (int64_t(off) + v.numel() > t.numel()) {
+    if (!(off >= 0) || off != std::floor(off)) throw OpError("view: offset must be a non-negative integer");
+    // Compared as doubles (numel is capped at 1e15, so exact): no integer conversion can wrap first.
+    if (off + double(v.numel()) > double(t.numel())) {
       throw OpError("view: " + std::string(dtype_name(v.dtype)) + shape_str(v.shape) + " at offset " +
                     std::to_string(int64_t(off)) + " does not fit in " + t.describe());
     }
@@ -147,19 +152,19 @@ Napi::Value JsTensor::SameStorage(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), same);
 }
 
-Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+Tensor arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   if (i >= info.Length() || !JsTensor::Is(info[i])) {
     throw OpError(std::string(op) + ": argument '" + name + "' must be a Tensor");
   }
-  Tensor& t = JsTensor::Unwrap(info[i].As<Napi::Object>())->t;
+  Tensor t = JsTensor::Unwrap(info[i].As<Napi::Object>())->t;
   if (!t.storage) throw OpError(std::string(op) + ": argument '" + name + "' (" + t.describe() + ") has been disposed");
   if (t.device() != Device::CPU) throw OpError(std::string(op) + ": argument '" + name + "' is not on the cpu device");
   return t;
 }
 
-Tensor* arg_tensor_or_null(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
-  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
-  return &arg_tensor(info, i, op, name);
+std::optional<Tensor> arg_tensor_or_null(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return std::nullopt;
+  return arg_tensor(info, i, op, name);
 }
 
 double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {

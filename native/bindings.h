@@ -2,6 +2,8 @@
 #pragma once
 #include <napi.h>
 
+#include <optional>
+
 #include "tensor.h"
 
 namespace pt {
@@ -15,7 +17,6 @@ class JsTensor : public Napi::ObjectWrap<JsTensor> {
   Tensor t;
 
  private:
-  static Napi::FunctionReference ctor_;
   Napi::Value Dtype(const Napi::CallbackInfo& info);
   Napi::Value Shape(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
@@ -40,9 +41,11 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
   }
 }
 
-// Argument readers; each throws OpError naming the op and the argument.
-Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
-Tensor* arg_tensor_or_null(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+// Argument readers; each throws OpError naming the op and the argument. Tensors come back by
+// value: the copy holds the storage, so JS that runs during the call (a getter, a Proxy) cannot
+// free memory an op is about to touch by disposing the tensor.
+Tensor arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+std::optional<Tensor> arg_tensor_or_null(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 DType parse_dtype(const std::string& s, const char* op);

@@ -313,12 +313,18 @@ void softmax_row(float* s, int64_t k0, int32_t lo, int32_t hi, float scale, floa
   const VI vlo = splati(lo), vhi = splati(hi);
   const V ninf = splat(-std::numeric_limits<float>::infinity());
   V vmax = ninf;
+  VI vnan{};
   for (int64_t c = 0; c < BK; c += W) {
     const VI j = idx0 + int32_t(c);
     const V x = (j >= vlo && j <= vhi) ? ld(s + c) * scale : ninf;
     vmax = x > vmax ? x : vmax;
+    vnan |= (x != x);
   }
-  const float m_new = std::max(m, hmax(vmax));
+  float m_new = std::max(m, hmax(vmax));
+  // A NaN score must poison the row, as it does in a plain softmax; comparisons alone would drop it.
+  for (int i = 0; i < W; i++) {
+    if (vnan[i]) m_new = std::numeric_limits<float>::quiet_NaN();
+  }
   if (m_new == -std::numeric_limits<float>::infinity()) {  // no visible key in this block
     std::fill(s, s + BK, 0.f);
     return;

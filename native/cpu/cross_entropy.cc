@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace pt {
 
@@ -11,9 +12,9 @@ static constexpr int64_t kChunk = 4096;
 template <typename T>
 static CrossEntropyResult run(int64_t N, int64_t V, const T* logits, const int32_t* targets,
                               int32_t ignore, T* dlogits, float grad_scale) {
-  double loss = 0;
-  int64_t count = 0;
-#pragma omp parallel for reduction(+ : loss, count) schedule(dynamic, 1)
+  // Per-row losses summed in row order afterwards: the same total whatever the thread count.
+  std::vector<double> row_loss(size_t(N), 0.0);
+#pragma omp parallel for schedule(dynamic, 1)
   for (int64_t n = 0; n < N; n++) {
     const T* row = logits + n * V;
     const int32_t t = targets[n];
@@ -27,14 +28,14 @@ static CrossEntropyResult run(int64_t N, int64_t V, const T* logits, const int32
       const int64_t c1 = std::min(V, c0 + kChunk);
       float cmx = mx;
       for (int64_t c = c0; c < c1; c++) cmx = std::max(cmx, load(row, c));
+      if (cmx == -std::numeric_limits<float>::infinity()) continue;  // all -inf so far: nothing to add
       float s = 0.f;
       for (int64_t c = c0; c < c1; c++) s += std::exp(load(row, c) - cmx);
       sum = sum * std::exp(mx - cmx) + s;
       mx = cmx;
     }
     const float lse = mx + std::log(sum);
-    loss += double(lse) - double(load(row, t));
-    count += 1;
+    row_loss[size_t(n)] = double(lse) - double(load(row, t));
     if (dlogits) {
       T* drow = dlogits + n * V;
       for (int64_t c = 0; c < V; c++) {
@@ -42,6 +43,13 @@ static CrossEntropyResult run(int64_t N, int64_t V, const T* logits, const int32
         store(drow, c, grad_scale * (p - (c == t ? 1.f : 0.f)));
       }
     }
+  }
+  double loss = 0;
+  int64_t count = 0;
+  for (int64_t n = 0; n < N; n++) {
+    if (targets[n] == ignore) continue;
+    loss += row_loss[size_t(n)];
+    count++;
   }
   return {loss, count};
 }

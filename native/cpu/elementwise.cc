@@ -1,5 +1,8 @@
 #include "elementwise.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace pt {
 
 template <typename T>
@@ -56,14 +59,25 @@ void scale(DType dt, int64_t n, float s, void* x) {
   else scale_t(n, s, (float*)x);
 }
 
+// Fixed-size blocks summed in index order: the norm (and so the clipping and the weights) does not
+// depend on how many threads ran, which exact resume on another machine needs.
 template <typename T>
 static double sumsq_t(int64_t n, const T* x) {
-  double total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    const double v = load(x, i);
-    total += v * v;
+  constexpr int64_t kBlock = 1 << 16;
+  const int64_t nb = (n + kBlock - 1) / kBlock;
+  std::vector<double> part(size_t(nb), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < nb; b++) {
+    double s = 0;
+    const int64_t end = std::min(n, (b + 1) * kBlock);
+    for (int64_t i = b * kBlock; i < end; i++) {
+      const double v = load(x, i);
+      s += v * v;
+    }
+    part[size_t(b)] = s;
   }
+  double total = 0;
+  for (double p : part) total += p;
   return total;
 }
 

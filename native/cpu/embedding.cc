@@ -33,9 +33,15 @@ static void backward(int64_t N, int64_t C, const int32_t* ids, const T* dout, T*
   }
   starts.push_back(N);
   const int64_t groups = int64_t(starts.size()) - 1;
+  // Scratch is allocated before the parallel region: an exception inside one would terminate.
+  std::vector<float> scratch(size_t(num_threads()) * size_t(C));
 #pragma omp parallel
   {
-    std::vector<float> acc(C);
+#ifdef _OPENMP
+    float* acc = scratch.data() + size_t(omp_get_thread_num()) * size_t(C);
+#else
+    float* acc = scratch.data();
+#endif
 #pragma omp for schedule(dynamic, 16)
     for (int64_t g = 0; g < groups; g++) {
       const int64_t id = ids[order[starts[g]]];

@@ -7,7 +7,7 @@ namespace pt {
 void embedding_forward(DType dt, int64_t N, int64_t V, int64_t C, const int32_t* ids,
                        const void* weight, void* out);
 // dweight[ids[n], :] += dout[n, :]. Rows sharing an id are summed in fp32 first, so a bf16 table
-// is rounded once per step rather than once per occurrence.
+// is rounded once per call (micro-batch) rather than once per occurrence.
 void embedding_backward(DType dt, int64_t N, int64_t V, int64_t C, const int32_t* ids,
                         const void* dout, void* dweight);
 // Throws OpError naming `op` when an id is outside [0, V).

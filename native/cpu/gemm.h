@@ -8,8 +8,8 @@ namespace pt {
 // products accumulate in fp32 and C is rounded to its dtype once, at the end (with accumulate, the
 // old C is added in fp32 before that single rounding).
 // The three training uses: y = x·Wᵀ (transB), dX = dY·W, dW += dYᵀ·X (transA, accumulate).
-// C must not overlap A or B. On AVX512-BF16 CPUs bf16 products use vdpbf16ps, which flushes
-// bf16 subnormal inputs to zero (|x| < 1.2e-38); every other path keeps them.
+// C must not overlap A or B. On AMX or AVX512-BF16 CPUs bf16 products use tdpbf16ps / vdpbf16ps,
+// which flush bf16 subnormals (|x| < 1.2e-38) to zero; the f32 and widening paths keep them.
 void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
           const void* A, int64_t lda, const void* B, int64_t ldb,
           void* C, int64_t ldc, bool accumulate);

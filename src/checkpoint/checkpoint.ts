@@ -89,6 +89,8 @@ export interface LoadOptions<T extends ByteTensor> {
   dtype?: HostDtype | 'stored';
   /** Check every tensor against manifest.json's checksums when the folder has one (default true). */
   verify?: boolean;
+  /** Load the model only, leaving a training state in the folder unread (starting a new run from it). */
+  weightsOnly?: boolean;
   chunkBytes?: number;
 }
 
@@ -116,7 +118,7 @@ export function readCheckpoint<T extends ByteTensor>(dir: string, opts: LoadOpti
   checkTensorSet(found, expected, dir, 'config.json');
   const stateDir = join(dir, TRAINING_STATE_DIR);
   let opt: ShardedCheckpoint | undefined;
-  if (existsSync(stateDir)) {
+  if (existsSync(stateDir) && !opts.weightsOnly) {
     opt = openSharded(stateDir, 'optimizer');
     const withMaster = [...opt.tensors.keys()].some((n) => n.startsWith('master.'));
     checkTensorSet(new Map([...opt.tensors].map(([n, t]) => [n, t.shape])), expectedOptimizerTensors(expected, withMaster), stateDir, 'config.json');

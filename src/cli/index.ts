@@ -7,7 +7,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('polytune')
-    .description('Instruction-tune multilingual Llama-2-style models and answer MT-Bench-X')
+    .description('Instruction-tune multilingual Llama-2-style models')
     .showHelpAfterError();
   registerTrain(program);
   registerTokenize(program);

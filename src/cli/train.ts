@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { loadRunConfig } from '../train/config.js';
 import { embeddedDefault } from '../train/embedded.js';
@@ -5,13 +7,23 @@ import { runTraining } from '../train/loop.js';
 
 export async function trainCommand(configPath: string | undefined, opts: { resume?: boolean | string }): Promise<void> {
   const cfg = configPath ? loadRunConfig(configPath) : await embeddedDefault();
-  if (!configPath) console.log(`polytune: no config given; running the embedded default (tiny model, bundled 5-language sample) in ${cfg.out}`);
-  // The first Ctrl-C (or SIGTERM) finishes the current step and saves; a second one exits at once.
+  if (!configPath) {
+    console.log(`polytune: no config given; running the embedded default (tiny model, bundled 5-language sample) in ${cfg.out}`);
+    // The demo starts over each time unless asked to resume: the previous demo's checkpoints go.
+    if (!opts.resume) {
+      rmSync(join(cfg.out, 'checkpoints'), { recursive: true, force: true });
+      rmSync(join(cfg.out, 'metrics.jsonl'), { force: true });
+    }
+  }
+  // The first Ctrl-C (or SIGTERM) finishes the current step and saves. The handler then steps
+  // aside, so a second signal gets Node's default action and ends the process at once, even in the
+  // middle of a long native op (handlers only run between steps).
   let stop = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (stop) process.exit(130);
     stop = true;
-    console.log(`\n${sig}: saving a checkpoint after this step (again to quit without saving)`);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    console.log(`\n${sig}: saving a checkpoint after this step (send it again to quit without saving)`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -69,6 +69,12 @@ export function parseLlamaConfig(raw: unknown, source = 'config.json'): LlamaCon
   if ((cfg.hidden_size / cfg.num_attention_heads) % 2 !== 0) {
     throw new Error(`${source}: head dimension ${cfg.hidden_size / cfg.num_attention_heads} must be even for rotary embeddings`);
   }
+  if (r.hidden_act !== undefined && r.hidden_act !== 'silu') {
+    throw new Error(`${source}: hidden_act ${JSON.stringify(r.hidden_act)} is not supported (Llama uses "silu")`);
+  }
+  for (const f of ['attention_bias', 'mlp_bias'] as const) {
+    if (r[f] === true) throw new Error(`${source}: ${f} is true; biases are not supported`);
+  }
   if (typeof r.head_dim === 'number' && r.head_dim !== cfg.hidden_size / cfg.num_attention_heads) {
     throw new Error(`${source}: head_dim ${r.head_dim} differs from hidden_size / num_attention_heads; not supported yet`);
   }

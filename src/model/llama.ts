@@ -136,7 +136,9 @@ export class LlamaModel {
       for (let l = this.config.num_hidden_layers - 1; l >= 0; l--) {
         const s = saved[l];
         // A checkpointed layer recomputes its activations here; they die with this scope.
-        dx = withScope(() => this.layerBackward(l, s instanceof Tensor ? this.layerForward(l, s, batch, false) : s, dx, batch));
+        const dOut = dx;
+        dx = withScope(() => this.layerBackward(l, s instanceof Tensor ? this.layerForward(l, s, batch, false) : s, dOut, batch));
+        dOut.dispose();
         if (!(s instanceof Tensor)) for (const t of Object.values(s)) t.dispose();
       }
       xL.dispose();
@@ -176,7 +178,8 @@ export class LlamaModel {
         saved.push(x);
         x = withScope(() => this.layerForward(l, x, b, false).x3);
       } else {
-        const s = this.layerForward(l, x, b, true);
+        // The scope frees what backward does not need (o, d, the attention output's 4-d handle).
+        const s = withScope(() => this.layerForward(l, x, b, true));
         saved.push(s);
         // The next layer's input is this layer's output; saved activations stay alive (kept) until backward.
         x = s.x3;
@@ -277,7 +280,9 @@ export class LlamaModel {
   private head(hf: Tensor, targets: Tensor, dhf: Tensor | null, gradScale: number): LossResult {
     const N = hf.shape[0];
     const V = this.config.vocab_size;
-    const chunk = Math.max(1, this.options.headChunk ?? Math.max(1, Math.floor(2 ** 24 / V)));
+    // About 1 GiB of logits per chunk: few enough chunks that the head weight is streamed (and
+    // its bf16 gradient rounded) only a handful of times per micro-batch.
+    const chunk = Math.max(1, this.options.headChunk ?? Math.floor(2 ** 30 / (V * (this.dtype === 'bf16' ? 2 : 4))));
     const w = this.headWeight();
     const dw = dhf ? this.grads.get(this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight')! : null;
     let lossSum = 0;

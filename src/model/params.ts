@@ -1,28 +1,10 @@
 import { Tensor, ops, type DType } from '../tensor/index.js';
-import { headDim, type LlamaConfig } from './config.js';
+import type { LlamaConfig } from './config.js';
+
+import { expectedLlamaTensors } from '../checkpoint/llama-names.js';
 
 /** Hugging Face parameter names and shapes, in the order a checkpoint lists them. */
-export function llamaParamShapes(c: LlamaConfig): Map<string, number[]> {
-  const D = headDim(c);
-  const C = c.hidden_size;
-  const shapes = new Map<string, number[]>();
-  shapes.set('model.embed_tokens.weight', [c.vocab_size, C]);
-  for (let l = 0; l < c.num_hidden_layers; l++) {
-    const p = `model.layers.${l}.`;
-    shapes.set(p + 'self_attn.q_proj.weight', [c.num_attention_heads * D, C]);
-    shapes.set(p + 'self_attn.k_proj.weight', [c.num_key_value_heads * D, C]);
-    shapes.set(p + 'self_attn.v_proj.weight', [c.num_key_value_heads * D, C]);
-    shapes.set(p + 'self_attn.o_proj.weight', [C, c.num_attention_heads * D]);
-    shapes.set(p + 'mlp.gate_proj.weight', [c.intermediate_size, C]);
-    shapes.set(p + 'mlp.up_proj.weight', [c.intermediate_size, C]);
-    shapes.set(p + 'mlp.down_proj.weight', [C, c.intermediate_size]);
-    shapes.set(p + 'input_layernorm.weight', [C]);
-    shapes.set(p + 'post_attention_layernorm.weight', [C]);
-  }
-  shapes.set('model.norm.weight', [C]);
-  if (!c.tie_word_embeddings) shapes.set('lm_head.weight', [c.vocab_size, C]);
-  return shapes;
-}
+export const llamaParamShapes = (c: LlamaConfig): Map<string, number[]> => expectedLlamaTensors(c);
 
 export const isNormWeight = (name: string): boolean => name.endsWith('norm.weight');
 

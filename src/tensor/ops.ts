@@ -142,7 +142,7 @@ export interface AdamWOptions {
   gradScale?: number;
 }
 
-/** The study's defaults: beta1 0.9, beta2 0.95, eps 1e-8. */
+/** One AdamW update of one tensor; betas and eps default to the study's 0.9 / 0.95 / 1e-8, weight decay to 0. */
 export function adamw(param: Tensor, grad: Tensor, master: Tensor | null, m: Tensor, v: Tensor, o: AdamWOptions): void {
   n().adamw(param.handle, grad.handle, master?.handle ?? null, m.handle, v.handle, {
     lr: o.lr,

@@ -23,7 +23,10 @@ export interface TrainSettings {
   /** Save every this many steps (0: only at the end of each epoch and when stopped). */
   saveEvery: number;
   keepLast: number;
-  /** Stop (saving a checkpoint) after this many optimizer steps in total; 0 runs every epoch. */
+  /**
+   * Stop (saving a checkpoint) after this many optimizer steps in total; 0 runs every epoch. Unlike
+   * Hugging Face's max_steps it does not shorten the schedule: it pauses a run that --resume continues.
+   */
   maxSteps: number;
 }
 
@@ -89,6 +92,10 @@ export function parseRunConfig(raw: unknown, opts: { baseDir: string; where: str
     if (!Number.isInteger(train[k]) || train[k] < 0) fail(`train.${k}`, `must be an integer >= 0, got ${train[k]}`);
   }
   if (!(train.lr > 0)) fail('train.lr', `must be positive, got ${train.lr}`);
+  for (const k of ['beta1', 'beta2'] as const) if (!(train[k] >= 0 && train[k] < 1)) fail(`train.${k}`, `must be in [0, 1), got ${train[k]}`);
+  for (const k of ['eps', 'weightDecay', 'maxGradNorm'] as const) {
+    if (!(train[k] >= 0) || !Number.isFinite(train[k])) fail(`train.${k}`, `must be a finite number >= 0, got ${train[k]}`);
+  }
   if (!['bf16', 'f32'].includes(train.dtype)) fail('train.dtype', `must be "bf16" or "f32", got ${JSON.stringify(train.dtype)}`);
   if (train.globalBatch % train.microBatch !== 0) fail('train.microBatch', `must divide globalBatch ${train.globalBatch}, got ${train.microBatch}`);
   const data = parseDataConfig(o.data, { baseDir: opts.baseDir, where: `${where}: data` });

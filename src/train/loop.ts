@@ -1,8 +1,8 @@
 // The fine-tuning loop: data -> micro-batches -> forward/backward -> AdamW, with validation per
 // language after each epoch, atomic checkpoints, and an exact resume.
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointStore, readCheckpoint, resolveCheckpointDir, writeCheckpoint, type TrainingState } from '../checkpoint/index.js';
+import { CheckpointStore, readCheckpoint, readHfConfig, resolveCheckpointDir, writeCheckpoint, type TrainingState } from '../checkpoint/index.js';
 import { collateBatch, hashFile, loadDataset, planBatches, prepareExamples, type Batch as DataBatch, type Dataset } from '../data/index.js';
 import { LlamaModel, initLlamaWeights, resolveConfig, type Batch, type LlamaConfig } from '../model/index.js';
 import { Tensor, keep, withScope } from '../tensor/index.js';
@@ -29,10 +29,13 @@ export interface TrainResult {
   validation?: Record<string, number>;
   best?: { path: string; valLoss: number };
   stoppedEarly: boolean;
+  /** The checkpoint this run continued from, if it resumed. */
+  resumedFrom?: string;
 }
 
 interface ModelSource {
   config: LlamaConfig;
+  /** The starting config.json, whose extra fields the saved config.json keeps. */
   baseConfig?: Record<string, unknown>;
   /** Folder of weights to start from; none: random init. */
   weightsDir?: string;
@@ -41,12 +44,27 @@ interface ModelSource {
 
 function modelSource(cfg: RunConfig): ModelSource {
   const m = cfg.model;
-  const isWeightsDir = existsSync(join(m, 'model.safetensors')) || existsSync(join(m, 'model.safetensors.index.json'));
-  if (isWeightsDir) {
+  if (existsSync(m) && statSync(m).isDirectory()) {
+    if (!existsSync(join(m, 'model.safetensors')) && !existsSync(join(m, 'model.safetensors.index.json'))) {
+      const other = readdirSync(m).filter((f) => /\.(bin|pt|pth|gguf)$/.test(f));
+      throw new Error(`${m}: no model.safetensors or model.safetensors.index.json` +
+        (other.length ? ` (found ${other.slice(0, 3).join(', ')}: convert them to safetensors first)` : ''));
+    }
     const tok = join(m, 'tokenizer.model');
-    return { config: resolveConfig(m), weightsDir: m, tokenizer: existsSync(tok) ? tok : undefined };
+    const hf = readHfConfig(m);
+    return { config: hf.config, baseConfig: hf.raw, weightsDir: m, tokenizer: existsSync(tok) ? tok : undefined };
   }
   return { config: resolveConfig(m) };
+}
+
+/** `--resume PATH`: a checkpoint, a folder of checkpoints, or the run folder holding checkpoints/. */
+function resumeDir(path: string): string {
+  try {
+    return resolveCheckpointDir(path);
+  } catch (e) {
+    if (existsSync(join(path, 'checkpoints'))) return resolveCheckpointDir(join(path, 'checkpoints'));
+    throw e;
+  }
 }
 
 /** A flat, padding-free micro-batch as the model takes it: one packed row, attention kept per example. */
@@ -66,7 +84,8 @@ export function evaluate(model: LlamaModel, data: Dataset, settings: TrainSettin
   const byLang = new Map<string, number[]>();
   for (const i of prep.indices) {
     const lang = data.validation.langs[i];
-    byLang.set(lang, [...(byLang.get(lang) ?? []), i]);
+    if (!byLang.has(lang)) byLang.set(lang, []);
+    byLang.get(lang)!.push(i);
   }
   const out: Record<string, number> = {};
   let sum = 0;
@@ -88,11 +107,11 @@ export function evaluate(model: LlamaModel, data: Dataset, settings: TrainSettin
   return out;
 }
 
-/** What must not change between a run and its resume. */
-function fingerprint(cfg: RunConfig): Record<string, unknown> {
+/** What must not change between a run and its resume: the settings, the tokenizer's bytes, the data's size. */
+function fingerprint(cfg: RunConfig, tokenizerHash: string, examples: number): Record<string, unknown> {
   const train = { ...cfg.train } as Record<string, unknown>;
   for (const k of RESUMABLE_CHANGES) delete train[k];
-  return JSON.parse(JSON.stringify({ model: cfg.model, tokenizer: cfg.tokenizer ?? null, data: cfg.data, train }));
+  return JSON.parse(JSON.stringify({ model: cfg.model, tokenizer: tokenizerHash, trainingExamples: examples, data: cfg.data, train }));
 }
 
 export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Promise<TrainResult> {
@@ -105,32 +124,40 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
   if (tokenizer.vocabSize > src.config.vocab_size) {
     throw new Error(`tokenizer ${tokPath} has ${tokenizer.vocabSize} pieces but the model's vocab_size is ${src.config.vocab_size}`);
   }
-  const data = await loadDataset(cfg.data, { tokenizer, tokenizerHash: await hashFile(tokPath) });
+  if (src.config.bos_token_id !== undefined && tokenizer.bosId >= 0 && tokenizer.bosId !== src.config.bos_token_id) {
+    throw new Error(`tokenizer ${tokPath} has BOS id ${tokenizer.bosId} but the model's config says bos_token_id ${src.config.bos_token_id}: not this model's tokenizer?`);
+  }
+  const tokenizerHash = await hashFile(tokPath);
+  const data = await loadDataset(cfg.data, { tokenizer, tokenizerHash });
   const maxSeqLen = Math.min(cfg.data.maxSeqLen, src.config.max_position_embeddings);
   const prep = prepareExamples(data.train, maxSeqLen);
   const plan = (epoch: number) => planBatches(prep, { batchSize: s.globalBatch, maxSeqLen, seed: cfg.data.seed, epoch });
   const perEpoch = plan(0).length;
   if (perEpoch === 0) throw new Error('training data: no example has a trained token after truncation');
   const totalSteps = s.epochs * perEpoch;
-  const tr = data.report.truncation.train;
+  const tr = prep.stats;
   log(`data: ${prep.indices.length} training examples (${Object.entries(data.report.trainByLang).map(([l, n]) => `${l} ${n}`).join(', ')}), ` +
-    `${data.validation.ids.length} validation; ${tr.truncated} truncated to ${maxSeqLen} tokens, ${tr.noTrainedTokensLeft} left out`);
+    `${data.validation.ids.length} validation; ${tr.truncated} truncated to ${maxSeqLen} tokens` +
+    `${maxSeqLen < cfg.data.maxSeqLen ? ` (the model's max_position_embeddings)` : ''}, ${tr.noTrainedTokensLeft} left out`);
 
   const store = new CheckpointStore(join(cfg.out, 'checkpoints'), { keepLast: s.keepLast });
-  const runConfig = fingerprint(cfg);
+  const runConfig = fingerprint(cfg, tokenizerHash, prep.indices.length);
   let model: LlamaModel;
   let opt: AdamW;
   let epoch = 0;
   let batchIndex = 0;
   const adamw = { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm };
-  const resumeFrom = opts.resume === true ? (store.latest()?.path ?? null) : opts.resume ? resolveCheckpointDir(opts.resume) : null;
+  const resumeFrom = opts.resume === true ? (store.latest()?.path ?? null) : opts.resume ? resumeDir(opts.resume) : null;
   if (opts.resume === true && !resumeFrom) log(`resume: no checkpoint in ${store.root} yet; starting fresh`);
+  if (!resumeFrom && store.list().length > 0) {
+    throw new Error(`${store.root} already holds checkpoints of a run: resume it with --resume, or choose another "out"`);
+  }
   if (resumeFrom) {
     const ck = readCheckpoint(resumeFrom, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype)), dtype: s.dtype });
     if (!ck.state || !ck.optimizer) throw new Error(`${resumeFrom}: has no training state to resume from`);
     const saved = JSON.stringify(ck.state.runConfig);
     if (saved !== JSON.stringify(runConfig)) {
-      throw new Error(`${resumeFrom}: was written by a run with another configuration; resume with the same config (only ${RESUMABLE_CHANGES.join(', ')} may change)`);
+      throw new Error(`${resumeFrom}: was written by a run with another configuration, tokenizer or data; resume with the same ones (only ${RESUMABLE_CHANGES.join(', ')} may change)`);
     }
     model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
     opt = new AdamW(model.params, adamw, { tensors: ck.optimizer, step: ck.state.step });
@@ -138,19 +165,20 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     [epoch, batchIndex] = [pos.epoch, pos.batch];
     log(`resumed from ${resumeFrom}: step ${opt.step}, epoch ${epoch + 1}, batch ${batchIndex}`);
   } else if (src.weightsDir) {
-    const ck = readCheckpoint(src.weightsDir, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype)), dtype: s.dtype });
+    const ck = readCheckpoint(src.weightsDir, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype)), dtype: s.dtype, weightsOnly: true });
     model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
-    for (const t of ck.optimizer?.values() ?? []) t.dispose();
     opt = new AdamW(model.params, adamw);
+    log(`model: weights from ${src.weightsDir}`);
   } else {
     model = LlamaModel.fromWeights(src.config, initLlamaWeights(src.config, s.initSeed), s.dtype, { checkpointing: s.checkpointing });
     opt = new AdamW(model.params, adamw);
+    log(`model: ${cfg.model} from random weights (seed ${s.initSeed}); give a model folder to fine-tune pretrained weights`);
   }
 
   mkdirSync(cfg.out, { recursive: true });
   const metrics = join(cfg.out, 'metrics.jsonl');
   const record = (o: Record<string, unknown>) => appendFileSync(metrics, JSON.stringify(o) + '\n');
-  let lastCheckpoint = '';
+  let lastCheckpoint = resumeFrom ?? '';
   let validation: Record<string, number> | undefined;
   const save = (valLoss?: number) => {
     const state: TrainingState = {
@@ -163,16 +191,30 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     };
     lastCheckpoint = store.save(
       opt.step,
-      (tmp) => writeCheckpoint(tmp, { params: model.params, optimizer: opt.stateTensors(), state }, { config: model.config, baseConfig: src.baseConfig, tokenizer: tokPath }),
+      (tmp) =>
+        writeCheckpoint(tmp, { params: model.params, optimizer: opt.stateTensors(), state }, {
+          config: model.config,
+          baseConfig: src.baseConfig,
+          // From the model folder, the whole tokenizer (tokenizer_config.json, chat template) comes along.
+          tokenizer: src.weightsDir && !cfg.tokenizer ? src.weightsDir : tokPath,
+          dtype: s.dtype === 'f32' ? 'F32' : 'BF16',
+        }),
       { valLoss },
     );
     log(`saved ${lastCheckpoint}${valLoss === undefined ? '' : ` (validation loss ${valLoss.toFixed(4)})`}`);
   };
 
   let stoppedEarly = false;
+  const stopRequested = () => (s.maxSteps > 0 && opt.step >= s.maxSteps) || (opts.shouldStop?.() ?? false);
+  if (epoch >= s.epochs) log(`the run is already complete (${opt.step} steps)`);
   try {
     while (epoch < s.epochs && !stoppedEarly) {
       const batches = plan(epoch);
+      if (stopRequested()) {
+        stoppedEarly = true;
+        log(`stopped before step ${opt.step + 1}: train.maxSteps is ${s.maxSteps}; raise it to continue`);
+        break;
+      }
       for (; batchIndex < batches.length; ) {
         const t0 = performance.now();
         const lr = linearLr(s.lr, opt.step, totalSteps, s.warmupSteps);
@@ -196,7 +238,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
           epoch++;
           batchIndex = 0;
         }
-        const stop = (s.maxSteps > 0 && opt.step >= s.maxSteps) || (opts.shouldStop?.() ?? false);
+        const stop = stopRequested();
         const endOfEpoch = batchIndex === 0;
         if (endOfEpoch) {
           validation = evaluate(model, data, s, maxSeqLen);
@@ -215,7 +257,15 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
       }
     }
     const best = store.best();
-    return { steps: opt.step, totalSteps, checkpoint: lastCheckpoint, validation, best: best && { path: best.path, valLoss: best.valLoss }, stoppedEarly };
+    return {
+      steps: opt.step,
+      totalSteps,
+      checkpoint: lastCheckpoint,
+      validation,
+      best: best && { path: best.path, valLoss: best.valLoss },
+      stoppedEarly,
+      resumedFrom: resumeFrom ?? undefined,
+    };
   } finally {
     model.dispose();
     opt.dispose();

@@ -219,3 +219,16 @@ describe('bad calls throw errors naming the op and the shapes', () => {
     expect(memoryStats().liveBuffers).toBe(before);
   });
 });
+
+describe('edge values', () => {
+  it('cross-entropy ignores whole vocabulary chunks of -inf logits (masked vocabulary)', () => {
+    const V = 9000;
+    const x = new Float32Array(V).fill(-Infinity);
+    x[8000] = 1;
+    x[8001] = 0.5;
+    x[8999] = -1;
+    const want = Math.log(Math.exp(1) + Math.exp(0.5) + Math.exp(-1)) - 1;
+    const got = withScope(() => ops.crossEntropy(Tensor.fromArray(x, [1, V]), Tensor.fromArray(new Int32Array([8000]), [1])));
+    expect(got.lossSum).toBeCloseTo(want, 6);
+  });
+});

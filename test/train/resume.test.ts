@@ -18,9 +18,9 @@ const tempDir = (prefix: string) => {
 };
 afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-async function smallRun(dir: string, maxSteps: number): Promise<RunConfig> {
+async function smallRun(dir: string, maxSteps: number, dtype: 'bf16' | 'f32' = 'bf16'): Promise<RunConfig> {
   const cfg = await embeddedDefault(dir, { items: 40 });
-  return { ...cfg, train: { ...cfg.train, epochs: 2, globalBatch: 16, microBatch: 8, maxSteps, warmupSteps: 2 } };
+  return { ...cfg, train: { ...cfg.train, epochs: 2, globalBatch: 16, microBatch: 8, maxSteps, warmupSteps: 2, dtype } };
 }
 
 /** The bytes that define a checkpoint's numbers: weights, optimizer tensors, and the state. */
@@ -42,6 +42,7 @@ describe('exact resume', () => {
     expect(first.stoppedEarly).toBe(true);
     expect(first.steps).toBe(8);
     const second = await runTraining(await smallRun(join(base, 'b'), 16), { log: quiet, resume: true });
+    expect(second.resumedFrom).toMatch(/checkpoint-8$/);
     expect(second.steps).toBe(16);
     const a = checkpointBytes(straight.checkpoint);
     const b = checkpointBytes(second.checkpoint);
@@ -57,6 +58,30 @@ describe('exact resume', () => {
     // And a run that did not resume does differ: the comparison can fail.
     const fresh = await runTraining(await smallRun(join(base, 'c'), 8), { log: quiet });
     expect(checkpointBytes(fresh.checkpoint).weights.equals(a.weights)).toBe(false);
+  });
+
+  it('f32 runs resume exactly too (weights saved as F32, no master copies)', async () => {
+    const base = tempDir('pt-resume-');
+    const straight = await runTraining(await smallRun(join(base, 'a'), 6, 'f32'), { log: quiet });
+    await runTraining(await smallRun(join(base, 'b'), 3, 'f32'), { log: quiet });
+    const resumed = await runTraining(await smallRun(join(base, 'b'), 6, 'f32'), { log: quiet, resume: true });
+    expect(resumed.resumedFrom).toMatch(/checkpoint-3$/);
+    const a = checkpointBytes(straight.checkpoint);
+    const b = checkpointBytes(resumed.checkpoint);
+    expect(b.weights.equals(a.weights)).toBe(true);
+    expect(b.optimizer.equals(a.optimizer)).toBe(true);
+    expect(JSON.parse(readFileSync(join(straight.checkpoint, 'config.json'), 'utf8')).torch_dtype).toBe('float32');
+  });
+
+  it('a resume with an unchanged maxSteps takes no step; a fresh run refuses a used folder', async () => {
+    const dir = tempDir('pt-resume-');
+    await runTraining(await smallRun(dir, 2), { log: quiet });
+    const lines: string[] = [];
+    const again = await runTraining(await smallRun(dir, 2), { log: (l) => lines.push(l), resume: true });
+    expect(again.steps).toBe(2);
+    expect(again.checkpoint).toMatch(/checkpoint-2$/);
+    expect(lines.join('\n')).toMatch(/train.maxSteps is 2; raise it to continue/);
+    await expect(runTraining(await smallRun(dir, 4), { log: quiet })).rejects.toThrow(/already holds checkpoints of a run/);
   });
 
   it('refuses to resume with a changed configuration', async () => {
