@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { HostTensor } from '../../src/checkpoint/byte-tensor.js';
@@ -11,9 +11,16 @@ import { randn, rng } from '../helpers/random.js';
 export const projectRoot = resolve(import.meta.dirname, '../..');
 export const sharedDir = resolve(projectRoot, '../shared');
 
-export function tempDir(tag: string): { dir: string; cleanup: () => void } {
+export function tempDir(tag: string): { dir: string; cleanup: () => void; fresh: () => string } {
   const dir = mkdtempSync(join(tmpdir(), `polytune-ckpt-${tag}-`));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  let n = 0;
+  // A new empty folder inside it for each checkpoint a test writes.
+  const fresh = () => {
+    const d = join(dir, `c${n++}`);
+    mkdirSync(d);
+    return d;
+  };
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }), fresh };
 }
 
 /** A tiny Llama with grouped-query attention, so k/v shapes differ from q. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HostTensor, tensorSource } from '../../src/checkpoint/byte-tensor.js';
@@ -11,12 +11,7 @@ import { randomParams, sharedDir, tempDir, tinyConfig } from './fixtures.js';
 
 const tmp = tempDir('llama');
 afterAll(tmp.cleanup);
-let n = 0;
-const fresh = () => {
-  const d = join(tmp.dir, `c${n++}`);
-  mkdirSync(d);
-  return d;
-};
+const fresh = tmp.fresh;
 
 describe('Hugging Face Llama names', () => {
   it('counts exactly the 6,738,415,616 parameters of Llama-2-7B', () => {

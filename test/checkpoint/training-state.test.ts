@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HostTensor } from '../../src/checkpoint/byte-tensor.js';
@@ -8,12 +8,7 @@ import { randomOptimizer, randomParams, tempDir, tinyConfig } from './fixtures.j
 
 const tmp = tempDir('state');
 afterAll(tmp.cleanup);
-let n = 0;
-const fresh = () => {
-  const d = join(tmp.dir, `c${n++}`);
-  mkdirSync(d);
-  return d;
-};
+const fresh = tmp.fresh;
 
 const state: TrainingState = {
   step: 1234,

@@ -1,7 +1,7 @@
 // Every op's backward against centered finite differences of its own forward, in the f32 path.
 import { describe, expect, it } from 'vitest';
 import { Tensor, ops, withScope } from '../../src/tensor/index.js';
-import { rng, randn, randint } from '../helpers/random.js';
+import { rng, randn } from '../helpers/random.js';
 import { dot, gradCheck } from '../helpers/gradcheck.js';
 import { ropeTables } from '../../src/model/rope-tables.js';
 

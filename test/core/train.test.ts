@@ -1,7 +1,7 @@
 // The model learns, and a long run holds its memory flat.
 import { describe, expect, it } from 'vitest';
 import { LlamaModel, initLlamaWeights, resolveConfig, countParams } from '../../src/model/index.js';
-import { Tensor, memoryStats, withScope } from '../../src/tensor/index.js';
+import { memoryStats, withScope } from '../../src/tensor/index.js';
 import { AdamW, hostBatch, trainStep } from '../../src/train/index.js';
 import { randint, rng } from '../helpers/random.js';
 import { TINY } from '../helpers/tiny.js';

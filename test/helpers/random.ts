@@ -1,14 +1,7 @@
+import { mulberry32 } from '../oracle/mulberry32.js';
+
 /** A seeded generator, so failures reproduce. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Uniform in [-scale, scale), never exactly zero. */
 export function randn(n: number, r: () => number, scale = 1): Float32Array {

@@ -16,7 +16,7 @@ import {
   type Piece,
 } from '../../src/tokenizer/index.js';
 import { rng, testLines, trainingCorpus } from './corpus.js';
-import { sharedDir, skipSpm, spmEncode, spmNormalize, spmSkipMessage, trainSpm } from './spm.js';
+import { sharedDir, skipSpm, spmEncode, spmNormalize, trainSpm } from './spm.js';
 
 const lines = testLines();
 const tmp = mkdtempSync(join(tmpdir(), 'polytune-tok-'));

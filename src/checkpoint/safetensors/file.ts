@@ -114,7 +114,7 @@ export function writeSafetensors(file: string, sources: readonly TensorSource[],
   }
   const { bytes: head, layout } = buildHeader(sources.map((s) => ({ name: s.name, dtype: stored.get(s.name)!, shape: s.shape })), opts.metadata);
   const chunk = alignedChunk(opts.chunkBytes);
-  const out = new StagedWriter(openFile(file, 'w'), file, chunk);
+  const out = new StagedWriter(openFile(file, 'w'), chunk);
   const crcs: Record<string, number> = {};
   try {
     out.write(head);
@@ -148,7 +148,6 @@ class StagedWriter {
   written = 0;
   constructor(
     readonly fd: number,
-    private file: string,
     size: number,
   ) {
     this.buf = Buffer.allocUnsafeSlow(size);
