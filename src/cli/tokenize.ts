@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { SentencePieceTokenizer } from '../tokenizer/index.js';
 
@@ -29,18 +28,38 @@ export async function tokenizeStream(
   input: NodeJS.ReadableStream,
   output: NodeJS.WritableStream,
 ): Promise<void> {
-  const rl = createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
   let batch = '';
-  for await (const line of rl) {
+  const emit = async (line: string) => {
     lineNo++;
-    if (opts.decode) batch += tok.decode(parseIds(line, lineNo)).replace(/\n/g, ' ') + '\n';
-    else batch += JSON.stringify(opts.pieces ? tok.encodeAsPieces(line) : tok.encode(line)) + '\n';
+    if (opts.decode) {
+      const ids = parseIds(line, lineNo);
+      try {
+        batch += tok.decode(ids).replace(/\n/g, ' ') + '\n';
+      } catch (e) {
+        throw new Error(`stdin line ${lineNo}: ${(e as Error).message}`);
+      }
+    } else {
+      batch += JSON.stringify(opts.pieces ? tok.encodeAsPieces(line) : tok.encode(line)) + '\n';
+    }
     if (batch.length > 1 << 16) {
       if (!output.write(batch)) await new Promise((r) => output.once('drain', r));
       batch = '';
     }
+  };
+  // Lines end at "\n" only, as spm_encode reads them: a "\r" is part of the text.
+  let rest = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of input) {
+    rest += typeof chunk === 'string' ? chunk : decoder.decode(chunk as Uint8Array, { stream: true });
+    let nl: number;
+    while ((nl = rest.indexOf('\n')) >= 0) {
+      await emit(rest.slice(0, nl));
+      rest = rest.slice(nl + 1);
+    }
   }
+  rest += decoder.decode();
+  if (rest !== '') await emit(rest);
   if (batch) output.write(batch);
 }
 

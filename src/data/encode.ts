@@ -7,6 +7,9 @@ export interface EncodedConversation {
   mask: Uint8Array;
 }
 
+/** A one-letter word put before a chunk to keep its leading space (see encodeConversation). */
+const SEAM_WORD = 'a';
+
 /**
  * The one function that turns a conversation into token ids, for training and (with
  * `generationPrompt`) for generation.
@@ -25,13 +28,27 @@ export function encodeConversation(tokenizer: TextTokenizer, template: ChatTempl
   for (const chunk of template.render(conv, opts)) {
     const bit = chunk.train && !opts.generationPrompt ? 1 : 0;
     if ('token' in chunk) {
-      ids.push(chunk.token === 'bos' ? tokenizer.bosId : chunk.token === 'eos' ? tokenizer.eosId : chunk.token);
+      const id = chunk.token === 'bos' ? tokenizer.bosId : chunk.token === 'eos' ? tokenizer.eosId : chunk.token;
+      if (!(id >= 0)) throw new Error(`template ${template.name}: needs a ${typeof chunk.token === 'string' ? chunk.token.toUpperCase() : `token ${chunk.token}`} id, but the tokenizer has none`);
+      ids.push(id);
       flags.push(bit);
       continue;
     }
-    const text = dummy && chunk.text.startsWith(' ') ? chunk.text.slice(1) : chunk.text;
+    let text = chunk.text;
+    let skip = 0;
+    if (text.startsWith(' ')) {
+      if (dummy) {
+        text = text.slice(1);
+      } else {
+        // Without a dummy prefix the tokenizer drops a leading space as extra whitespace. Behind a
+        // word the space survives as "▁"; pieces never cross that boundary (whitespace splits
+        // words before segmentation), so dropping the word's ids leaves the seam's exact ids.
+        skip = tokenizer.encode(SEAM_WORD).length;
+        text = SEAM_WORD + text;
+      }
+    }
     if (text === '') continue;
-    for (const id of tokenizer.encode(text)) {
+    for (const id of tokenizer.encode(text).slice(skip)) {
       ids.push(id);
       flags.push(bit);
     }

@@ -14,6 +14,11 @@ import type { TokenizedSet } from './tokenizedSet.js';
  */
 const MAGIC = Buffer.from('PTTOKCAC');
 export const CACHE_VERSION = 1;
+/**
+ * Bump whenever the ids produced for the same inputs change (encoder, normalizer, templates,
+ * readers, encodeConversation): caches made by older code then miss instead of serving stale ids.
+ */
+export const TOKENIZATION_VERSION = 2;
 
 export const DEFAULT_CACHE_DIR = '.cache/polytune/tokens';
 
@@ -28,7 +33,7 @@ export interface CacheKeyParts {
 }
 
 export function cacheKey(parts: CacheKeyParts): string {
-  return createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, ...parts })).digest('hex');
+  return createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, tokenization: TOKENIZATION_VERSION, ...parts })).digest('hex');
 }
 
 export async function hashFile(path: string): Promise<string> {

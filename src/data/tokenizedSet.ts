@@ -24,11 +24,17 @@ export class TokenizedSetBuilder {
   private langs: string[] = [];
   private n = 0;
 
-  constructor(vocabSize: number) {
+  constructor(private readonly vocabSize: number) {
     this.tokens = vocabSize <= 65536 ? new Uint16Array(1 << 16) : new Uint32Array(1 << 16);
   }
 
   add(id: string, lang: string, tokens: ArrayLike<number>, mask: ArrayLike<number>): void {
+    for (let i = 0; i < tokens.length; i++) {
+      // A typed array would wrap a bad id silently (-1 becomes 65535).
+      if (!(tokens[i] >= 0 && tokens[i] < this.vocabSize && Number.isInteger(tokens[i]))) {
+        throw new Error(`example ${id} (${lang}): token ${tokens[i]} at position ${i} is outside the vocabulary [0, ${this.vocabSize})`);
+      }
+    }
     const need = this.n + tokens.length;
     if (need > this.tokens.length) {
       const cap = Math.max(need, this.tokens.length * 2);

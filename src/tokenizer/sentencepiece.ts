@@ -29,6 +29,11 @@ export class SentencePieceTokenizer {
   /** The parsed model; writeModelProto(spec) serializes it again. */
   readonly spec: ModelSpec;
 
+  /** Whether encode() puts "▁" before its text, which chat templates need to know at chunk seams. */
+  get addDummyPrefix(): boolean {
+    return this.spec.normalizerSpec.addDummyPrefix;
+  }
+
   private readonly vocab: Vocab;
   private readonly pieces: string[];
   private readonly byteIds = new Int32Array(256).fill(-1);

@@ -46,6 +46,15 @@ describe('polytune tokenize', () => {
     expect(r.stdout.split('\n').slice(0, -1).map((l) => JSON.parse(l))).toEqual(lines.map((l) => tok.encode(l)));
   });
 
+  it('ends lines at "\\n" only, as spm_encode does, and names the line of a bad id', () => {
+    const tok = SentencePieceTokenizer.load(model);
+    const r = polytune(['tokenize', '--model', model], 'a\rb\nc\r\nd');
+    expect(r.stdout.split('\n').slice(0, -1).map((l) => JSON.parse(l))).toEqual(['a\rb', 'c\r', 'd'].map((l) => tok.encode(l)));
+    const bad = polytune(['tokenize', '--model', model, '--decode'], '[5]\n[5, 99999]\n');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/stdin line 2: .*99999/);
+  });
+
   it('prints pieces with --pieces and text with --decode', () => {
     const tok = SentencePieceTokenizer.load(model);
     const pieces = polytune(['tokenize', '--model', model, '--pieces'], lines.join('\n'));
