@@ -139,7 +139,9 @@ export class LlamaModel {
         const dOut = dx;
         dx = withScope(() => this.layerBackward(l, s instanceof Tensor ? this.layerForward(l, s, batch, false) : s, dOut, batch));
         dOut.dispose();
-        if (!(s instanceof Tensor)) for (const t of Object.values(s)) t.dispose();
+        // Layer l's input (or saved activations) is needed by no earlier layer's backward.
+        if (s instanceof Tensor) s.dispose();
+        else for (const t of Object.values(s)) t.dispose();
       }
       xL.dispose();
       ops.embeddingBackward(batch.ids, dx, this.grads.get('model.embed_tokens.weight')!);
