@@ -1,4 +1,4 @@
-import { exactMatch } from './darts.js';
+import { exactMatchValue } from './darts.js';
 import { PieceType } from './model-proto.js';
 import { pieceIdOf, symbolLen, type Segments, type Vocab } from './vocab.js';
 
@@ -56,7 +56,7 @@ export class BpeEncoder {
       if (left === -1 || right === -1 || frozen[left] || frozen[right]) return;
       const s = start[left];
       const size2 = len[left] + len[right];
-      const id = exactMatch(trie, norm, s, s + size2);
+      const id = exactMatchValue(trie, norm, s, s + size2);
       if (id < 0) return;
       heap.push(v.scores[id], left, right, size2);
       if (v.types[id] === PieceType.UNUSED) {

@@ -1,5 +1,5 @@
 import { decodeCharsMap, type CharsMap } from './charsmap.js';
-import { longestPrefix, type PrefixMatch } from './darts.js';
+import { HAS_LEAF, longestPrefix, offsetOf, type PrefixMatch } from './darts.js';
 import type { NormalizerSpec } from './model-proto.js';
 import { ByteBuilder, REPLACEMENT_CHAR, SPACE_SYMBOL, validCharLen } from './utf8.js';
 
@@ -15,6 +15,12 @@ export interface SymbolMatcher {
  */
 export class Normalizer {
   private readonly charsMap: CharsMap | null;
+  /**
+   * plainAscii[b] = 1: the ASCII byte b, when the next byte is ASCII too (or there is none),
+   * normalizes to itself: no charsmap key is b or starts with b and an ASCII byte, and there
+   * are no user-defined symbols. Most of a Latin-script text then skips the trie lookup.
+   */
+  private readonly plainAscii = new Uint8Array(128);
   private readonly m: PrefixMatch = { length: 0, value: 0 };
   // The current prefix: bytes spBuf[spStart, spEnd) replace `consumed` input bytes.
   private spBuf: Uint8Array = REPLACEMENT_CHAR;
@@ -29,6 +35,16 @@ export class Normalizer {
     what: string,
   ) {
     this.charsMap = spec.precompiledCharsmap.length > 0 ? decodeCharsMap(spec.precompiledCharsmap, what) : null;
+    if (matcher === null) {
+      const trie = this.charsMap?.trie;
+      for (let b = 0; b < 0x80; b++) {
+        // Plain: no key b, and no key b x... for any ASCII x (the root is unit 0).
+        const nb = trie ? childOf(trie, 0, b) : -1;
+        let plain = nb < 0 || (trie![nb] & HAS_LEAF) === 0;
+        for (let x = 0; nb >= 0 && plain && x < 0x80; x++) plain = childOf(trie!, nb, x) < 0;
+        this.plainAscii[b] = plain ? 1 : 0;
+      }
+    }
   }
 
   private prefix(input: Uint8Array, pos: number, end: number): void {
@@ -84,7 +100,30 @@ export class Normalizer {
     };
     if (!this.treatWhitespaceAsSuffix && spec.addDummyPrefix) addWs();
     let isPrevSpace = removeExtra;
+    const plainAscii = this.plainAscii;
     while (pos < end) {
+      const b = input[pos];
+      if (b < 0x80 && plainAscii[b] === 1 && (pos + 1 === end || input[pos + 1] < 0x80)) {
+        // Fast path: the byte is its own normalization. Same effect as the general path below.
+        if (out.len + 3 > out.buf.length) out.reserve(3);
+        if (b !== 0x20) {
+          out.buf[out.len++] = b;
+          isPrevSpace = false;
+        } else {
+          if (!isPrevSpace) {
+            if (escape) {
+              out.buf[out.len++] = 0xe2;
+              out.buf[out.len++] = 0x96;
+              out.buf[out.len++] = 0x81;
+            } else {
+              out.buf[out.len++] = 0x20;
+            }
+          }
+          isPrevSpace = removeExtra;
+        }
+        pos++;
+        continue;
+      }
       this.prefix(input, pos, end);
       const src = this.spBuf;
       let s = this.spStart;
@@ -119,3 +158,9 @@ export class Normalizer {
 }
 
 const SPACE_ONLY = new Uint8Array([0x20]);
+
+/** Position of the child of the Darts trie node at unit `at` along byte c, or -1. */
+function childOf(units: Uint32Array, at: number, c: number): number {
+  const p = at ^ offsetOf(units[at]) ^ c;
+  return p < units.length && (units[p] & 0x800000ff) === c ? p : -1;
+}

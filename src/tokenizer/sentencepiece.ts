@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { BpeEncoder } from './bpe.js';
-import { buildDoubleArray, exactMatch, longestPrefix, trieToDoubleArray, type PrefixMatch } from './darts.js';
+import { buildDoubleArray, exactMatch, longestPrefix, trieToDoubleArray, trieToValueArray, type PrefixMatch } from './darts.js';
 import { parseModelProto, PieceType, type ModelSpec, type ParsedModel } from './model-proto.js';
 import { Normalizer, type SymbolMatcher } from './normalizer.js';
 import { PieceTrie } from './piece-trie.js';
@@ -109,7 +109,7 @@ export class SentencePieceTokenizer {
       if (prev >= 0) fail(`piece ${JSON.stringify(this.pieces[i])} (id ${i}) is already defined (id ${prev})`);
     }
     const symbols = userSymbols.length > 0 ? symbolMatcher(userSymbols.map((i) => buf.subarray(model.pieceStart[i], model.pieceEnd[i]))) : null;
-    this.vocab = { trie: trieToDoubleArray(trie), reserved: trieToDoubleArray(reserved), scores, types, unkId: unkIndex, symbols };
+    this.vocab = { trie: trieToValueArray(trie), reserved: trieToDoubleArray(reserved), scores, types, unkId: unkIndex, symbols };
 
     const t = model.trainerSpec;
     this.normalizer = new Normalizer(model.normalizerSpec, t.treatWhitespaceAsSuffix, symbols, `${name}: normalizer_spec`);

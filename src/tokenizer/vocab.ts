@@ -1,12 +1,12 @@
 import { PieceType } from './model-proto.js';
 import type { SymbolMatcher } from './normalizer.js';
-import { exactMatch } from './darts.js';
+import { exactMatch, exactMatchValue, type ValueArray } from './darts.js';
 import { oneCharLen } from './utf8.js';
 
 /** What the model-specific encoders need to know about the vocabulary. */
 export interface Vocab {
-  /** Double array of NORMAL, USER_DEFINED and UNUSED pieces: SentencePiece's pieces_ map. */
-  trie: Uint32Array;
+  /** NORMAL, USER_DEFINED and UNUSED pieces: SentencePiece's pieces_ map. */
+  trie: ValueArray;
   /** Double array of CONTROL, UNKNOWN and BYTE pieces: the reserved map PieceToId consults first. */
   reserved: Uint32Array;
   scores: Float32Array;
@@ -20,7 +20,7 @@ export interface Vocab {
 export function pieceIdOf(v: Vocab, buf: Uint8Array, s: number, e: number): number {
   const r = exactMatch(v.reserved, buf, s, e);
   if (r >= 0) return r;
-  const p = exactMatch(v.trie, buf, s, e);
+  const p = exactMatchValue(v.trie, buf, s, e);
   return p >= 0 ? p : v.unkId;
 }
 

@@ -135,6 +135,19 @@ describe('writeModelProto', () => {
     lines.forEach((l, i) => expect(tok.normalize(l), JSON.stringify(l)).toEqual(ref[i]));
   });
 
+  it.skipIf(skipSpm)('applies a charsmap with multi-character ASCII keys exactly as spm_normalize does', () => {
+    // Keys that start with a character the fast ASCII path would otherwise copy through unchanged.
+    const rules = new Map([['ab', 'X'], ['A', 'a'], ['  ', ' '], ['z', ''], ['xyz', 'w w'], ['qu', 'kw']]);
+    const path = join(tmp, 'multi-ascii.model');
+    writeFileSync(path, writeModelProto(syntheticSpec('unigram', buildCharsMap(rules))));
+    const tok = SentencePieceTokenizer.load(path);
+    const texts = ['abc ab a b', 'Abby ABBA', 'xyzzy xy z', 'quick  queue   q u', 'a', 'ab', 'zzz', ...lines.slice(0, 40)];
+    const ref = spmNormalize(path, texts);
+    texts.forEach((l, i) => expect(tok.normalize(l), JSON.stringify(l)).toEqual(ref[i]));
+    const ids = spmEncode(path, texts, 'id');
+    texts.forEach((l, i) => expect(tok.encode(l), JSON.stringify(l)).toEqual(ids[i].map(Number)));
+  });
+
   it.skipIf(skipSpm)('round-trips a trained model through parse and write without changing ids', () => {
     const orig = trainSpm(trainingCorpus(), {
       model_type: 'unigram',
