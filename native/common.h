@@ -53,6 +53,11 @@ inline float load(const bf16* p, int64_t i) { return bf16_to_f32(p[i]); }
 inline void store(float* p, int64_t i, float v) { p[i] = v; }
 inline void store(bf16* p, int64_t i, float v) { p[i] = f32_to_bf16(v); }
 
+// Below this many elements of work an op runs on the calling thread: waking the OpenMP team
+// costs more than the work, and on a loaded machine a spinning team can stall a tiny op for
+// milliseconds.
+constexpr int64_t kParallelMin = 1 << 15;
+
 inline int num_threads() {
 #ifdef _OPENMP
   return omp_get_max_threads();

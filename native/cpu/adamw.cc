@@ -10,7 +10,7 @@ static void step_t(int64_t n, T* param, const T* grad, float* master, float* m, 
   const float bc1 = 1.f - float(std::pow(double(p.beta1), double(p.step)));
   const float bc2 = 1.f - float(std::pow(double(p.beta2), double(p.step)));
   const float decay = 1.f - p.lr * p.weight_decay;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float g = load(grad, i) * p.grad_scale;
     const float mi = p.beta1 * m[i] + (1.f - p.beta1) * g;

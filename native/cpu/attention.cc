@@ -169,15 +169,40 @@ inline void tile_any(int m, int nv, int64_t K, const float* A, int64_t lda, cons
   tile_rows<NVV>(m, K, A, lda, B, ldb, C, ldc, add);
 }
 
-// C[M × N] (+)= A[M × K]·B[K × N] with N a multiple of W. Column panels outermost so one panel of B
-// stays in L1 while the rows of A stream past it.
-void mm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-        float* C, int64_t ldc, bool add) {
+// No band limit (see mm_band).
+constexpr int64_t NOLIM = int64_t(1) << 40;
+
+inline int64_t floor_w(int64_t x) { return x >= 0 ? x / W * W : -((-x + W - 1) / W * W); }
+inline int64_t ceil_w(int64_t x) { return floor_w(x + W - 1); }
+
+// mm for a band: row i needs only the indices [i + lo_off, i + hi_off] of one dimension, the
+// columns of C (on_k false; they are rounded out to whole vectors, and the rest of the row is left
+// as it was) or the inner dimension (on_k true; A must be zero outside the band there, and the
+// skipped terms are exactly those zero products). N is a multiple of W. Column panels outermost so
+// one panel of B stays in L1 while the rows of A stream past it. Each element of C is one fma chain
+// in inner-index order, so leaving out the band's zero terms leaves it as the full product has it.
+void mm_band(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+             float* C, int64_t ldc, bool add, bool on_k, int64_t lo_off, int64_t hi_off) {
   for (int64_t n0 = 0; n0 < N; n0 += NV * W) {
-    const int nv = int(std::min<int64_t>(NV, (N - n0) / W));
+    const int64_t n1 = std::min<int64_t>(N, n0 + NV * W);
     for (int64_t m0 = 0; m0 < M; m0 += MR) {
-      tile_any(int(std::min<int64_t>(MR, M - m0)), nv, K, A + m0 * lda, lda, B + n0, ldb,
-               C + m0 * ldc + n0, ldc, add);
+      const int m = int(std::min<int64_t>(MR, M - m0));
+      const int64_t a = m0 + lo_off, e = m0 + m + hi_off;  // the band of the group's rows: [a, e)
+      if (on_k) {
+        const int64_t ka = std::max<int64_t>(a, 0), kb = std::min<int64_t>(e, K);
+        if (kb <= ka) {
+          if (!add) {
+            for (int i = 0; i < m; i++) std::fill(C + (m0 + i) * ldc + n0, C + (m0 + i) * ldc + n1, 0.f);
+          }
+          continue;
+        }
+        tile_any(m, int((n1 - n0) / W), kb - ka, A + m0 * lda + ka, lda, B + ka * ldb + n0, ldb,
+                 C + m0 * ldc + n0, ldc, add);
+      } else {
+        const int64_t ca = std::max(n0, floor_w(a)), cb = std::min(n1, ceil_w(e));
+        if (cb <= ca) continue;
+        tile_any(m, int((cb - ca) / W), K, A + m0 * lda, lda, B + ca, ldb, C + m0 * ldc + ca, ldc, add);
+      }
     }
   }
 }
@@ -195,10 +220,10 @@ void pack_rows(const T* src, int64_t stride, int64_t n, int64_t D, int64_t ld, f
   }
 }
 
-// dst[c][r] = src[r·stride + c] for r < n, c < D (the transpose); columns n..ld are zeroed.
+// dst[c][r] = src[r·stride + c] for r < n, c < D (the transpose); columns n..w are zeroed.
 template <typename T>
-void pack_cols(const T* src, int64_t stride, int64_t n, int64_t D, int64_t ld, float* dst) {
-  for (int64_t c = 0; c < D; c++) std::fill(dst + c * ld + n, dst + (c + 1) * ld, 0.f);
+void pack_cols(const T* src, int64_t stride, int64_t n, int64_t D, int64_t ld, int64_t w, float* dst) {
+  for (int64_t c = 0; c < D; c++) std::fill(dst + c * ld + n, dst + c * ld + w, 0.f);
   for (int64_t r = 0; r < n; r++) {
     const T* s = src + r * stride;
     for (int64_t c = 0; c < D; c++) dst[c * ld + r] = load(s, c);
@@ -305,16 +330,19 @@ struct Scratch {
 // ---------------------------------------------------------------- forward
 
 // Online-softmax update of one query row against one key block. s holds the row's raw scores for keys
-// k0..k0+BK and is overwritten with the unnormalised probabilities exp(s·scale - m); keys outside
-// [lo, hi] get 0. m and l are the running max and sum, o the row's output accumulator (Dp floats).
-void softmax_row(float* s, int64_t k0, int32_t lo, int32_t hi, float scale, float& m, float& l,
-                 float* o, int64_t Dp) {
+// k0..k0+BK and is overwritten, on columns [c0, c1), with the unnormalised probabilities
+// exp(s·scale - m); keys outside [lo, hi] get 0. Only the whole vectors that can hold a key in
+// [lo, hi] are read: the others would only add -inf to the max and 0 to the sum. m and l are the
+// running max and sum, o the row's output accumulator (Dp floats).
+void softmax_row(float* s, int64_t k0, int64_t c0, int64_t c1, int32_t lo, int32_t hi, float scale,
+                 float& m, float& l, float* o, int64_t Dp) {
+  const int64_t ca = std::max(c0, floor_w(lo - k0)), cb = std::min(c1, ceil_w(hi - k0 + 1));
   const VI idx0 = iota() + int32_t(k0);
   const VI vlo = splati(lo), vhi = splati(hi);
   const V ninf = splat(-std::numeric_limits<float>::infinity());
   V vmax = ninf;
   VI vnan{};
-  for (int64_t c = 0; c < BK; c += W) {
+  for (int64_t c = ca; c < cb; c += W) {
     const VI j = idx0 + int32_t(c);
     const V x = (j >= vlo && j <= vhi) ? ld(s + c) * scale : ninf;
     vmax = x > vmax ? x : vmax;
@@ -326,12 +354,14 @@ void softmax_row(float* s, int64_t k0, int32_t lo, int32_t hi, float scale, floa
     if (vnan[i]) m_new = std::numeric_limits<float>::quiet_NaN();
   }
   if (m_new == -std::numeric_limits<float>::infinity()) {  // no visible key in this block
-    std::fill(s, s + BK, 0.f);
+    std::fill(s + c0, s + c1, 0.f);
     return;
   }
+  std::fill(s + c0, s + std::max(c0, ca), 0.f);
+  std::fill(s + std::max(ca, cb), s + c1, 0.f);
   const V vm = splat(m_new);
   V sum{};
-  for (int64_t c = 0; c < BK; c += W) {
+  for (int64_t c = ca; c < cb; c += W) {
     const VI j = idx0 + int32_t(c);
     const V p = (j >= vlo && j <= vhi) ? vexp(ld(s + c) * scale - vm) : V{};
     st(s + c, p);
@@ -345,6 +375,13 @@ void softmax_row(float* s, int64_t k0, int32_t lo, int32_t hi, float scale, floa
     const V vc = splat(corr);
     for (int64_t c = 0; c < Dp; c += W) st(o + c, ld(o + c) * vc);
   }
+}
+
+// A task's rows split into runs with one first key, i.e. one document each: [r, end) of n rows.
+inline int64_t run_end(const int32_t* lo, int64_t r, int64_t n) {
+  int64_t e = r + 1;
+  while (e < n && lo[e] == lo[r]) e++;
+  return e;
 }
 
 struct ForwardBufs {
@@ -373,17 +410,29 @@ void forward_task(const Dims& d, float scale, const T* q, const T* k, const T* v
   std::fill(m, m + nq, -std::numeric_limits<float>::infinity());
   std::fill(l, l + nq, 0.f);
   const int32_t* lor = lo + b * d.Tq + i0;
-  const int64_t kfirst = lor[0], klast = off + i0 + nq - 1;
-  for (int64_t k0 = kfirst / BK * BK; k0 <= klast; k0 += BK) {
-    const int64_t nk = std::min(BK, d.Tk - k0);
-    const int64_t kv = ((b * d.Tk + k0) * d.Hkv + hk) * D;
-    pack_cols(k + kv, kstride, nk, D, BK, Kt);
-    pack_rows(v + kv, kstride, nk, D, Dp, Vp);
-    mm(nq, BK, D, Qp, D, Kt, BK, S, BK, false);
-    for (int64_t r = 0; r < nq; r++) {
-      softmax_row(S + r * BK, k0, lor[r], int32_t(off + i0 + r), scale, m[r], l[r], O + r * Dp, Dp);
+  // One document's queries at a time: they all see keys from the document's start L up to the last
+  // one's position, and of those key blocks only the whole vectors [c0, c1) that reach [L, klast]
+  // (block boundaries stay multiples of BK, so each row meets the same blocks, in the same order, as
+  // when the task scanned every key block from its first query's document start).
+  for (int64_t r0 = 0; r0 < nq;) {
+    const int64_t r1 = run_end(lor, r0, nq), ns = r1 - r0;
+    const int64_t L = lor[r0], klast = off + i0 + r1 - 1;
+    for (int64_t k0 = L / BK * BK; k0 <= klast; k0 += BK) {
+      const int64_t nk = std::min(BK, d.Tk - k0);
+      const int64_t c0 = floor_w(std::max<int64_t>(L - k0, 0)), c1 = ceil_w(std::min(klast - k0 + 1, BK));
+      const int64_t kn = std::min(c1, nk) - c0;  // keys present in [c0, c1)
+      // Row r0 + i sees keys up to column hi + i of the window [c0, c1).
+      const int64_t hi = off + i0 + r0 - k0 - c0;
+      const int64_t kv = ((b * d.Tk + k0 + c0) * d.Hkv + hk) * D;
+      pack_cols(k + kv, kstride, kn, D, BK, c1 - c0, Kt + c0);
+      pack_rows(v + kv, kstride, kn, D, Dp, Vp + c0 * Dp);
+      mm_band(ns, c1 - c0, D, Qp + r0 * D, D, Kt + c0, BK, S + r0 * BK + c0, BK, false, false, -NOLIM, hi);
+      for (int64_t r = r0; r < r1; r++) {
+        softmax_row(S + r * BK, k0, c0, c1, lor[r], int32_t(off + i0 + r), scale, m[r], l[r], O + r * Dp, Dp);
+      }
+      mm_band(ns, Dp, kn, S + r0 * BK + c0, BK, Vp + c0 * Dp, Dp, O + r0 * Dp, Dp, true, true, -NOLIM, hi);
     }
-    mm(nq, Dp, nk, S, BK, Vp, Dp, O, Dp, true);
+    r0 = r1;
   }
   for (int64_t r = 0; r < nq; r++) {
     unpack_rows(O + r * Dp, Dp, 1, D, 1.f / l[r], out + ((b * d.Tq + i0 + r) * d.Hq + h) * D, qstride);
@@ -391,12 +440,17 @@ void forward_task(const Dims& d, float scale, const T* q, const T* k, const T* v
   }
 }
 
+// A tiny attention (a test model, a short decode step) is done before a second thread would wake.
+bool worth_threads(const Dims& d) {
+  return double(d.B) * double(d.Hq) * double(d.Tq) * double(d.Tk) * double(d.D) >= double(1 << 20);
+}
+
 template <typename T>
 void forward(const Dims& d, float scale, const T* q, const T* k, const T* v, const int32_t* lo, T* out,
              float* lse) {
   Scratch<ForwardBufs> scratch("attention", d);
   const int64_t nqb = (d.Tq + RQ - 1) / RQ, BH = d.B * d.Hq, ntasks = BH * nqb;
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(d))
   {
     const ForwardBufs w = scratch.mine(d);
     // Last query blocks first: they see the most keys, and the dynamic schedule ends balanced.
@@ -430,10 +484,11 @@ struct DkvBufs {
 };
 
 // Pass 1: dk and dv of key block kb of kv head hk, summed over its query heads and query blocks.
+// ends: [B, T], one past the last position of each position's document.
 template <typename T>
 void dkv_task(const Dims& d, float scale, const T* q, const T* k, const T* v, const T* dout,
-              const float* lse, const float* delta, const int32_t* lo, T* dk, T* dv, int64_t b,
-              int64_t hk, int64_t kb, const DkvBufs& w) {
+              const float* lse, const float* delta, const int32_t* lo, const int32_t* ends, T* dk, T* dv,
+              int64_t b, int64_t hk, int64_t kb, const DkvBufs& w) {
   const int64_t T_ = d.Tk, D = d.D, Dp = d.Dp(), G = d.G();
   const int64_t k0 = kb * RK, nk = std::min(RK, T_ - k0);
   float *Kp = w.Kp, *Vp = w.Vp, *Qt = w.Qt, *Qr = w.Qr, *Ot = w.Ot, *Or = w.Or, *St = w.St, *Pt = w.Pt;
@@ -446,43 +501,57 @@ void dkv_task(const Dims& d, float scale, const T* q, const T* k, const T* v, co
   pack_rows(v + kv, kstride, nk, D, D, Vp);
   std::fill(dK, dK + nk * Dp, 0.f);
   std::fill(dV, dV + nk * Dp, 0.f);
-  const int64_t nqb = (T_ + BQ - 1) / BQ;
-  for (int64_t h = hk * G; h < (hk + 1) * G; h++) {
-    // Queries before k0 cannot see this block; nor can any query whose document starts after it,
-    // and document starts never decrease, so the first such block ends the loop.
-    for (int64_t qb = k0 / BQ; qb < nqb; qb++) {
-      const int64_t i0 = qb * BQ, nq = std::min(BQ, T_ - i0);
-      if (lo[b * T_ + i0] > k0 + nk - 1) break;
-      const int64_t qo = ((b * T_ + i0) * d.Hq + h) * D, row = (b * d.Hq + h) * T_ + i0;
-      pack_cols(q + qo, qstride, nq, D, BQ, Qt);
-      pack_rows(q + qo, qstride, nq, D, Dp, Qr);
-      pack_cols(dout + qo, qstride, nq, D, BQ, Ot);
-      pack_rows(dout + qo, qstride, nq, D, Dp, Or);
-      for (int64_t c = 0; c < BQ; c++) {
-        const bool in = c < nq;  // padding columns see nothing
-        qlo[c] = in ? lo[b * T_ + i0 + c] : std::numeric_limits<int32_t>::max();
-        qhi[c] = in ? int32_t(i0 + c) : -1;
-        lq[c] = in ? lse[row + c] : 0.f;
-        dl[c] = in ? delta[row + c] : 0.f;
-      }
-      mm(nk, BQ, D, Kp, D, Qt, BQ, St, BQ, false);
-      for (int64_t r = 0; r < nk; r++) {
-        const VI j = splati(int32_t(k0 + r));
-        for (int64_t c = 0; c < BQ; c += W) {
-          const VI vis = j >= ldi(qlo + c) && j <= ldi(qhi + c);
-          st(St + r * BQ + c, vis ? vexp(ld(St + r * BQ + c) * scale - ld(lq + c)) : V{});
+  const int32_t* lob = lo + b * T_;
+  // One document's keys at a time, rows [r0, r1): key j is seen by the queries [j, end of its
+  // document), so the run meets the queries [ja, qe), and of each BQ-query block only the whole
+  // vectors [c0, c1) that reach them. Each key row still meets the same query blocks in the same
+  // order (query heads outer) as when the task scanned all blocks up to its last key's document end.
+  for (int64_t r0 = 0; r0 < nk;) {
+    const int64_t r1 = run_end(lob + k0, r0, nk), ns = r1 - r0;
+    const int64_t ja = k0 + r0, qe = ends[b * T_ + ja];
+    for (int64_t h = hk * G; h < (hk + 1) * G; h++) {
+      for (int64_t qb = ja / BQ; qb * BQ < qe; qb++) {
+        const int64_t i0 = qb * BQ, nq = std::min(BQ, T_ - i0);
+        const int64_t c0 = floor_w(std::max<int64_t>(ja - i0, 0)), c1 = ceil_w(std::min(qe - i0, BQ));
+        const int64_t qn = std::min(c1, nq) - c0;  // queries present in [c0, c1)
+        // Key row r0 + i sees queries from column lo_off + i of the window [c0, c1) on.
+        const int64_t lo_off = ja - i0 - c0;
+        const int64_t qo = ((b * T_ + i0 + c0) * d.Hq + h) * D, row = (b * d.Hq + h) * T_ + i0;
+        pack_cols(q + qo, qstride, qn, D, BQ, c1 - c0, Qt + c0);
+        pack_rows(q + qo, qstride, qn, D, Dp, Qr + c0 * Dp);
+        pack_cols(dout + qo, qstride, qn, D, BQ, c1 - c0, Ot + c0);
+        pack_rows(dout + qo, qstride, qn, D, Dp, Or + c0 * Dp);
+        for (int64_t c = c0; c < c1; c++) {
+          const bool in = c < nq;  // padding columns see nothing
+          qlo[c] = in ? lob[i0 + c] : std::numeric_limits<int32_t>::max();
+          qhi[c] = in ? int32_t(i0 + c) : -1;
+          lq[c] = in ? lse[row + c] : 0.f;
+          dl[c] = in ? delta[row + c] : 0.f;
         }
-      }
-      mm(nk, Dp, nq, St, BQ, Or, Dp, dV, Dp, true);
-      mm(nk, BQ, D, Vp, D, Ot, BQ, Pt, BQ, false);
-      for (int64_t r = 0; r < nk; r++) {
-        for (int64_t c = 0; c < BQ; c += W) {
-          const int64_t i = r * BQ + c;
-          st(Pt + i, ld(St + i) * (ld(Pt + i) - ld(dl + c)));
+        mm_band(ns, c1 - c0, D, Kp + r0 * D, D, Qt + c0, BQ, St + r0 * BQ + c0, BQ, false, false, lo_off, NOLIM);
+        for (int64_t r = r0; r < r1; r++) {
+          const VI j = splati(int32_t(k0 + r));
+          const int64_t ca = std::min(c1, std::max(c0, floor_w(k0 + r - i0)));
+          std::fill(St + r * BQ + c0, St + r * BQ + ca, 0.f);
+          for (int64_t c = ca; c < c1; c += W) {
+            const VI vis = j >= ldi(qlo + c) && j <= ldi(qhi + c);
+            st(St + r * BQ + c, vis ? vexp(ld(St + r * BQ + c) * scale - ld(lq + c)) : V{});
+          }
         }
+        mm_band(ns, Dp, qn, St + r0 * BQ + c0, BQ, Or + c0 * Dp, Dp, dV + r0 * Dp, Dp, true, true, lo_off, NOLIM);
+        mm_band(ns, c1 - c0, D, Vp + r0 * D, D, Ot + c0, BQ, Pt + r0 * BQ + c0, BQ, false, false, lo_off, NOLIM);
+        for (int64_t r = r0; r < r1; r++) {
+          const int64_t ca = std::min(c1, std::max(c0, floor_w(k0 + r - i0)));
+          std::fill(Pt + r * BQ + c0, Pt + r * BQ + ca, 0.f);
+          for (int64_t c = ca; c < c1; c += W) {
+            const int64_t i = r * BQ + c;
+            st(Pt + i, ld(St + i) * (ld(Pt + i) - ld(dl + c)));
+          }
+        }
+        mm_band(ns, Dp, qn, Pt + r0 * BQ + c0, BQ, Qr + c0 * Dp, Dp, dK + r0 * Dp, Dp, true, true, lo_off, NOLIM);
       }
-      mm(nk, Dp, nq, Pt, BQ, Qr, Dp, dK, Dp, true);
     }
+    r0 = r1;
   }
   unpack_rows(dK, Dp, nk, D, scale, dk + kv, kstride);
   unpack_rows(dV, Dp, nk, D, 1.f, dv + kv, kstride);
@@ -518,25 +587,37 @@ void dq_task(const Dims& d, float scale, const T* q, const T* k, const T* v, con
   std::fill(dQ, dQ + nq * Dp, 0.f);
   const int32_t* lor = lo + b * T_ + i0;
   const VI idx = iota();
-  for (int64_t k0 = lor[0] / BK * BK; k0 < i0 + nq; k0 += BK) {
-    const int64_t nk = std::min(BK, T_ - k0);
-    const int64_t kv = ((b * T_ + k0) * d.Hkv + hk) * D;
-    pack_cols(k + kv, kstride, nk, D, BK, Kt);
-    pack_cols(v + kv, kstride, nk, D, BK, Vt);
-    pack_rows(k + kv, kstride, nk, D, Dp, Kr);
-    mm(nq, BK, D, Qp, D, Kt, BK, S, BK, false);
-    mm(nq, BK, D, Op, D, Vt, BK, dP, BK, false);
-    for (int64_t r = 0; r < nq; r++) {
-      const VI vlo = splati(lor[r]), vhi = splati(int32_t(i0 + r));
-      const V vl = splat(lse[row + r]), vd = splat(delta[row + r]);
-      for (int64_t c = 0; c < BK; c += W) {
-        const VI j = idx + int32_t(k0 + c);
-        const int64_t i = r * BK + c;
-        const V p = (j >= vlo && j <= vhi) ? vexp(ld(S + i) * scale - vl) : V{};
-        st(S + i, p * (ld(dP + i) - vd));
+  // One document's queries at a time, over the whole vectors of each key block that reach its
+  // keys, as in forward_task.
+  for (int64_t r0 = 0; r0 < nq;) {
+    const int64_t r1 = run_end(lor, r0, nq), ns = r1 - r0;
+    const int64_t L = lor[r0], klast = i0 + r1 - 1;
+    for (int64_t k0 = L / BK * BK; k0 <= klast; k0 += BK) {
+      const int64_t nk = std::min(BK, T_ - k0);
+      const int64_t c0 = floor_w(std::max<int64_t>(L - k0, 0)), c1 = ceil_w(std::min(klast - k0 + 1, BK));
+      const int64_t kn = std::min(c1, nk) - c0;  // keys present in [c0, c1)
+      const int64_t hi = i0 + r0 - k0 - c0;       // row r0 + i sees up to column hi + i of the window
+      const int64_t kv = ((b * T_ + k0 + c0) * d.Hkv + hk) * D;
+      pack_cols(k + kv, kstride, kn, D, BK, c1 - c0, Kt + c0);
+      pack_cols(v + kv, kstride, kn, D, BK, c1 - c0, Vt + c0);
+      pack_rows(k + kv, kstride, kn, D, Dp, Kr + c0 * Dp);
+      mm_band(ns, c1 - c0, D, Qp + r0 * D, D, Kt + c0, BK, S + r0 * BK + c0, BK, false, false, -NOLIM, hi);
+      mm_band(ns, c1 - c0, D, Op + r0 * D, D, Vt + c0, BK, dP + r0 * BK + c0, BK, false, false, -NOLIM, hi);
+      for (int64_t r = r0; r < r1; r++) {
+        const VI vlo = splati(lor[r]), vhi = splati(int32_t(i0 + r));
+        const V vl = splat(lse[row + r]), vd = splat(delta[row + r]);
+        const int64_t cb = std::max(c0, std::min(c1, ceil_w(i0 + r - k0 + 1)));
+        for (int64_t c = c0; c < cb; c += W) {
+          const VI j = idx + int32_t(k0 + c);
+          const int64_t i = r * BK + c;
+          const V p = (j >= vlo && j <= vhi) ? vexp(ld(S + i) * scale - vl) : V{};
+          st(S + i, p * (ld(dP + i) - vd));
+        }
+        std::fill(S + r * BK + cb, S + r * BK + c1, 0.f);
       }
+      mm_band(ns, Dp, kn, S + r0 * BK + c0, BK, Kr + c0 * Dp, Dp, dQ + r0 * Dp, Dp, true, true, -NOLIM, hi);
     }
-    mm(nq, Dp, nk, S, BK, Kr, Dp, dQ, Dp, true);
+    r0 = r1;
   }
   unpack_rows(dQ, Dp, nq, D, scale, dq + qo, qstride);
 }
@@ -551,11 +632,22 @@ void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, co
   } catch (const std::bad_alloc&) {
     fail("attention_backward", "cannot allocate " + std::to_string(d.B * d.Hq * T_ * 4) + " bytes for delta");
   }
+  std::vector<int32_t> ends;
+  try {
+    ends.resize(size_t(d.B * T_));
+  } catch (const std::bad_alloc&) {
+    fail("attention_backward", "cannot allocate " + std::to_string(d.B * T_ * 4) + " bytes for document ends");
+  }
+  for (int64_t b = 0; b < d.B; b++) {  // one past the last position of each position's document
+    const int32_t* l = lo + b * T_;
+    int32_t* e = ends.data() + b * T_;
+    for (int64_t i = T_ - 1; i >= 0; i--) e[i] = i + 1 < T_ && l[i + 1] == l[i] ? e[i + 1] : int32_t(i + 1);
+  }
   Scratch<DkvBufs> scratch1("attention_backward", d);
   Scratch<DqBufs> scratch2("attention_backward", d);
   const int64_t nqb = (T_ + RQ - 1) / RQ, nkb = (T_ + RK - 1) / RK;
   const int64_t BHk = d.B * d.Hkv, BH = d.B * d.Hq, rows = BH * T_;
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(d))
   {
     const DkvBufs w1 = scratch1.mine(d);
     const DqBufs w2 = scratch2.mine(d);
@@ -572,7 +664,7 @@ void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, co
 #pragma omp for schedule(dynamic) nowait
     for (int64_t t = 0; t < BHk * nkb; t++) {
       const int64_t bh = t % BHk;
-      dkv_task(d, scale, q, k, v, dout, lse, delta.data(), lo, dk, dv, bh / d.Hkv, bh % d.Hkv, t / BHk, w1);
+      dkv_task(d, scale, q, k, v, dout, lse, delta.data(), lo, ends.data(), dk, dv, bh / d.Hkv, bh % d.Hkv, t / BHk, w1);
     }
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < BH * nqb; t++) {

@@ -14,7 +14,7 @@ static CrossEntropyResult run(int64_t N, int64_t V, const T* logits, const int32
                               int32_t ignore, T* dlogits, float grad_scale) {
   // Per-row losses summed in row order afterwards: the same total whatever the thread count.
   std::vector<double> row_loss(size_t(N), 0.0);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (N * V >= kParallelMin)
   for (int64_t n = 0; n < N; n++) {
     const T* row = logits + n * V;
     const int32_t t = targets[n];

@@ -7,7 +7,7 @@ namespace pt {
 
 template <typename T>
 static void add_t(int64_t n, const T* a, const T* b, T* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) store(out, i, load(a, i) + load(b, i));
 }
 
@@ -18,7 +18,7 @@ void add(DType dt, int64_t n, const void* a, const void* b, void* out) {
 
 template <typename S, typename D>
 static void cast_t(int64_t n, const S* src, D* dst) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) store(dst, i, load(src, i));
 }
 
@@ -50,7 +50,7 @@ void fill(DType dt, int64_t n, double value, void* dst) {
 
 template <typename T>
 static void scale_t(int64_t n, float s, T* x) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) store(x, i, load(x, i) * s);
 }
 
@@ -66,7 +66,7 @@ static double sumsq_t(int64_t n, const T* x) {
   constexpr int64_t kBlock = 1 << 16;
   const int64_t nb = (n + kBlock - 1) / kBlock;
   std::vector<double> part(size_t(nb), 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t b = 0; b < nb; b++) {
     double s = 0;
     const int64_t end = std::min(n, (b + 1) * kBlock);

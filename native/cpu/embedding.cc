@@ -17,7 +17,7 @@ void check_ids(const char* op, int64_t N, int64_t V, const int32_t* ids) {
 
 template <typename T>
 static void forward(int64_t N, int64_t C, const int32_t* ids, const T* w, T* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t n = 0; n < N; n++) std::memcpy(out + n * C, w + int64_t(ids[n]) * C, C * sizeof(T));
 }
 
@@ -35,7 +35,7 @@ static void backward(int64_t N, int64_t C, const int32_t* ids, const T* dout, T*
   const int64_t groups = int64_t(starts.size()) - 1;
   // Scratch is allocated before the parallel region: an exception inside one would terminate.
   std::vector<float> scratch(size_t(num_threads()) * size_t(C));
-#pragma omp parallel
+#pragma omp parallel if (N * C >= kParallelMin)
   {
 #ifdef _OPENMP
     float* acc = scratch.data() + size_t(omp_get_thread_num()) * size_t(C);

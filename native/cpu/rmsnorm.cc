@@ -1,5 +1,6 @@
 #include "rmsnorm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -7,7 +8,7 @@ namespace pt {
 
 template <typename T>
 static void forward(int64_t N, int64_t C, float eps, const T* x, const T* w, T* out, float* rstd) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
   for (int64_t n = 0; n < N; n++) {
     const T* xr = x + n * C;
     float ss = 0.f;
@@ -29,17 +30,15 @@ static void forward(int64_t N, int64_t C, float eps, const T* x, const T* w, T* 
 template <typename T>
 static void backward(int64_t N, int64_t C, const T* x, const T* w, const float* rstd, const T* dout,
                      T* dx, T* dw) {
-  const int nt = num_threads();
-  std::vector<float> partial(size_t(nt) * C, 0.f);
-#pragma omp parallel
-  {
-#ifdef _OPENMP
-    float* dwp = partial.data() + size_t(omp_get_thread_num()) * C;
-#else
-    float* dwp = partial.data();
-#endif
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; n++) {
+  // dw is summed over fixed blocks of rows, then over the blocks in order: the same result
+  // whatever the thread count, so a run resumed on another machine computes the same weights.
+  constexpr int64_t kRows = 64;
+  const int64_t nb = (N + kRows - 1) / kRows;
+  std::vector<float> partial(size_t(nb) * size_t(C), 0.f);
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
+  for (int64_t b = 0; b < nb; b++) {
+    float* dwp = partial.data() + size_t(b) * size_t(C);
+    for (int64_t n = b * kRows; n < std::min(N, (b + 1) * kRows); n++) {
       const T* xr = x + n * C;
       const T* gr = dout + n * C;
       const float r = rstd[n];
@@ -57,7 +56,7 @@ static void backward(int64_t N, int64_t C, const T* x, const T* w, const float* 
   }
   for (int64_t c = 0; c < C; c++) {
     float s = load(dw, c);
-    for (int t = 0; t < nt; t++) s += partial[size_t(t) * C + c];
+    for (int64_t b = 0; b < nb; b++) s += partial[size_t(b) * size_t(C) + size_t(c)];
     store(dw, c, s);
   }
 }

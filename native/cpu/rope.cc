@@ -7,7 +7,7 @@ static void apply(int64_t N, int64_t H, int64_t D, const int32_t* pos, const flo
                   const float* sinT, const T* x, T* out, bool inverse) {
   const int64_t half = D / 2;
   const float sgn = inverse ? -1.f : 1.f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * H * D >= kParallelMin)
   for (int64_t n = 0; n < N; n++) {
     const float* c = cosT + int64_t(pos[n]) * half;
     const float* s = sinT + int64_t(pos[n]) * half;

@@ -6,7 +6,7 @@ namespace pt {
 
 template <typename T>
 static void forward(int64_t n, const T* g, const T* u, T* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float x = load(g, i);
     store(out, i, x / (1.f + std::exp(-x)) * load(u, i));
@@ -15,7 +15,7 @@ static void forward(int64_t n, const T* g, const T* u, T* out) {
 
 template <typename T>
 static void backward(int64_t n, const T* g, const T* u, const T* dout, T* dg, T* du) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float x = load(g, i), up = load(u, i), d = load(dout, i);
     const float sig = 1.f / (1.f + std::exp(-x));

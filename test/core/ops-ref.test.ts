@@ -110,6 +110,41 @@ describe('against double-precision references', () => {
       for (let i = 0; i < tail.length; i++) expect(part[i]).toBeCloseTo(tail[i], 5);
     });
   });
+
+  it('attention on a row of many short packed documents: each document as if alone, forward and backward', () => {
+    // T is no multiple of the kernel's 64- and 128-position blocks, and documents of 1 to 45
+    // positions start and end anywhere inside them.
+    const r = rng(25);
+    const [T, Hq, Hkv, D] = [333, 4, 2, 8];
+    const doc = new Int32Array(T), starts: number[] = [];
+    for (let at = 0, id = 0; at < T; id++) {
+      const n = Math.min(T - at, 1 + Math.floor(r() * 45));
+      starts.push(at);
+      doc.fill(id, at, at + n);
+      at += n;
+    }
+    starts.push(T);
+    const qa = randn(T * Hq * D, r), k = randn(T * Hkv * D, r), v = randn(T * Hkv * D, r), g = randn(T * Hq * D, r);
+    const run = (n: number, s: number, docIds: Int32Array | null) => {
+      const [qs, ks] = [[1, n, Hq, D], [1, n, Hkv, D]];
+      const [qt, kt, vt] = [f32(qa.slice(s * Hq * D, (s + n) * Hq * D), qs), f32(k.slice(s * Hkv * D, (s + n) * Hkv * D), ks), f32(v.slice(s * Hkv * D, (s + n) * Hkv * D), ks)];
+      const opt = docIds ? { doc: Tensor.fromArray(docIds, [1, n]) } : {};
+      const { out, lse } = ops.attention(qt, kt, vt, opt);
+      const gr = ops.attentionBackward(qt, kt, vt, out, f32(g.slice(s * Hq * D, (s + n) * Hq * D), qs), lse, opt);
+      return [asF32(out), asF32(gr.dq), asF32(gr.dk), asF32(gr.dv)];
+    };
+    withScope(() => {
+      const packed = run(T, 0, doc);
+      for (let d = 0; d + 1 < starts.length; d++) {
+        const [s, n] = [starts[d], starts[d + 1] - starts[d]];
+        const alone = run(n, s, null);
+        alone.forEach((a, t) => {
+          const w = t === 0 || t === 1 ? Hq * D : Hkv * D;  // out and dq per query head, dk and dv per kv head
+          for (let i = 0; i < a.length; i++) expect(packed[t][s * w + i]).toBeCloseTo(a[i], 5);
+        });
+      }
+    });
+  });
 });
 
 describe('bf16 path agrees with the f32 path', () => {
