@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstdio>
 
 #include "bindings.h"
 
@@ -14,6 +15,7 @@ Napi::Function JsTensor::Init(Napi::Env env) {
       {InstanceAccessor<&JsTensor::Dtype>("dtype"), InstanceAccessor<&JsTensor::Shape>("shape"),
        InstanceAccessor<&JsTensor::Disposed>("disposed"), InstanceMethod<&JsTensor::Dispose>("dispose"),
        InstanceMethod<&JsTensor::View>("view"), InstanceMethod<&JsTensor::ReadBytes>("readBytes"),
+       InstanceMethod<&JsTensor::BytesView>("bytesView"),
        InstanceMethod<&JsTensor::WriteBytes>("writeBytes"),
        InstanceMethod<&JsTensor::SameStorage>("sameStorage")});
   env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(f)));
@@ -110,12 +112,20 @@ Napi::Value JsTensor::View(const Napi::CallbackInfo& info) {
   }
 }
 
+// A JS number for an error message: converting NaN, an infinity or a huge value to int64_t is
+// undefined behaviour, and truncating 1.5 to 1 would misreport what the caller passed.
+static std::string num_str(double d) {
+  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) return std::to_string(int64_t(d));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
+}
+
 static void check_range(const Tensor& t, double off, double len, const char* op) {
   if (!t.storage) throw OpError(std::string(op) + ": tensor " + t.describe() + " has been disposed");
   if (!(off >= 0) || !(len >= 0) || off != std::floor(off) || len != std::floor(len) ||
       off + len > double(t.nbytes())) {
-    throw OpError(std::string(op) + ": byte range [" + std::to_string(int64_t(off)) + ", +" +
-                  std::to_string(int64_t(len)) + ") is outside " + t.describe() + " (" +
+    throw OpError(std::string(op) + ": byte range [" + num_str(off) + ", +" + num_str(len) + ") is outside " + t.describe() + " (" +
                   std::to_string(t.nbytes()) + " bytes)");
   }
 }
@@ -127,6 +137,29 @@ Napi::Value JsTensor::ReadBytes(const Napi::CallbackInfo& info) {
     check_range(t, off, len, "readBytes");
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(info.Env(), (const uint8_t*)t.data() + size_t(off), size_t(len));
     return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+// bytesView(off, len): a Buffer over the tensor's own memory, no copy. The finalizer owns a
+// reference to the storage, so the memory outlives dispose() for as long as the Buffer lives.
+// Node marks such external buffers untransferable, so the memory cannot move to another thread.
+Napi::Value JsTensor::BytesView(const Napi::CallbackInfo& info) {
+  try {
+    const double off = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+    const double len = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : double(t.nbytes()) - off;
+    check_range(t, off, len, "bytesView");
+    if (t.device() != Device::CPU) throw OpError("bytesView: tensor " + t.describe() + " is not in host memory");
+    if (len == 0) return Napi::Buffer<uint8_t>::New(info.Env(), 0);
+    uint8_t* data = static_cast<uint8_t*>(t.data()) + size_t(off);
+    // The lambda's copy of the shared_ptr is the reference; node-addon-api destroys the lambda after
+    // the finalizer runs, or at once if the buffer cannot be made, so it never leaks. Where a
+    // runtime forbids external buffers, NewOrCopy copies instead (and drops the reference).
+    return Napi::Buffer<uint8_t>::NewOrCopy(info.Env(), data, size_t(len),
+                                            [keep = t.storage](Napi::Env, uint8_t*) {});
+  } catch (const Napi::Error&) {
+    throw;
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }

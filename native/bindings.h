@@ -23,6 +23,7 @@ class JsTensor : public Napi::ObjectWrap<JsTensor> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value ReadBytes(const Napi::CallbackInfo& info);
+  Napi::Value BytesView(const Napi::CallbackInfo& info);
   Napi::Value WriteBytes(const Napi::CallbackInfo& info);
   Napi::Value SameStorage(const Napi::CallbackInfo& info);
 };

@@ -1,6 +1,7 @@
 import type { HostDtype, StDtype } from './safetensors/dtypes.js';
 import { stDtypeOf } from './safetensors/dtypes.js';
 import type { TensorSource } from './safetensors/file.js';
+import { numelOf } from './safetensors/header.js';
 
 /**
  * What the checkpoint code needs of a tensor: src/tensor's Tensor satisfies it as is, and
@@ -11,6 +12,12 @@ export interface ByteTensor {
   readonly shape: readonly number[];
   readBytes(byteOffset: number, byteLength: number): Uint8Array;
   writeBytes(byteOffset: number, bytes: Uint8Array): void;
+  /**
+   * Optional: the tensor's own memory for the range, without a copy (src/tensor's Tensor has it).
+   * Saving streams it to disk in place of readBytes. (Loading keeps writeBytes: a native view holds
+   * the memory until it is garbage collected, which would defer the free of every loaded tensor.)
+   */
+  bytesView?(byteOffset: number, byteLength: number): Uint8Array;
   dispose?(): void;
 }
 
@@ -36,6 +43,9 @@ export class HostTensor implements ByteTensor {
     this.checkRange(byteOffset, byteLength);
     return this.bytes.subarray(byteOffset, byteOffset + byteLength);
   }
+  bytesView(byteOffset: number, byteLength: number): Uint8Array {
+    return this.readBytes(byteOffset, byteLength);
+  }
   writeBytes(byteOffset: number, bytes: Uint8Array): void {
     this.checkRange(byteOffset, bytes.byteLength);
     this.bytes.set(bytes, byteOffset);
@@ -47,8 +57,30 @@ export class HostTensor implements ByteTensor {
   }
 }
 
+/**
+ * The tensor as a save source. It reads through bytesView when the tensor has one: the writer
+ * checksums and writes each range before asking for the next, synchronously, so nothing can change
+ * the memory between the checksum and the write, and the copy readBytes makes would be wasted.
+ */
 export function tensorSource(name: string, t: ByteTensor): TensorSource {
-  return { name, dtype: stDtypeOf(t.dtype), shape: t.shape, read: (off, len) => t.readBytes(off, len) };
+  return { name, dtype: stDtypeOf(t.dtype), shape: t.shape, read: rangeViewer(t) ?? ((off, len) => t.readBytes(off, len)) };
+}
+
+/**
+ * Ranges of the tensor's memory through one view of all of it, taken at the first call (one native
+ * call per tensor rather than per chunk; a view holds the whole storage alive either way).
+ * Undefined when the tensor has no bytesView.
+ */
+export function rangeViewer(t: ByteTensor): ((byteOffset: number, byteLength: number) => Uint8Array) | undefined {
+  if (!t.bytesView) return undefined;
+  let whole: Uint8Array | undefined;
+  return (off, len) => {
+    whole ??= t.bytesView!(0, numelOf(t.shape) * bytesPer[t.dtype]);
+    if (!(Number.isInteger(off) && Number.isInteger(len) && off >= 0 && len >= 0 && off + len <= whole.byteLength)) {
+      throw new Error(`bytesView: byte range [${off}, +${len}) is outside ${t.dtype}[${t.shape.join(', ')}] (${whole.byteLength} bytes)`);
+    }
+    return whole.subarray(off, off + len);
+  };
 }
 
 export const hostDtypeOf = (d: StDtype): HostDtype | undefined => (d === 'BF16' ? 'bf16' : d === 'F32' ? 'f32' : d === 'I32' ? 'i32' : undefined);

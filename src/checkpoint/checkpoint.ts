@@ -160,6 +160,8 @@ function loadInto<T extends ByteTensor>(
       const dest = opts.alloc(t.shape, dtype);
       allocated.push(dest);
       out.set(t.name, dest);
+      // Through writeBytes, not a view: a view would keep a tensor's memory alive after dispose()
+      // until the garbage collector ran, and a failed load disposes what it allocated.
       return { dtype: stDtypeOf(dtype), write: (off, bytes) => dest.writeBytes(off, bytes) };
     },
     { chunkBytes: opts.chunkBytes, expectCrc32ByFile },

@@ -11,6 +11,11 @@ export interface NativeTensor {
   dispose(): void;
   view(shape: number[], elementOffset: number): NativeTensor;
   readBytes(byteOffset?: number, byteLength?: number): Buffer;
+  /**
+   * A Buffer over the tensor's own memory (no copy), range-checked like readBytes. It holds the
+   * memory alive: disposing the tensor frees it only once every view is garbage collected.
+   */
+  bytesView(byteOffset?: number, byteLength?: number): Buffer;
   writeBytes(byteOffset: number, data: ArrayBufferView): void;
   sameStorage(other: NativeTensor): boolean;
 }

@@ -83,6 +83,18 @@ export class Tensor {
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   }
 
+  /**
+   * The bytes [byteOffset, byteOffset + byteLength) of the tensor's memory, without copying: a
+   * live view, so later writes to the tensor (by ops, writeBytes, ...) show through it, and writes
+   * through it change the tensor. For reading only (as the checkpoint writer does, which streams it
+   * straight to disk); use readBytes for a snapshot. The view keeps the memory alive: dispose()
+   * then frees it only when the view is garbage collected, so no access through it is ever unsafe.
+   */
+  bytesView(byteOffset: number, byteLength: number): Uint8Array {
+    const b = this.handle.bytesView(byteOffset, byteLength);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  }
+
   /** The same memory under another shape with the same element count. */
   reshape(shape: readonly number[]): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);

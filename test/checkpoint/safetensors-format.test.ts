@@ -101,6 +101,30 @@ describe('safetensors round trips', () => {
     });
   }
 
+  it('mixes tiny and large tensors around the direct-write threshold, with and without zero-copy views', () => {
+    const sizes = [3, 70_000, 1, 32_768, 32_769, 600_000, 2, 16, 40_000, 0, 5];
+    const made = sizes.map((n, i) => [`t${i}`, hostTensor(i % 2 ? 'bf16' : 'f32', [n], r)] as const);
+    // Sources without views take the copying path.
+    const plain = (name: string, t: HostTensor): TensorSource => ({ ...tensorSource(name, t), read: (o, l) => t.bytes.slice(o, o + l) });
+    for (const [chunk, views] of [[undefined, true], [undefined, false], [1 << 16, true], [777, false], [8, true]] as const) {
+      const path = file(`mixed-${chunk}-${views}.safetensors`);
+      const res = writeSafetensors(path, made.map(([n, t]) => (views ? tensorSource(n, t) : plain(n, t))), { chunkBytes: chunk });
+      const st = readHeader(path);
+      expect(res.bytes).toBe(st.fileSize);
+      const back = new Map<string, HostTensor>();
+      readTensors(
+        st,
+        (t) => {
+          const dest = new HostTensor(hostDtypeOf(t.dtype)!, t.shape);
+          back.set(t.name, dest);
+          return { dtype: t.dtype, write: (o, b) => dest.writeBytes(o, b) };
+        },
+        { chunkBytes: chunk, expectCrc32: res.crc32 },
+      );
+      for (const [n, t] of made) expect(back.get(n)!.bytes, `${n} chunk ${chunk} views ${views}`).toEqual(t.bytes);
+    }
+  });
+
   it('BF16 stored as F32 widens exactly and loads back as the same BF16 bits', () => {
     const t = hostTensor('bf16', [301], r);
     const path = file('widen.safetensors');

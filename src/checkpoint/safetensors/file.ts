@@ -3,8 +3,18 @@ import { crc32 } from 'node:zlib';
 import { canConvert, convertBytes, dtypeSize, type StDtype } from './dtypes.js';
 import { buildHeader, parseHeader, parseHeaderLength, type Header, type TensorEntry } from './header.js';
 
-/** Large enough that syscalls are noise, small enough that the staging copy never matters. */
+/** Read chunk when loading: large enough that syscalls are noise, small enough that the staging copy never matters. */
 export const DEFAULT_CHUNK_BYTES = 16 << 20;
+/**
+ * Bytes checksummed and then written per step when saving: small enough to stay in a core's L2
+ * cache between the CRC pass and the kernel's copy into the page cache, large enough that the
+ * syscalls are noise.
+ */
+export const DEFAULT_WRITE_CHUNK_BYTES = 1 << 20;
+/** Writes at least this large skip the staging buffer. */
+const DIRECT_BYTES = 64 << 10;
+/** The staging buffer only ever holds writes smaller than DIRECT_BYTES. */
+const STAGE_BYTES = 1 << 20;
 
 export interface SafetensorsFile {
   file: string;
@@ -28,7 +38,11 @@ export interface TensorDest {
 /** Called once per tensor, in file order, before any of its bytes are read. */
 export type TensorSink = (info: TensorInfo) => TensorDest;
 
-/** One tensor to save: its bytes (in `dtype`, row-major, little-endian) are pulled in ranges. */
+/**
+ * One tensor to save: its bytes (in `dtype`, row-major, little-endian) are pulled in ranges. The
+ * writer only reads what `read` returns, and only until its next call, so `read` may return a view
+ * of the tensor's own memory rather than a copy.
+ */
 export interface TensorSource {
   name: string;
   dtype: StDtype;
@@ -113,8 +127,8 @@ export function writeSafetensors(file: string, sources: readonly TensorSource[],
     stored.set(s.name, to);
   }
   const { bytes: head, layout } = buildHeader(sources.map((s) => ({ name: s.name, dtype: stored.get(s.name)!, shape: s.shape })), opts.metadata);
-  const chunk = alignedChunk(opts.chunkBytes);
-  const out = new StagedWriter(openFile(file, 'w'), chunk);
+  const chunk = alignedChunk(opts.chunkBytes ?? DEFAULT_WRITE_CHUNK_BYTES);
+  const out = new StagedWriter(openFile(file, 'w'), Math.min(chunk, STAGE_BYTES));
   const crcs: Record<string, number> = {};
   try {
     out.write(head);
@@ -128,6 +142,8 @@ export function writeSafetensors(file: string, sources: readonly TensorSource[],
         const raw = src.read(off, len);
         if (raw.byteLength !== len) throw new Error(`${file}: source of tensor '${t.name}' returned ${raw.byteLength} bytes for a ${len}-byte read at ${off}`);
         const bytes = convertBytes(raw, src.dtype, t.dtype);
+        // Checksummed right before it is written, so the copy into the page cache reads it from
+        // cache rather than memory (the write chunk is sized for that).
         crc = crc32(bytes, crc);
         out.write(bytes);
       }
@@ -141,7 +157,11 @@ export function writeSafetensors(file: string, sources: readonly TensorSource[],
   return { bytes: out.written, crc32: crcs };
 }
 
-/** Coalesces small tensors into chunk-sized writes. */
+/**
+ * Coalesces small writes (the header, norm weights) into one buffer; anything of at least
+ * DIRECT_BYTES (or a full stage) goes straight from the caller's memory to the file after
+ * whatever is staged, since copying it would cost more than the syscall it saves.
+ */
 class StagedWriter {
   private buf: Buffer;
   private used = 0;
@@ -154,8 +174,8 @@ class StagedWriter {
   }
   write(bytes: Uint8Array): void {
     let pos = 0;
-    if (this.used === 0 && bytes.byteLength >= this.buf.byteLength) {
-      // A whole chunk goes straight to the file; staging it would only add a copy.
+    if (bytes.byteLength >= Math.min(DIRECT_BYTES, this.buf.byteLength)) {
+      this.flush();
       while (pos < bytes.byteLength) pos += writeSync(this.fd, bytes, pos, bytes.byteLength - pos, this.written + pos);
       this.written += pos;
       return;
