@@ -2,8 +2,9 @@
  * Just enough of the protobuf wire format for ModelProto: a reader that reports where a
  * file goes wrong (offset and field) and a writer. A schema-driven library would parse the
  * same bytes, but a 250k-piece model is 250k nested messages, and a hand-rolled loop over
- * them is several times faster than generic decoding (see docs/readme/tokenizer.md).
+ * them is several times faster than generic decoding (see the README's tokenizer notes).
  */
+import { ByteBuilder } from './utf8.js';
 
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;
@@ -110,18 +111,11 @@ export class ProtoReader {
   }
 }
 
-export class ProtoWriter {
-  private buf = new Uint8Array(1024);
-  private len = 0;
+export class ProtoWriter extends ByteBuilder {
   private static readonly enc = new TextEncoder();
 
-  private reserve(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
+  constructor() {
+    super(1024);
   }
 
   private rawVarint(v: number): void {
@@ -168,9 +162,7 @@ export class ProtoWriter {
   bytes(field: number, v: Uint8Array): void {
     this.tag(field, WIRE_LEN);
     this.rawVarint(v.length);
-    this.reserve(v.length);
-    this.buf.set(v, this.len);
-    this.len += v.length;
+    this.append(v, 0, v.length);
   }
 
   string(field: number, v: string): void {
