@@ -4,6 +4,7 @@
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fsyncPath } from '../../checkpoint/durable.js';
+import { DataFileError } from '../../data/jsonRecords.js';
 
 export const WINNERS = ['model_a', 'model_b', 'tie', 'tie (bothbad)'] as const;
 export type Winner = (typeof WINNERS)[number];
@@ -25,28 +26,21 @@ export interface HumanVote {
   tstamp: number;
 }
 
-export class VoteFileError extends Error {
-  constructor(file: string, line: number, detail: string) {
-    super(`${file}:${line}: ${detail}`);
-    this.name = 'VoteFileError';
-  }
-}
-
 function writeAll(fd: number, text: string): void {
   const bytes = Buffer.from(text, 'utf8');
   for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
 }
 
 export function checkVote(v: unknown, file: string, line: number): HumanVote {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new VoteFileError(file, line, 'not a JSON object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DataFileError(file, line, 'not a JSON object');
   const r = v as Record<string, unknown>;
   const need = (k: string, ok: boolean) => {
-    if (!ok) throw new VoteFileError(file, line, `field "${k}" is missing or has the wrong type`);
+    if (!ok) throw new DataFileError(file, line, `field "${k}" is missing or has the wrong type`);
   };
   need('question_id', typeof r.question_id === 'string' || typeof r.question_id === 'number');
   for (const k of ['model_a', 'model_b', 'judge']) need(k, typeof r[k] === 'string' && r[k] !== '');
   need('turn', Number.isInteger(r.turn) && (r.turn as number) >= 1);
-  if (!WINNERS.includes(r.winner as Winner)) throw new VoteFileError(file, line, `field "winner" must be one of ${WINNERS.join(', ')}`);
+  if (!WINNERS.includes(r.winner as Winner)) throw new DataFileError(file, line, `field "winner" must be one of ${WINNERS.join(', ')}`);
   return r as unknown as HumanVote;
 }
 
@@ -77,7 +71,7 @@ export class AppendLog<T> {
       try {
         v = JSON.parse(l);
       } catch (e) {
-        throw new VoteFileError(file, i + 1, `malformed JSON: ${(e as Error).message}`);
+        throw new DataFileError(file, i + 1, `malformed JSON: ${(e as Error).message}`);
       }
       this.records.push(check(v, file, i + 1));
     });
@@ -124,7 +118,7 @@ export interface SkipRecord {
 function checkSkip(v: unknown, file: string, line: number): SkipRecord {
   const r = v as Record<string, unknown>;
   if (typeof r !== 'object' || r === null || typeof r.judge !== 'string' || (typeof r.question_id !== 'string' && typeof r.question_id !== 'number')) {
-    throw new VoteFileError(file, line, 'a skip record needs "judge" and "question_id"');
+    throw new DataFileError(file, line, 'a skip record needs "judge" and "question_id"');
   }
   return r as unknown as SkipRecord;
 }
