@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerMtbench } from './mtbench.js';
+import { registerReport } from './report.js';
 import { registerTokenize } from './tokenize.js';
 import { registerTrain } from './train.js';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerTokenize(program);
   registerBench(program);
   registerMtbench(program);
+  registerReport(program);
   return program;
 }
 
