@@ -211,10 +211,14 @@ export async function summarizeResults(benchDir: string, opts: SummarizeOptions 
   const langs = opts.lang ? [opts.lang] : await listBenchLanguages(benchDir);
   if (langs.length === 0) throw new Error(`${benchDir}: no mt_bench_XX folders`);
   const data = await Promise.all(langs.map((l) => readLang(benchDir, l)));
-  const single = data.flatMap(singleRows);
-  const pairwise = data.flatMap(pairwiseRows);
-  const positionBias = data.flatMap(positionBiasRows);
   const categories = data[0].categories;
+  // Categories in question order with "all" last; turns 1, 2, all; models in order of appearance.
+  const catRank = (c: string) => (c === ALL ? Number.MAX_SAFE_INTEGER : categories.indexOf(c) >= 0 ? categories.indexOf(c) : categories.length);
+  const turnRank = (t: 1 | 2 | 'all') => (t === ALL ? 3 : t);
+  const byCat = <T extends { category: string }>(rows: T[]) => rows.map((r, i) => [r, i] as const).sort((a, b) => catRank(a[0].category) - catRank(b[0].category) || a[1] - b[1]).map(([r]) => r);
+  const single = data.flatMap((d) => byCat(singleRows(d)));
+  const pairwise = data.flatMap((d) => byCat(pairwiseRows(d)).sort((a, b) => turnRank(a.turn) - turnRank(b.turn)));
+  const positionBias = data.flatMap((d) => byCat(positionBiasRows(d)));
   const cmp = comparison(single, langs, categories, opts.monolingual);
   return {
     benchDir,
