@@ -71,9 +71,12 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
-    chunks.push(c as Buffer);
+    // An oversized body is still read (up to a bound, then the connection is dropped): closing a
+    // socket with unread data resets it, and the client would never see the 413.
+    if (size > 16 * MAX_BODY) req.destroy();
+    else if (size <= MAX_BODY) chunks.push(c as Buffer);
   }
+  if (size > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
   let v: unknown;
   try {
     v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
