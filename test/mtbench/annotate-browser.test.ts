@@ -1,7 +1,7 @@
 // The annotation app as an annotator uses it: real clicks in Debian's chromium, a server restart
 // while a vote is in flight, a page refresh between the two turns of a pair; then the vote file is
 // checked against what the page showed on each side.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,13 +9,14 @@ import { seededRandom } from '../../src/data/random.js';
 import { startAnnotationServer, type AnnotationServer } from '../../src/mtbench/annotate/server.js';
 import type { HumanVote } from '../../src/mtbench/annotate/votes.js';
 import { haveChromium, launchChromium, noChromium, watchErrors } from '../report/browser.js';
-import { answerMark, buildBench, tempDir } from '../report/fixture.js';
+import { answerMark, buildBench, projectRoot, tempDir } from '../report/fixture.js';
 
 const MODELS = ['sft-DE', 'sft-ENDEFRITES'];
 const tmp = tempDir('polytune-annotate-');
 const fx = buildBench(tmp.dir, { langs: ['DE'], models: MODELS, judgments: false, perCategory: 2 });
 const voteFile = join(tmp.dir, 'votes.jsonl');
 const rand = seededRandom('annotate-browser');
+const shots = join(projectRoot, 'test', 'report', 'output');
 
 interface Expected {
   q: string;
@@ -99,6 +100,8 @@ describe.skipIf(!haveChromium)(`annotation app in chromium (${fx.real ? 'real MT
         expect([again.q, again.turn]).toEqual([t.q, 2]);
         refreshedAt = key;
         Object.assign(t, again);
+        mkdirSync(shots, { recursive: true });
+        await page.screenshot({ path: join(shots, 'annotate-turn2.png'), fullPage: true });
       }
       if (!skippedQ && step >= 9 && t.turn === 1) {
         await page.click('[data-choice="skip"]');

@@ -4,6 +4,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.POLYTUNE_CHROMIUM ?? '/usr/bin/chromium';
 export const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.POLYTUNE_REQUIRE_CHROMIUM) throw new Error(`POLYTUNE_REQUIRE_CHROMIUM is set but there is no chromium at ${CHROMIUM}`);
 export const noChromium = `skipped: no chromium at ${CHROMIUM} (apt-get install chromium, or set POLYTUNE_CHROMIUM)`;
 
 export function launchChromium(): Promise<Browser> {
