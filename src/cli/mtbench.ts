@@ -79,12 +79,14 @@ function addAgreement(mtbench: Command): void {
     .requiredOption('--votes <file>', 'votes in FastChat\'s human-judgment format (JSON lines or a JSON array)')
     .option('--judgments <file>', 'an LLM judge\'s pairwise judgment JSONL (model_judgment/<judge>_pair.jsonl)')
     .option('--questions <file>', 'question.jsonl for the categories (default: MT-Bench\'s fixed layout of ids 81-160)')
+    .option('--judge-model <name>', 'use this LLM judge only, when the votes or judgments hold several')
+    .option('--raters <a,b,...>', 'annotators for Fleiss\' kappa (default: all; kappa uses the items every one of them voted on)', list)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { votes: string; judgments?: string; questions?: string; json?: boolean }) => {
+    .action(async (o: { votes: string; judgments?: string; questions?: string; judgeModel?: string; raters?: string[]; json?: boolean }) => {
       const votes = await readVotes(o.votes);
       const judgments = o.judgments ? (await readJudgmentFile(o.judgments)).pairwise : [];
       const categories = o.questions ? new Map((await readMtBenchQuestions(o.questions)).map((q) => [String(q.questionId), q.category])) : undefined;
-      const r = computeAgreement(votes, judgments, { categories });
+      const r = computeAgreement(votes, judgments, { categories, judge: o.judgeModel, raters: o.raters });
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatAgreement(r));
     });
 }

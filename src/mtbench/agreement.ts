@@ -126,10 +126,10 @@ function fleissOver(items: Item[], raters: string[]): FleissResult {
  * from `votes` whose judge is a [model, prompt] pair and from `judgments` (pairwise records).
  */
 export function computeAgreement(votes: Vote[], judgments: PairJudgment[] = [], opts: AgreementOptions = {}): AgreementResult {
-  const fromJudgments = judgmentsToVotes(judgments);
-  const all = [...votes, ...fromJudgments.votes];
+  const fromJudgments = judgmentsToVotes(opts.judge === undefined ? judgments : judgments.filter((p) => p.judge[0] === opts.judge));
+  const all = [...votes, ...fromJudgments.votes].filter((v) => opts.judge === undefined || !Array.isArray(v.judge) || v.judge[0] === opts.judge);
   const judgeNames = new Set(all.filter((v) => Array.isArray(v.judge)).map((v) => (v.judge as JudgeId)[0]));
-  if (judgeNames.size > 1) throw new Error(`votes from several LLM judges (${[...judgeNames].join(', ')}); compare one judge at a time`);
+  if (judgeNames.size > 1) throw new Error(`votes from several LLM judges (${[...judgeNames].join(', ')}); choose one (--judge-model)`);
   const items = new Map<string, Item>();
   const humans = new Set<string>();
   let humanVotes = 0, judgeVotes = 0;
@@ -169,7 +169,8 @@ export function computeAgreement(votes: Vote[], judgments: PairJudgment[] = [], 
       });
     }
   }
-  const raters = [...humans].sort();
+  if (opts.raters) for (const r of opts.raters) if (!humans.has(r)) throw new Error(`no votes by annotator ${JSON.stringify(r)} (the votes have ${[...humans].sort().join(', ')})`);
+  const raters = opts.raters ? [...new Set(opts.raters)].sort() : [...humans].sort();
   const fleiss = ([1, 2, 'all'] as const).map((turn) => ({ turn, result: fleissOver(list.filter((it) => turn === 'all' || it.turn === turn), raters) }));
   return { rows, fleiss, counts: { humanVotes, humans: humans.size, judgeVotes, judgeErrorsSkipped: fromJudgments.errors, items: list.length } };
 }

@@ -5,7 +5,8 @@
  * - the types of ./types.ts (judgment and vote records use FastChat's own field names);
  * - loadBenchLanguage / listBenchLanguages / readJudgmentFile / readVotes;
  * - summarizeResults(benchDir, { lang?, monolingual? }): exactly the object `mtbench show --json` prints;
- * - computeAgreement(votes, judgments?, { categories? }): exactly what `mtbench agreement --json` prints;
+ * - computeAgreement(votes, judgments?, { categories?, raters?, judge? }): exactly what `mtbench agreement --json`
+ *   prints; it throws when the votes/judgments hold several LLM judges and `judge` is not given;
  * - fleissKappa(counts): Fleiss' kappa of an items x categories count table;
  * - judgmentsToVotes(pairJudgments): an LLM judge's pairwise records as votes;
  * - runJudge(options): the `mtbench judge` run.

@@ -249,6 +249,10 @@ export interface AgreementResult {
 export interface AgreementOptions {
   /** String(question_id) -> category; default: MT-Bench's fixed layout (81-90 writing, ..., 151-160 humanities). */
   categories?: Map<string, string>;
+  /** Fleiss' kappa over these annotators only (default: every human in the votes). */
+  raters?: string[];
+  /** Use the votes of this LLM judge model only (default: the one judge present; several are an error). */
+  judge?: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -105,7 +105,18 @@ describe('agreement (FastChat compute_agreement semantics)', () => {
   it("an annotator's later vote on the same item replaces the earlier one; votes of two LLM judges are refused", () => {
     const again = computeAgreement([...votes, v('81_DE', 1, 'm1', 'm2', 'model_b', 'expert_0')], judgments);
     expect(again.rows.find((x) => x.turn === 1 && x.scope === 'all')!.judgeHuman!.withTies).toEqual(c(1, 3));
-    expect(() => computeAgreement([...votes, { ...votes[0], judge: ['claude', 'pair-v2'] }], judgments)).toThrow('votes from several LLM judges (claude, gpt-4)');
+    const twoJudges = [...votes, { ...votes[0], judge: ['claude', 'pair-v2'] as [string, string] }];
+    expect(() => computeAgreement(twoJudges, judgments)).toThrow('votes from several LLM judges (claude, gpt-4)');
+    expect(computeAgreement(twoJudges, judgments, { judge: 'gpt-4' }).rows).toEqual(r.rows);
+  });
+
+  it("Fleiss' kappa over chosen raters: more items when fewer raters must all have voted", () => {
+    // expert_0 and expert_1 both voted on X (m1, m1), Y (tie, both bad) and Z (m1, m2).
+    const k = computeAgreement(votes, judgments, { raters: ['expert_0', 'expert_1'] }).fleiss.find((f) => f.turn === 'all')!.result;
+    // counts (a, b, tie, bothbad): X [2,0,0,0], Y [0,0,1,1], Z [1,1,0,0]; P = (1 + 0 + 0)/3; p = (3/6, 1/6, 1/6, 1/6); Pe = 12/36.
+    expect(k).toMatchObject({ items: 3, raters: 2 });
+    expect(k.kappa).toBeCloseTo((1 / 3 - 1 / 3) / (1 - 1 / 3), 14);
+    expect(() => computeAgreement(votes, judgments, { raters: ['expert_9'] })).toThrow('no votes by annotator "expert_9"');
   });
 
   it('categories from the MT-Bench layout; vote files read with named errors', async () => {
