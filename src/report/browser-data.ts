@@ -53,7 +53,8 @@ export function browserData(benches: BenchLanguage[]): BrowserLanguage[] {
         const ref = b.references.get(String(q.questionId))?.turns ?? (q.reference?.length ? q.reference : null);
         return { id: String(q.questionId), category: q.category, turns: q.turns, reference: ref };
       }),
-      models: [...b.answers.keys()].sort(),
+      // Models with grades but no answer file still show their grades and verdicts.
+      models: [...new Set([...b.answers.keys(), ...b.single.map((j) => j.model), ...b.pairwise.flatMap((g) => [g.model_1, g.model_2])])].sort(),
       answers,
       grades,
       games,

@@ -39,7 +39,7 @@ export function radarSpec(title: string, categories: string[], points: RadarPoin
       { name: 'radial', type: 'linear', range: { signal: '[0, radius]' }, zero: true, nice: false, domain: [0, 10] },
       { name: 'color', type: 'ordinal', domain: { data: 'table', field: 'model', sort: true }, range: { scheme: SCHEME } },
     ],
-    legends: [{ fill: 'color', stroke: 'color', title: 'model', orient: 'right', symbolType: 'circle' }],
+    legends: [{ fill: 'color', stroke: 'color', title: 'model', orient: 'right', symbolType: 'circle', labelLimit: 360 }],
     marks: [
       {
         type: 'group',
@@ -186,6 +186,7 @@ export function winRateSpec(title: string, bars: WinRateBar[]): VegaLiteSpec {
           sort: OUTCOME_ORDER,
           scale: { domain: OUTCOME_ORDER, range: ['#4c9a2a', '#b8b8b8', '#7a5195', '#f2b134', '#d1495b'] },
           title: 'outcome',
+          legend: { labelLimit: 300 },
         },
         order: { field: 'order', type: 'quantitative' },
         tooltip: [
@@ -222,7 +223,7 @@ export function trainingCurveSpec(title: string, points: LossPoint[]): VegaLiteS
         encoding: {
           x: { field: 'step', type: 'quantitative', title: 'step', axis: { tickMinStep: 1, format: 'd' } },
           y: { field: 'loss', type: 'quantitative', title: 'loss', scale: { zero: false } },
-          color: { field: 'series', type: 'nominal', title: 'loss', scale: { scheme: SCHEME } },
+          color: { field: 'series', type: 'nominal', title: 'loss', scale: { scheme: SCHEME }, legend: { labelLimit: 300 } },
         },
       },
       {
