@@ -176,6 +176,13 @@ describe('annotation server API', () => {
     await expect(start({ models: ['mono'] })).rejects.toThrow(/at least two different models/);
     await expect(start({ lang: 'PT' })).rejects.toThrow(/--lang PT: the annotation page speaks EN, DE, FR, IT, ES/);
     await expect(start({ lang: 'DE' })).rejects.toThrow(/mt_bench_DE\/question\.jsonl: no such file/);
+    const s = await start();
+    try {
+      const port = Number(new URL(s.url).port);
+      await expect(start({ port })).rejects.toThrow(`port ${port} on 127.0.0.1 is in use: pass another --port`);
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -224,9 +224,13 @@ export async function startAnnotationServer(opts: AnnotateOptions): Promise<Anno
     else socket.destroy();
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      votes.close();
+      skips.close();
+      reject(e.code === 'EADDRINUSE' ? new Error(`port ${opts.port} on ${host} is in use: pass another --port (0 picks a free one)`) : e);
+    });
     server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });
