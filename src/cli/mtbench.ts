@@ -19,7 +19,7 @@ function nonNegativeInt(v: string): number {
 
 interface JudgeCliOptions {
   benchDir: string; lang: string; mode: string; models: string[]; baseline?: string; judgeUrl: string; judgeModel: string;
-  judgePrompts?: string; reference?: string; out?: string; parallel: number; timeout: number; retries: number; progress?: boolean;
+  judgePrompts?: string; reference?: string; out?: string; parallel: number; firstN?: number; timeout: number; retries: number; progress?: boolean;
 }
 
 function addJudge(mtbench: Command): void {
@@ -37,6 +37,7 @@ function addJudge(mtbench: Command): void {
     .option('--reference <file>', 'reference answers for math, reasoning, coding (default mt_bench_XX/reference_answer/gpt-4.jsonl)')
     .option('--out <file>', 'judgment file (default mt_bench_XX/model_judgment/<judge-model>_single.jsonl or _pair.jsonl)')
     .option('--parallel <n>', 'concurrent requests', positiveInt, 1)
+    .option('--first-n <n>', 'only the first n questions (a cheap trial run)', positiveInt)
     .option('--timeout <s>', 'seconds to wait for one reply', positiveInt, 300)
     .option('--retries <n>', 'retries of a request on 429, 5xx, timeouts and network errors', nonNegativeInt, 8)
     .option('--no-progress', 'no progress bar')
@@ -44,7 +45,7 @@ function addJudge(mtbench: Command): void {
       if (o.mode !== 'single' && o.mode !== 'pairwise') throw new Error(`--mode must be single or pairwise, found ${JSON.stringify(o.mode)}`);
       const r = await runJudge({
         benchDir: o.benchDir, lang: o.lang, mode: o.mode, models: o.models, baseline: o.baseline, judgeUrl: o.judgeUrl, judgeModel: o.judgeModel,
-        judgePrompts: o.judgePrompts, referenceFile: o.reference, out: o.out, parallel: o.parallel, timeoutMs: o.timeout * 1000, maxRetries: o.retries,
+        judgePrompts: o.judgePrompts, referenceFile: o.reference, out: o.out, parallel: o.parallel, firstN: o.firstN, timeoutMs: o.timeout * 1000, maxRetries: o.retries,
         progress: o.progress === false ? false : undefined,
       });
       process.stdout.write(

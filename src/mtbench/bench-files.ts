@@ -45,7 +45,7 @@ export async function loadBenchLanguage(benchDir: string, lang: string): Promise
   const references = existsSync(refFile) ? await readMtBenchAnswers(refFile) : new Map<string, MtBenchAnswer>();
   const single: SingleJudgment[] = [], pairwise: PairJudgment[] = [];
   for (const f of await judgmentFiles(dir)) {
-    const r = await readJudgmentFile(f);
+    const r = await readJudgmentFile(f, { inProgress: true });
     single.push(...r.single);
     pairwise.push(...r.pairwise);
   }
@@ -170,8 +170,12 @@ export async function readJudgmentLines(file: string, tolerateTornTail = false):
   return out;
 }
 
-/** Reads a judgment JSONL (single and pairwise records may be mixed); errors name file:line. */
-export async function readJudgmentFile(file: string): Promise<{ single: SingleJudgment[]; pairwise: PairJudgment[] }> {
-  const { single, pairwise } = await readJudgmentLines(file);
+/**
+ * Reads a judgment JSONL (single and pairwise records may be mixed); errors name file:line. With
+ * `inProgress`, a last line without its newline that does not parse is skipped: the record a
+ * running `mtbench judge` is appending at that moment.
+ */
+export async function readJudgmentFile(file: string, opts: { inProgress?: boolean } = {}): Promise<{ single: SingleJudgment[]; pairwise: PairJudgment[] }> {
+  const { single, pairwise } = await readJudgmentLines(file, opts.inProgress ?? false);
   return { single, pairwise };
 }

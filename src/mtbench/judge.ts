@@ -65,7 +65,8 @@ function takeLock(out: string): () => void {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(lock, 'utf8'));
       let alive = false;
-      try { alive = Number.isInteger(pid) && pid > 0 && process.kill(pid, 0); } catch { alive = false; }
+      // EPERM: the process exists but belongs to someone else.
+      try { alive = Number.isInteger(pid) && pid > 0 && process.kill(pid, 0); } catch (k) { alive = (k as NodeJS.ErrnoException).code === 'EPERM'; }
       if (alive) throw new Error(`${out}: another judge run (pid ${pid}) is writing this file; lock ${lock}`);
       unlinkSync(lock); // stale: its process is gone
     }
@@ -172,11 +173,13 @@ export async function runJudge(opts: JudgeRunOptions): Promise<JudgeRunResult> {
   if (!apiKey && judgeUrl === DEFAULT_JUDGE_URL) throw new Error('OPENAI_API_KEY is not set (needed for the default judge URL, https://api.openai.com/v1)');
   const parallel = opts.parallel ?? 1;
   if (!Number.isInteger(parallel) || parallel < 1) throw new Error(`--parallel must be a positive integer, found ${parallel}`);
-  if (opts.models.length === 0) throw new Error('no models given (--models A,B,...)');
+  const models = [...new Set(opts.models)];
+  if (models.length === 0) throw new Error('no models given (--models A,B,...)');
+  if (opts.firstN !== undefined && !(Number.isInteger(opts.firstN) && opts.firstN > 0)) throw new Error(`--first-n must be a positive integer, found ${opts.firstN}`);
 
   const qFile = join(dir, 'question.jsonl');
   if (!existsSync(qFile)) throw new Error(`${qFile}: no question file for language ${opts.lang}`);
-  const questions = await readMtBenchQuestions(qFile);
+  const questions = (await readMtBenchQuestions(qFile)).slice(0, opts.firstN);
   const qLine = await questionLines(qFile);
   const promptsFile = opts.judgePrompts ?? join(dir, 'judge_prompts.jsonl');
   const prompts = await readJudgePrompts(promptsFile, warn);
@@ -189,16 +192,16 @@ export async function runJudge(opts: JudgeRunOptions): Promise<JudgeRunResult> {
   const pairs: [string, string][] = [];
   if (opts.mode === 'pairwise') {
     if (opts.baseline !== undefined) {
-      for (const m of opts.models) if (m !== opts.baseline) pairs.push([m, opts.baseline]);
+      for (const m of models) if (m !== opts.baseline) pairs.push([m, opts.baseline]);
     } else {
-      for (let i = 0; i < opts.models.length; i++) for (let j = i + 1; j < opts.models.length; j++) pairs.push([opts.models[i], opts.models[j]]);
+      for (let i = 0; i < models.length; i++) for (let j = i + 1; j < models.length; j++) pairs.push([models[i], models[j]]);
     }
     if (pairs.length === 0) throw new Error('pairwise judging needs two models (--models A,B or --baseline M with another model)');
   } else if (opts.baseline !== undefined) throw new Error('--baseline is for --mode pairwise');
 
   // Every input checked before the first request, as FastChat's check_data.
   const answerDir = join(dir, 'model_answer');
-  const needed = [...new Set([...opts.models, ...(opts.baseline ? [opts.baseline] : [])])];
+  const needed = [...new Set([...models, ...(opts.baseline ? [opts.baseline] : [])])];
   const answers = new Map<string, Map<string, MtBenchAnswer>>();
   for (const m of needed) {
     const f = join(answerDir, `${m}.jsonl`);
@@ -234,14 +237,15 @@ export async function runJudge(opts: JudgeRunOptions): Promise<JudgeRunResult> {
       if (turn === 2 && q.turns.length !== 2) continue;
       const prompt = promptFor(q, turn);
       if (opts.mode === 'single') {
-        for (const m of opts.models) matches.push({ key: recordKey(q.questionId, turn, judgeModel, prompt.name, m), question: q, turn, prompt, model: m });
+        for (const m of models) matches.push({ key: recordKey(q.questionId, turn, judgeModel, prompt.name, m), question: q, turn, prompt, model: m });
       } else {
         for (const [m1, m2] of pairs) matches.push({ key: recordKey(q.questionId, turn, judgeModel, prompt.name, m1, m2), question: q, turn, prompt, model: m1, model2: m2 });
       }
     }
   }
 
-  const out = opts.out ?? join(dir, 'model_judgment', `${judgeModel}_${opts.mode === 'single' ? 'single' : 'pair'}.jsonl`);
+  // A judge like "org/model" must not become a sub-folder that `show` would never read.
+  const out = opts.out ?? join(dir, 'model_judgment', `${judgeModel.replace(/[/\\]/g, '_')}_${opts.mode === 'single' ? 'single' : 'pair'}.jsonl`);
   mkdirSync(dirname(out), { recursive: true });
   const unlock = takeLock(out);
   const result: JudgeRunResult = { outFile: out, planned: matches.length, skipped: 0, written: 0, invalidScores: 0, errorVerdicts: 0, failed: [] };

@@ -66,7 +66,7 @@ async function readLang(benchDir: string, lang: string): Promise<LangData> {
   const single: SingleJudgment[] = [], pairwise: PairJudgment[] = [];
   const files = await judgmentFiles(dir);
   for (const f of files) {
-    const r = await readJudgmentFile(f);
+    const r = await readJudgmentFile(f, { inProgress: true });
     for (const rec of [...r.single, ...r.pairwise]) {
       if (!category.has(String(rec.question_id))) throw new Error(`${f}: a judgment of question ${JSON.stringify(rec.question_id)}, which is not in ${qFile}`);
     }

@@ -275,6 +275,8 @@ export interface JudgeRunOptions {
   referenceFile?: string;
   /** Default <lang dir>/model_judgment/<judgeModel>_single.jsonl or _pair.jsonl. */
   out?: string;
+  /** Only the first N questions of question.jsonl (FastChat's --first-n, for a cheap trial run). */
+  firstN?: number;
   /** Concurrent requests; default 1. */
   parallel?: number;
   /** Default process.env.OPENAI_API_KEY; never written or logged. */

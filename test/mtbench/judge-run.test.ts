@@ -231,6 +231,18 @@ describe('mtbench judge against a scripted OpenAI-compatible server', () => {
     await expect(runJudge({ benchDir: bench, lang: 'XX', mode: 'single', models: ['alpha'], judgeUrl: s.url, ...quiet })).rejects.toThrow(`${r1.outFile}:9: malformed JSON`);
   });
 
+  it('--first-n judges the first questions only; a judge "org/model" writes org_model_single.jsonl, which show reads even mid-append', async () => {
+    const bench = freshBench(['alpha', 'alpha']);
+    const s = await judgeServer(() => ({ content: '[[6]]' }));
+    const r = await runJudge({ benchDir: bench, lang: 'XX', mode: 'single', models: ['alpha', 'alpha'], firstN: 2, judgeUrl: s.url, judgeModel: 'org/model', ...quiet });
+    expect(r).toMatchObject({ planned: 4, written: 4 });
+    expect(r.outFile).toBe(join(bench, 'mt_bench_XX/model_judgment/org_model_single.jsonl'));
+    expect(new Set(lines<SingleJudgment>(r.outFile).map((x) => x.question_id))).toEqual(new Set(['81_XX', '82_XX']));
+    appendFileSync(r.outFile, '{"question_id": "111_XX", "mod');
+    const sum = await summarizeResults(bench);
+    expect(sum.single.find((x) => x.category === 'all')).toMatchObject({ judge: 'org/model', model: 'alpha', average: { mean: 6, n: 4, invalid: 0 } });
+  });
+
   it('bad inputs are named before any request: a missing answer, garbage judge prompts, a missing prompt, a missing reference', async () => {
     const s = await judgeServer(() => ({ content: '[[5]]' }));
     const opts = (bench: string) => ({ benchDir: bench, lang: 'XX', mode: 'single' as const, models: ['alpha'], judgeUrl: s.url, ...quiet });
