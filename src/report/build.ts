@@ -87,7 +87,8 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   const summary = full ?? mergeSummaries(await Promise.all(langs.map((lang) => summarizeResults(o.benchDir, { lang }))), langs);
   const runs: RunCurves[] = (o.runs ?? []).map((d) => readRunCurves(d, warn));
   // Runs are named by their folder; two folders of one name (a/run, b/run) get their parent too.
-  for (const r of runs) if (runs.filter((x) => x.name === r.name).length > 1) r.name = `${basename(dirname(resolve(r.dir)))}-${r.name}`;
+  const shared = new Set(runs.map((r) => r.name).filter((n, i, a) => a.indexOf(n) !== i));
+  for (const r of runs) if (shared.has(r.name)) r.name = `${basename(dirname(resolve(r.dir)))}-${r.name}`;
 
   const agreement: { lang: string; files: string[]; result: AgreementResult }[] = [];
   for (const b of benches) {

@@ -3,6 +3,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/index.js';
 import { buildReport } from '../../src/report/build.js';
 import { radarSpec } from '../../src/report/charts.js';
 import { esc, scriptJson } from '../../src/report/html.js';
@@ -94,6 +95,18 @@ describe('a bench dir with nothing judged yet', () => {
     expect(Object.keys(data[0].answers)).toEqual(['a', 'b']);
     expect(data[0].questions).toHaveLength(fx.questions.get('IT')!.length);
     expect(existsSync(join(tmp.dir, 'out', 'page-radar-IT.svg'))).toBe(false);
+  });
+  it('is the `polytune report` command, and tells apart two runs of one folder name', async () => {
+    const fx = buildBench(join(tmp.dir, 'bench3'), { langs: ['EN'], models: ['a', 'b'], real: false });
+    const runs = ['x', 'y'].map((p) => {
+      const d = join(tmp.dir, p, 'run');
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, 'metrics.jsonl'), JSON.stringify({ step: 1, epoch: 1, loss: 2 }) + '\n' + JSON.stringify({ step: 1, epoch: 1, validation: { EN: 1.5 } }) + '\n');
+      return d;
+    });
+    const out = join(tmp.dir, 'cli', 'r.html');
+    await buildProgram().parseAsync(['node', 'polytune', 'report', '--bench-dir', fx.benchDir, '--runs', ...runs, '--out', out]);
+    for (const f of ['r.html', 'r-radar-EN.svg', 'r-win-rates.svg', 'r-training-x-run.svg', 'r-training-y-run.svg']) expect(existsSync(join(tmp.dir, 'cli', f)), f).toBe(true);
   });
   it('names a folder that is not a bench dir', async () => {
     mkdirSync(join(tmp.dir, 'empty'));
