@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { readMtBenchQuestions } from '../data/mtBench.js';
 import { judgmentFiles, langDir, listBenchLanguages, readJudgmentFile } from './bench-files.js';
 import type {
@@ -63,16 +63,31 @@ async function readLang(benchDir: string, lang: string): Promise<LangData> {
   const questions = await readMtBenchQuestions(qFile);
   const category = new Map(questions.map((q) => [String(q.questionId), q.category]));
   const categories = [...new Set(questions.map((q) => q.category))];
-  const single: SingleJudgment[] = [], pairwise: PairJudgment[] = [];
   const files = await judgmentFiles(dir);
+  const perFile = [];
   for (const f of files) {
     const r = await readJudgmentFile(f, { inProgress: true });
     for (const rec of [...r.single, ...r.pairwise]) {
       if (!category.has(String(rec.question_id))) throw new Error(`${f}: a judgment of question ${JSON.stringify(rec.question_id)}, which is not in ${qFile}`);
     }
-    single.push(...r.single);
-    pairwise.push(...r.pairwise);
+    perFile.push({ f, ...r });
   }
+  // One judge model in two files of a kind (say pair-v2 prompts with and without [[D]], written
+  // with --out) would otherwise be merged record by record: each file becomes its own judge then.
+  const filesOf = new Map<string, Set<string>>();
+  for (const { f, single: s1, pairwise: p1 } of perFile) {
+    for (const [kind, recs] of [['single', s1], ['pair', p1]] as const) {
+      for (const r of recs) {
+        const k = `${kind}\t${r.judge[0]}`;
+        if (!filesOf.has(k)) filesOf.set(k, new Set());
+        filesOf.get(k)!.add(f);
+      }
+    }
+  }
+  const relabel = <T extends SingleJudgment | PairJudgment>(kind: string, f: string, r: T): T =>
+    filesOf.get(`${kind}\t${r.judge[0]}`)!.size > 1 ? { ...r, judge: [`${r.judge[0]} (${basename(f)})`, r.judge[1]] } : r;
+  const single = perFile.flatMap(({ f, single: s1 }) => s1.map((r) => relabel('single', f, r)));
+  const pairwise = perFile.flatMap(({ f, pairwise: p1 }) => p1.map((r) => relabel('pair', f, r)));
   return {
     lang,
     category,

@@ -96,6 +96,17 @@ describe('summarizeResults', () => {
     expect(de.comparison!.rows[0].meanDelta).toBe(0.5);
   });
 
+  it('one judge model in two files of a kind (v1 and v2 prompts) stays two judges, named by file', async () => {
+    const pair = (g: PairWinner): PairJudgment => ({ question_id: '81_XX', model_1: 'a', model_2: 'b', g1_winner: g, g2_winner: g, judge: ['gpt-4', 'pair-v2'], g1_user_prompt: '', g1_judgment: '', g2_user_prompt: '', g2_judgment: '', turn: 1, tstamp: 0 });
+    const dir = bench({ XX: { questions: [{ id: '81_XX', category: 'writing' }], files: { 'gpt-4_pair.jsonl': [pair('model_1')], 'gpt-4_pair_v2.jsonl': [pair('tie (bothbad)')], 'gpt-4_single.jsonl': [single('81_XX', 'a', 1, 7)] } } });
+    const s = await summarizeResults(dir);
+    expect(s.judges).toEqual(['gpt-4', 'gpt-4 (gpt-4_pair.jsonl)', 'gpt-4 (gpt-4_pair_v2.jsonl)']);
+    const a = (judge: string) => s.pairwise.find((x) => x.judge === judge && x.model === 'a' && x.opponent === 'all' && x.category === 'all' && x.turn === 'all');
+    expect(a('gpt-4 (gpt-4_pair.jsonl)')).toMatchObject({ win: 1, bothBad: 0 });
+    expect(a('gpt-4 (gpt-4_pair_v2.jsonl)')).toMatchObject({ win: 0, bothBad: 1 });
+    expect(s.single[0].judge).toBe('gpt-4');
+  });
+
   it('a judgment of a question the question file lacks is a named error', async () => {
     const dir = bench({ XX: { questions: [{ id: '81_XX', category: 'writing' }], files: { 'j_single.jsonl': [single('99_XX', 'm', 1, 5)] } } });
     await expect(summarizeResults(dir)).rejects.toThrow(`${join(dir, 'mt_bench_XX/model_judgment/j_single.jsonl')}: a judgment of question "99_XX", which is not in ${join(dir, 'mt_bench_XX/question.jsonl')}`);
