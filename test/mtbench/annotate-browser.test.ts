@@ -184,6 +184,13 @@ describe.skipIf(!haveChromium)(`annotation app in chromium (${fx.real ? 'real MT
     }
     expect([seenWith > 0, seenWithout > 0]).toEqual([true, true]);
     expect(errors).toEqual([]);
+    // Another study (another vote file, so another salt) on the same port asks for the name again
+    // rather than reusing a pseudonym that means nothing under its salt.
+    await server.close();
+    server = await startAnnotationServer({ benchDir: fx.benchDir, lang: 'DE', models: MODELS, out: join(tmp.dir, 'other.jsonl'), port, rand, log: () => {} });
+    await page.reload();
+    await page.waitForSelector('#name', { timeout: 10_000 });
+    await expect(page.locator('#task').count()).resolves.toBe(0);
     await page.close();
   });
 });

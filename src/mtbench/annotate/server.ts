@@ -1,6 +1,6 @@
 // The human-evaluation server: node:http, static files from ./static, a small JSON API, and the
 // vote file as its only state. Bad requests are answered 4xx and never reach the process.
-import { randomInt } from 'node:crypto';
+import { createHmac, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -116,6 +116,9 @@ export async function startAnnotationServer(opts: AnnotateOptions): Promise<Anno
   const skips = openSkipLog(voteFile + '.skips', log);
   const salt = loadOrCreateSalt(voteFile, votes.records.length > 0);
   const sealer = new TaskSealer(salt);
+  // Names this vote file to the page, which keeps one pseudonym per study: a pseudonym made with
+  // another salt (another study served on the same port earlier) would not be this person's.
+  const study = createHmac('sha256', salt).update('polytune annotate study').digest('hex').slice(0, 12);
   const index = new VoteIndex(votes.records);
   const skipped = new Map<string, Set<string>>();
   const skip = (judge: string, q: number | string) => {
@@ -144,7 +147,7 @@ export async function startAnnotationServer(opts: AnnotateOptions): Promise<Anno
 
   const api = async (req: IncomingMessage, path: string, query: URLSearchParams): Promise<unknown> => {
     if (req.method === 'GET' && path === '/api/config') {
-      return { lang, strings, questions: items.length, models: opts.models.length };
+      return { lang, strings, study, questions: items.length, models: opts.models.length };
     }
     if (req.method === 'GET' && path === '/api/next') {
       const judge = annotatorField(query.get('annotator'));

@@ -2,9 +2,9 @@
 // set through textContent, so model output can never inject markup.
 'use strict';
 (() => {
-  const STORE = 'polytune-annotator';
+  let STORE = null; // per study (vote file), set from /api/config
   let S = null; // UI strings of the benchmark's language
-  let annotator = localStorage.getItem(STORE);
+  let annotator = null;
   let busy = false;
 
   const $ = (id) => document.getElementById(id);
@@ -161,6 +161,8 @@
   (async () => {
     const cfg = await call('/api/config');
     S = cfg.strings;
+    STORE = `polytune-annotator-${cfg.study}`;
+    annotator = localStorage.getItem(STORE);
     document.documentElement.lang = cfg.lang.toLowerCase();
     document.title = S.title;
     $('title').textContent = S.title;
