@@ -118,19 +118,19 @@ class HalfGames {
     if (!existsSync(file)) return;
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       try {
-        const r = JSON.parse(line) as { user_prompt: string; judgment: string };
-        if (typeof r.user_prompt === 'string' && typeof r.judgment === 'string') this.done.set(r.user_prompt, r.judgment);
+        const r = JSON.parse(line) as { judge: unknown; user_prompt: string; judgment: string };
+        if (typeof r.user_prompt === 'string' && typeof r.judgment === 'string') this.done.set(JSON.stringify([r.judge, r.user_prompt]), r.judgment);
       } catch { /* a torn line: that half is simply judged again */ }
     }
   }
-  /** A judgment already made for exactly this prompt text. */
-  get(userPrompt: string): string | undefined {
-    return this.done.get(userPrompt);
+  /** A judgment already made by this judge and prompt for exactly this prompt text. */
+  get(judge: [string, string], userPrompt: string): string | undefined {
+    return this.done.get(JSON.stringify([judge, userPrompt]));
   }
-  put(userPrompt: string, judgment: string): void {
+  put(judge: [string, string], userPrompt: string, judgment: string): void {
     this.appender ??= new LineAppender(this.file);
-    this.appender.append({ user_prompt: userPrompt, judgment });
-    this.done.set(userPrompt, judgment);
+    this.appender.append({ judge, user_prompt: userPrompt, judgment });
+    this.done.set(JSON.stringify([judge, userPrompt]), judgment);
   }
   finish(removeFile: boolean): void {
     this.appender?.close();
@@ -271,10 +271,11 @@ export async function runJudge(opts: JudgeRunOptions): Promise<JudgeRunResult> {
     const limit = new Limit(parallel);
     const ref = (q: MtBenchQuestion) => (NEED_REF_CATS.includes(q.category) ? refs.get(String(q.questionId)) : undefined);
     const ask = async (prompt: JudgePrompt, userPrompt: string, keepHalf: boolean): Promise<string> => {
-      const cached = keepHalf ? half.get(userPrompt) : undefined;
+      const judge: [string, string] = [judgeModel, prompt.name];
+      const cached = keepHalf ? half.get(judge, userPrompt) : undefined;
       if (cached !== undefined) return cached;
       const judgment = await limit.run(() => client.complete(judgeMessages(prompt, userPrompt)));
-      if (keepHalf) half.put(userPrompt, judgment);
+      if (keepHalf) half.put(judge, userPrompt, judgment);
       return judgment;
     };
 
