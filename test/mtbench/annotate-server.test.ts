@@ -39,7 +39,8 @@ const modelOf = (text: string) => MODELS.find((m) => text.startsWith(answerMark(
 
 describe('annotation server API', () => {
   it('answers bad requests with 4xx and keeps serving', async () => {
-    const s = await start();
+    const logged: string[] = [];
+    const s = await start({ log: (m) => logged.push(m) });
     try {
       const { annotator } = (await api(s, '/api/session', { name: 'Marie' })).body;
       const { task } = (await api(s, `/api/next?annotator=${annotator}`)).body;
@@ -69,11 +70,21 @@ describe('annotation server API', () => {
         c.on('close', () => resolve(got));
       });
       expect(raw).toMatch(/^HTTP\/1\.1 400/);
+      // A client that goes away in the middle of its body.
+      await new Promise<void>((resolve) => {
+        const c = connect(Number(new URL(s.url).port), '127.0.0.1', () => {
+          c.write('POST /api/vote HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"token": "');
+          setTimeout(() => c.destroy(), 50);
+        });
+        c.on('close', () => resolve());
+      });
       expect(votesOf(s.voteFile)).toEqual([]);
       // Still alive, and the untouched task still votes.
       expect((await api(s, '/api/config')).body.lang).toBe('FR');
       expect((await api(s, '/api/vote', { token: task.token, choice: 'A' })).body.saved).toBe(true);
       expect(votesOf(s.voteFile)).toHaveLength(1);
+      // Client mistakes are answered, not logged as server errors.
+      expect(logged.filter((m) => m.startsWith('error'))).toEqual([]);
     } finally {
       await s.close();
     }

@@ -214,6 +214,7 @@ export async function startAnnotationServer(opts: AnnotateOptions): Promise<Anno
       if (!file || req.method !== 'GET') throw new HttpError(404, `${url.pathname}: not found`);
       send(200, file[1], file[0]);
     } catch (e) {
+      if (req.destroyed && !(e instanceof HttpError)) return; // the client went away mid-request
       const status = e instanceof HttpError ? e.status : 500;
       if (status === 500) log(`error: ${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
       if (!res.headersSent) send(status, 'application/json; charset=utf-8', JSON.stringify({ error: (e as Error).message }));
