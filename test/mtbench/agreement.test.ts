@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { computeAgreement, fleissKappa, mtBenchCategory, readVotes, type PairJudgment, type Vote } from '../../src/mtbench/index.js';
 import { twoSidedP } from '../../src/mtbench/fleiss.js';
+import { rng } from '../helpers/random.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'polytune-agree-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -130,5 +131,59 @@ describe('agreement (FastChat compute_agreement semantics)', () => {
     await expect(readVotes(f)).rejects.toThrow(`${f}:2: field "winner" must be one of "model_a", "model_b", "tie", "tie (bothbad)", found "model_c"`);
     writeFileSync(f, JSON.stringify(votes) + '\n');
     expect(await readVotes(f)).toHaveLength(votes.length); // FastChat's JSON-array files too
+  });
+
+  it("equals FastChat's compute_agreement (transcribed) on random votes in random pair orders", () => {
+    const r = rng(11);
+    const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+    const winners: Vote['winner'][] = ['model_a', 'model_b', 'tie', 'tie (bothbad)'];
+    const rv: Vote[] = [];
+    for (let q = 81; q < 111; q++) for (const turn of [1, 2]) {
+      const [a, b] = pick([['m1', 'm2'], ['m2', 'm3'], ['m1', 'm3']]);
+      for (const judge of ['expert_0', 'expert_1', 'expert_2', 'gpt4']) {
+        if (r() < 0.25) continue;
+        const flip = r() < 0.5;
+        rv.push({ question_id: q, turn, model_a: flip ? b : a, model_b: flip ? a : b, winner: pick(winners), judge: judge === 'gpt4' ? ['gpt-4', 'pair-v2'] : judge });
+      }
+    }
+    // FastChat: get_mt_bench_votes_data, get_mt_bench_agreement (gpt4-pair vs human, human vs human).
+    const revert = (v: string) => (v === 'model_a' ? 'model_b' : v === 'model_b' ? 'model_a' : v);
+    const data: Map<string, Map<string, string[]>>[] = [new Map(), new Map()];
+    for (const vote of rv) {
+      const key = vote.model_a < vote.model_b ? `${vote.question_id}|${vote.model_a}|${vote.model_b}` : `${vote.question_id}|${vote.model_b}|${vote.model_a}`;
+      const winner = vote.model_a < vote.model_b ? vote.winner : revert(vote.winner);
+      const judge = Array.isArray(vote.judge) ? 'gpt4-pair' : 'human';
+      const d = data[vote.turn - 1];
+      if (!d.has(key)) d.set(key, new Map());
+      if (!d.get(key)!.has(judge)) d.get(key)!.set(judge, []);
+      d.get(key)!.get(judge)!.push(winner);
+    }
+    const convert = (v: string) => (v.includes('tie') ? 'tie' : v);
+    const equal = (x: string, y: string) => (x.includes('tie') && y.includes('tie')) || x === y;
+    const fastchat = (d: Map<string, Map<string, string[]>>, j1: string, ban: string[]) => {
+      let agree = 0, total = 0;
+      for (const votes of d.values()) {
+        if (j1 === 'gpt4-pair') {
+          if (!votes.has(j1) || !votes.has('human')) continue;
+          const g = votes.get(j1)![0];
+          if (ban.includes(convert(g))) continue;
+          for (const h of votes.get('human')!) { if (ban.includes(convert(h))) continue; total++; agree += Number(equal(g, h)); }
+        } else {
+          const hs = votes.get('human') ?? [];
+          for (let i = 0; i < hs.length - 1; i++) for (let k = i + 1; k < hs.length; k++) {
+            if (ban.includes(convert(hs[i])) || ban.includes(convert(hs[k]))) continue;
+            total++; agree += Number(equal(hs[i], hs[k]));
+          }
+        }
+      }
+      return { agree, total, ratio: total ? agree / total : null };
+    };
+    const ours = computeAgreement(rv);
+    for (const turn of [1, 2] as const) {
+      const row = ours.rows.find((x) => x.turn === turn && x.scope === 'all')!;
+      expect(row.judgeHuman).toEqual({ withTies: fastchat(data[turn - 1], 'gpt4-pair', []), withoutTies: fastchat(data[turn - 1], 'gpt4-pair', ['tie']) });
+      expect(row.humanHuman).toEqual({ withTies: fastchat(data[turn - 1], 'human', []), withoutTies: fastchat(data[turn - 1], 'human', ['tie']) });
+      expect(row.judgeHuman!.withTies.total).toBeGreaterThan(20);
+    }
   });
 });
