@@ -113,8 +113,15 @@ export async function startAnnotationServer(opts: AnnotateOptions): Promise<Anno
   const byId = new Map<string, AnnotationItem>(items.map((it) => [String(it.questionId), it]));
   const voteFile = opts.out ?? defaultVoteFile(opts.benchDir, lang);
   const votes = openVoteLog(voteFile, log);
-  const skips = openSkipLog(voteFile + '.skips', log);
-  const salt = loadOrCreateSalt(voteFile, votes.records.length > 0);
+  let skips: ReturnType<typeof openSkipLog>;
+  let salt: string;
+  try {
+    salt = loadOrCreateSalt(voteFile, votes.records.length > 0);
+    skips = openSkipLog(voteFile + '.skips', log);
+  } catch (e) {
+    votes.close();
+    throw e;
+  }
   const sealer = new TaskSealer(salt);
   // Names this vote file to the page, which keeps one pseudonym per study: a pseudonym made with
   // another salt (another study served on the same port earlier) would not be this person's.
