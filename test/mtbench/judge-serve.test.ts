@@ -41,7 +41,10 @@ describe.skipIf(missing.length > 0)(`judging with a local model through polytune
       for (const m of ['alpha', 'beta']) {
         writeFileSync(join(dir, 'model_answer', `${m}.jsonl`), keep.map((id) => JSON.stringify({ question_id: id, answer_id: id, model_id: m, choices: [{ index: 0, turns: [answerText(m, id, 1), answerText(m, id, 2)] }], tstamp: 0 })).join('\n') + '\n');
       }
-      const common = { benchDir: bench, lang: 'DE', models: ['alpha', 'beta'], judgeUrl, judgeModel: 'tiny', apiKey: '', progress: false, onWarning: () => {}, maxRetries: 2, retryBaseMs: 10 };
+      // The served model's id where the server lists it (OpenAI's GET /v1/models), else any name.
+      const listed = await fetch(`${judgeUrl}/models`).then((r) => (r.ok ? r.json() : null)).catch(() => null) as { data?: { id?: string }[] } | null;
+      const judgeModel = listed?.data?.[0]?.id ?? 'tiny';
+      const common = { benchDir: bench, lang: 'DE', models: ['alpha', 'beta'], judgeUrl, judgeModel, apiKey: '', progress: false, onWarning: () => {}, maxRetries: 2, retryBaseMs: 10 };
       const single = await runJudge({ ...common, mode: 'single', judgePrompts: join(mtx, 'judge_prompts.jsonl') });
       expect(single).toMatchObject({ planned: 8, skipped: 0, written: 8, failed: [] });
       const sRecs = readFileSync(single.outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SingleJudgment);
