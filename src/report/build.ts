@@ -106,6 +106,7 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   const chart = async (id: string, title: string, svg: Promise<string>) => {
     charts.push({ id, title, file: join(dirname(out), `${stem}-${slug(id)}.svg`), svg: await svg });
   };
+  const radarModels = [...new Set(summary.single.map((r) => r.model))].sort();
   for (const b of benches) {
     const categories = b.questions.map((q) => q.category).filter((c, i, a) => a.indexOf(c) === i);
     for (const judge of summary.judges) {
@@ -113,7 +114,7 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
       if (rows.length === 0) continue;
       const suffix = summary.judges.length > 1 ? ` (${judge})` : '';
       const points = rows.map((r) => ({ category: r.category, model: r.model, score: r.average.mean }));
-      await chart(`radar-${b.lang}${suffix ? '-' + judge : ''}`, `${b.lang}: mean score per category${suffix}`, renderVegaSvg(radarSpec(`${b.lang}: mean score per category${suffix}`, categories, points)));
+      await chart(`radar-${b.lang}${suffix ? '-' + judge : ''}`, `${b.lang}: mean score per category${suffix}`, renderVegaSvg(radarSpec(`${b.lang}: mean score per category${suffix}`, categories, points, 360, radarModels)));
     }
   }
   const bars = winRateBars(summary);

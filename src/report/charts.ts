@@ -16,7 +16,9 @@ const SCHEME = 'tableau10';
  * Mean scores per category, one closed polygon per model, on a fixed 0-10 scale so radars of
  * different languages compare at a glance. Categories keep the order given (the question file's).
  */
-export function radarSpec(title: string, categories: string[], points: RadarPoint[], size = 360): vega.Spec {
+export function radarSpec(title: string, categories: string[], points: RadarPoint[], size = 360, models?: string[]): vega.Spec {
+  // A fixed model list keeps each model's colour the same on every language's radar.
+  const colorDomain = models ?? [...new Set(points.map((p) => p.model))].sort();
   const values = points.filter((p) => p.score !== null && categories.includes(p.category));
   const rings = [2, 4, 6, 8, 10].flatMap((level) => categories.map((key) => ({ level, key })));
   const angle = (field: string) => `scale('angular', ${field})`;
@@ -37,7 +39,7 @@ export function radarSpec(title: string, categories: string[], points: RadarPoin
       // Categories around the circle, the first at the top, clockwise.
       { name: 'angular', type: 'point', range: { signal: '[-PI / 2, 3 * PI / 2]' }, padding: 0, domain: categories.concat(['\u0000end']) },
       { name: 'radial', type: 'linear', range: { signal: '[0, radius]' }, zero: true, nice: false, domain: [0, 10] },
-      { name: 'color', type: 'ordinal', domain: { data: 'table', field: 'model', sort: true }, range: { scheme: SCHEME } },
+      { name: 'color', type: 'ordinal', domain: colorDomain, range: { scheme: SCHEME } },
     ],
     legends: [{ fill: 'color', stroke: 'color', title: 'model', orient: 'right', symbolType: 'circle', labelLimit: 360 }],
     marks: [

@@ -32,6 +32,15 @@ describe('radar plot', () => {
     });
     for (const c of cats) expect(svg).toContain(`>${c}</text>`);
   });
+  it('gives a model the same colour on every language\'s radar', async () => {
+    const fillOf = (svg: string) => /<path d="[^"]+" fill="(#[0-9a-f]{6})" fill-opacity="0.08"/.exec(svg)![1];
+    const both = await renderVegaSvg(radarSpec('t', ['x', 'y', 'z'], ['x', 'y', 'z'].flatMap((c) => ['a', 'b'].map((m) => ({ category: c, model: m, score: 5 }))), 200, ['a', 'b']));
+    const onlyB = await renderVegaSvg(radarSpec('t', ['x', 'y', 'z'], ['x', 'y', 'z'].map((c) => ({ category: c, model: 'b', score: 5 })), 200, ['a', 'b']));
+    const fills = [...both.matchAll(/<path d="[^"]+" fill="(#[0-9a-f]{6})" fill-opacity="0.08"/g)].map((m) => m[1]);
+    expect(fills).toHaveLength(2);
+    expect(fillOf(onlyB)).toBe(fills[1]);
+    expect(fills[0]).not.toBe(fills[1]);
+  });
 });
 
 describe('training curves from metrics.jsonl', () => {
