@@ -31,6 +31,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class ChatClient {
   private readonly url: string;
+  /** Whether the server has sent any HTTP reply yet. */
+  private answered = false;
   constructor(private readonly opts: ChatClientOptions) {
     this.url = opts.baseUrl.replace(/\/+$/, '') + '/chat/completions';
   }
@@ -53,10 +55,15 @@ export class ChatClient {
     } catch (e) {
       const err = e as Error;
       const timedOut = err.name === 'TimeoutError' || err.name === 'AbortError';
-      const cause = (err as { cause?: Error }).cause;
+      const cause = (err as { cause?: Error & { code?: string } }).cause;
       const why = timedOut ? `no reply within ${this.opts.timeoutMs} ms` : `${err.message}${cause ? ` (${cause.message})` : ''}`;
-      throw new JudgeRequestError(this.scrub(`${this.url}: ${why}`), true);
+      // Nothing listening or no such host before the first reply is a wrong --judge-url, not a
+      // hiccup: fail at once instead of backing off for minutes. Once the server has answered,
+      // the same errors are retried (it may be restarting).
+      const wrongUrl = !this.answered && (cause?.code === 'ECONNREFUSED' || cause?.code === 'ENOTFOUND');
+      throw new JudgeRequestError(this.scrub(`${this.url}: ${why}`), !wrongUrl);
     }
+    this.answered = true;
     if (!res.ok) {
       const retriable = res.status === 429 || res.status === 408 || res.status >= 500;
       const e = new JudgeRequestError(this.scrub(`${this.url}: HTTP ${res.status}: ${text.slice(0, 300)}`), retriable, res.status);

@@ -192,6 +192,16 @@ describe('mtbench judge against a scripted OpenAI-compatible server', () => {
     expect(lines<SingleJudgment>(out).map((x) => x.score)).toEqual([9, 9, 9, 9, 3, 3, 3, 3]);
   });
 
+  it('nothing listening at --judge-url fails at once, naming the URL', async () => {
+    const bench = freshBench(['alpha']);
+    const s = await judgeServer(() => ({ content: '[[1]]' }));
+    const url = s.url;
+    await s.close();
+    servers = [];
+    const err = await runJudge({ benchDir: bench, lang: 'XX', mode: 'single', models: ['alpha'], judgeUrl: url, ...quiet, retryBaseMs: 60_000 }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(new RegExp(`^${url.replace(/[.]/g, '\\.')}/chat/completions: fetch failed \\(.*ECONNREFUSED`));
+  });
+
   it('a half-judged pairwise game keeps its finished order: only the failed order is asked again', async () => {
     const bench = freshBench();
     let fail = true;
