@@ -32,7 +32,9 @@ export function formatSummary(s: ResultsSummary): string {
     }
     const pw = s.pairwise.filter((r) => r.judge === judge && r.category === 'all' && r.turn === 'all');
     if (pw.length) {
-      const ordered = [...pw.filter((r) => r.opponent === 'all'), ...pw.filter((r) => r.opponent !== 'all')];
+      // Per-opponent rows only add something where a model met more than one opponent.
+      const opponents = (r: { lang: string; model: string }) => pw.filter((x) => x.lang === r.lang && x.model === r.model && x.opponent !== 'all').length;
+      const ordered = [...pw.filter((r) => r.opponent === 'all'), ...pw.filter((r) => r.opponent !== 'all' && opponents(r) > 1)];
       parts.push(`Pairwise, judge ${judge}: games judged in both orders (inconsistent = the orders disagree; error = no verdict, not in total)\n` + table(
         ['lang', 'model', 'vs', 'win', 'loss', 'tie', 'both bad', 'inconsistent', 'error', 'win rate', 'adjusted'],
         ordered.map((r) => [r.lang, r.model, r.opponent, r.win, r.loss, r.tie, r.bothBad, r.inconsistent, r.errors, pct(r.winRate), pct(r.adjustedWinRate)]),
