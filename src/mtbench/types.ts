@@ -170,7 +170,7 @@ export interface ResultsSummary {
   single: SingleScoreRow[];
   pairwise: PairwiseRow[];
   positionBias: PositionBiasRow[];
-  /** Null when no monolingual model could be identified in at least one language. */
+  /** The languages where a monolingual model was identified, and the mixtures against it; null when there is none in any language. */
   comparison: { monolingual: Record<string, string>; rows: MixtureComparisonRow[] } | null;
   /** The judgment files read. */
   files: string[];
