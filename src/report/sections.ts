@@ -65,7 +65,10 @@ export function agreementSection(list: { lang: string; files: string[]; result: 
     return `<h3>${esc(lang)}</h3><p class="meta">${esc(files.join(', '))}: ${c.humanVotes} human votes by ${c.humans} annotators, ${c.judgeVotes} judge verdicts (${c.judgeErrorsSkipped} errors left out), ${c.items} items</p>` +
       table(
         ['turn', 'scope', 'judge–human (with ties)', 'judge–human (without ties)', 'human–human (with ties)', 'human–human (without ties)', 'upper bound (with ties)', 'upper bound (without ties)'],
-        result.rows.map((r) => [String(r.turn), r.scope, ...pairCells(r.judgeHuman), ...pairCells(r.humanHuman), ...pairCells(r.upperBound)]),
+        // Categories nobody voted on would only add rows of dashes.
+        result.rows
+          .filter((r) => (r.judgeHuman?.withTies.total ?? 0) + r.humanHuman.withTies.total + r.upperBound.withTies.total > 0)
+          .map((r) => [String(r.turn), r.scope, ...pairCells(r.judgeHuman), ...pairCells(r.humanHuman), ...pairCells(r.upperBound)]),
         `class="agreement" data-lang="${esc(lang)}"`,
       ) +
       table(

@@ -69,6 +69,21 @@ describe(`report page (${source})`, () => {
     expect(html).toMatch(new RegExp(`<table class="position-bias" data-lang="DE">.*?<tr><td>all</td><td class="num">${pair.length}</td><td class="num">${pair.length - inconsistent}</td><td class="num">${inconsistent}</td>`));
   });
 
+  it('shows the human-human agreement of the vote file, counted here by hand', () => {
+    // Every item (question, turn) has one vote by each of three annotators on the same pair:
+    // three pairs of annotators per item; a tie and a both-bad vote count as equal.
+    const votes = jsonl(join(fx.benchDir, 'mt_bench_DE/human_judgment/votes.jsonl'));
+    const norm = (w: string) => (w === 'tie (bothbad)' ? 'tie' : w);
+    let agree = 0, total = 0;
+    const items = new Map<string, string[]>();
+    for (const v of votes) items.set(`${v.question_id}/${v.turn}`, [...(items.get(`${v.question_id}/${v.turn}`) ?? []), norm(v.winner)]);
+    for (const ws of items.values()) for (let i = 0; i < ws.length; i++) for (let j = i + 1; j < ws.length; j++, total++) if (ws[i] === ws[j]) agree++;
+    expect(total).toBe(12 * 2 * 3);
+    const html = readFileSync(report.out, 'utf8');
+    const row = new RegExp(`<table class="agreement" data-lang="DE">.*?<tr><td>all</td><td>all</td><td>[^<]*</td><td>[^<]*</td><td>${(100 * agree / total).toFixed(1)}% \\(${agree}/${total}\\)</td>`);
+    expect(html).toMatch(row);
+  });
+
   it.skipIf(!haveChromium)(`renders in chromium with every chart, no errors and a working answer browser ${haveChromium ? '' : noChromium}`, async () => {
     const browser = await launchChromium();
     try {
