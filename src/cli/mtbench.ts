@@ -43,10 +43,23 @@ function addJudge(mtbench: Command): void {
     .option('--no-progress', 'no progress bar')
     .action(async (o: JudgeCliOptions) => {
       if (o.mode !== 'single' && o.mode !== 'pairwise') throw new Error(`--mode must be single or pairwise, found ${JSON.stringify(o.mode)}`);
+      // The first Ctrl-C lets the requests in flight finish and be written; a second one quits at once.
+      const stop = new AbortController();
+      const onSignal = () => {
+        if (stop.signal.aborted) process.exit(130);
+        process.stderr.write('\nstopping after the judgments in flight (Ctrl-C again to quit now)\n');
+        stop.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       const r = await runJudge({
+        signal: stop.signal,
         benchDir: o.benchDir, lang: o.lang, mode: o.mode, models: o.models, baseline: o.baseline, judgeUrl: o.judgeUrl, judgeModel: o.judgeModel,
         judgePrompts: o.judgePrompts, referenceFile: o.reference, out: o.out, parallel: o.parallel, firstN: o.firstN, timeoutMs: o.timeout * 1000, maxRetries: o.retries,
         progress: o.progress === false ? false : undefined,
+      }).finally(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       });
       process.stdout.write(
         `${r.outFile}: ${r.written} judgment(s) written, ${r.skipped} already there (of ${r.planned}); ` +

@@ -316,6 +316,7 @@ export async function runJudge(opts: JudgeRunOptions): Promise<JudgeRunResult> {
     const maxConsecutive = parallel + 2;
     const worker = async () => {
       while (!fatal && next < todo.length) {
+        if (opts.signal?.aborted) { fatal ??= new Error('interrupted'); break; }
         const m = todo[next++];
         try {
           const rec = await play(m);

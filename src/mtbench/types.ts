@@ -289,6 +289,8 @@ export interface JudgeRunOptions {
   retryBaseMs?: number;
   /** Show a progress bar on stderr; default: when stderr is a TTY. */
   progress?: boolean;
+  /** Stops the run gracefully: no new judgments are started, those in flight are finished and written. */
+  signal?: AbortSignal;
   /** Warnings (recovered inputs); default: stderr. */
   onWarning?: (message: string) => void;
 }

@@ -192,6 +192,21 @@ describe('mtbench judge against a scripted OpenAI-compatible server', () => {
     expect(lines<SingleJudgment>(out).map((x) => x.score)).toEqual([9, 9, 9, 9, 3, 3, 3, 3]);
   });
 
+  it('an abort (Ctrl-C) stops after the judgments in flight, all of them written; a rerun finishes', async () => {
+    const bench = freshBench(['alpha']);
+    const stop = new AbortController();
+    const s = await judgeServer(() => {
+      stop.abort(); // while the third request is in flight
+      return { content: '[[2]]' };
+    }, 3);
+    const err = await runJudge({ benchDir: bench, lang: 'XX', mode: 'single', models: ['alpha'], judgeUrl: s.url, parallel: 3, signal: stop.signal, ...quiet }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/^interrupted\n3 judgment\(s\) written/);
+    const out = join(bench, 'mt_bench_XX/model_judgment/gpt-4_single.jsonl');
+    expect(lines(out)).toHaveLength(3);
+    const r = await runJudge({ benchDir: bench, lang: 'XX', mode: 'single', models: ['alpha'], judgeUrl: s.url, ...quiet });
+    expect(r).toMatchObject({ skipped: 3, written: 5 });
+  });
+
   it('nothing listening at --judge-url fails at once, naming the URL', async () => {
     const bench = freshBench(['alpha']);
     const s = await judgeServer(() => ({ content: '[[1]]' }));
