@@ -1,6 +1,6 @@
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runJudge, summarizeResults, type PairJudgment, type SingleJudgment } from '../../src/mtbench/index.js';
 import { answerText, writeFixtureBench } from './helpers/fixture-bench.js';
@@ -310,3 +310,35 @@ describe('mtbench judge against a scripted OpenAI-compatible server', () => {
     expect(await first).toBeInstanceOf(Error);
   });
 });
+
+const mtxDE = resolve(__dirname, '../../../shared/data/mt-bench-x/mt_bench_DE');
+describe.skipIf(!existsSync(mtxDE))(`the real German files${existsSync(mtxDE) ? '' : ` (skipped: ${mtxDE} is absent)`}`, () => {
+  it('pairwise over all 80 real questions with the real judge_prompts_v2.jsonl (stray bytes recovered) and references: [[D]] is both bad', async () => {
+    const bench = join(root, 'real'), dir = join(bench, 'mt_bench_DE');
+    mkdirSync(join(dir, 'model_answer'), { recursive: true });
+    cpSync(join(mtxDE, 'question.jsonl'), join(dir, 'question.jsonl'));
+    cpSync(join(mtxDE, 'reference_answer'), join(dir, 'reference_answer'), { recursive: true });
+    const ids = readFileSync(join(dir, 'question.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { question_id: string }).question_id);
+    for (const m of ['alpha', 'beta']) {
+      writeFileSync(join(dir, 'model_answer', `${m}.jsonl`), ids.map((id) => JSON.stringify({ question_id: id, model_id: m, choices: [{ index: 0, turns: [answerText(m, id, 1), answerText(m, id, 2)] }] })).join('\n') + '\n');
+    }
+    // Math, reasoning and coding (ids 101-130) both bad; the rest: alpha wins.
+    const s = await judgeServer((r) => {
+      const ms = markers(userOf(r));
+      const n = Number(ms[0].qid.split('_')[0]);
+      return { content: n >= 101 && n <= 130 ? 'Beide falsch. [[D]]' : ms[0].model === 'alpha' ? '[[A]]' : '[[B]]' };
+    });
+    const warnings: string[] = [];
+    const r = await runJudge({ benchDir: bench, lang: 'DE', mode: 'pairwise', models: ['alpha', 'beta'], judgeUrl: s.url, judgePrompts: join(mtxDE, 'judge_prompts_v2.jsonl'), parallel: 4, ...quiet, onWarning: (m) => warnings.push(m) });
+    expect(warnings).toEqual([`${join(mtxDE, 'judge_prompts_v2.jsonl')}:1: ignored 10 stray characters "gewählt un" before the record`]);
+    expect(r).toMatchObject({ planned: 160, written: 160, errorVerdicts: 0 });
+    const recs = lines<PairJudgment>(r.outFile);
+    const math = recs.find((x) => x.question_id === '111_DE' && x.turn === 2)!;
+    expect(math.judge).toEqual(['gpt-4', 'pair-math-v1-multi-turn']);
+    expect(math.g1_user_prompt).toContain('### Referenzantwort:');
+    const sum = await summarizeResults(bench);
+    expect(sum.pairwise.find((x) => x.model === 'alpha' && x.opponent === 'all' && x.category === 'all' && x.turn === 'all')).toMatchObject({ win: 100, loss: 0, bothBad: 60, total: 160, winRate: 100 / 160, adjustedWinRate: 100 / 160 });
+    expect(sum.positionBias.find((x) => x.category === 'all')).toMatchObject({ games: 160, consistent: 160, inconsistent: 0 });
+  });
+});
+
