@@ -36,17 +36,6 @@ function rates(c: Counts): Pick<PairwiseRow, 'total' | 'winRate' | 'lossRate' | 
   };
 }
 
-/** Keeps the last record per key, as FastChat's loaders (dicts keyed by game) do. */
-function lastPerKey<T>(rows: T[], key: (r: T) => string): T[] {
-  const m = new Map<string, T>();
-  for (const r of rows) {
-    const k = key(r);
-    m.delete(k);
-    m.set(k, r);
-  }
-  return [...m.values()];
-}
-
 interface LangData {
   lang: string;
   category: Map<string, string>;
@@ -92,8 +81,12 @@ async function readLang(benchDir: string, lang: string): Promise<LangData> {
     lang,
     category,
     categories,
-    single: lastPerKey(single, (s) => JSON.stringify([s.judge[0], String(s.question_id), s.model, s.turn])),
-    pairwise: lastPerKey(pairwise, (p) => JSON.stringify([p.judge[0], String(p.question_id), p.turn, ...[p.model_1, p.model_2].sort()])),
+    // Every record counts, repeats included, as in FastChat's show_result.py (which reads the files
+    // with pandas and groups them): published means come from it, and a file judged twice by
+    // FastChat (its gen_judgment appends) then gives the same numbers here. Our judge never repeats
+    // a finished record, so its own files have no repeats to count.
+    single,
+    pairwise,
     files,
   };
 }

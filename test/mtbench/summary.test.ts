@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -112,5 +112,22 @@ describe('summarizeResults', () => {
     await expect(summarizeResults(dir)).rejects.toThrow(`${join(dir, 'mt_bench_XX/model_judgment/j_single.jsonl')}: a judgment of question "99_XX", which is not in ${join(dir, 'mt_bench_XX/question.jsonl')}`);
     const bad = bench({ XX: { questions: [{ id: '81_XX', category: 'writing' }], files: { 'j_single.jsonl': [single('81_XX', 'm', 1, 5), { question_id: '81_XX', model: 'm', judge: 'gpt-4', turn: 1 }] } } });
     await expect(summarizeResults(bad)).rejects.toThrow(`${join(bad, 'mt_bench_XX/model_judgment/j_single.jsonl')}:2: field "judge" must be [judge_model, prompt_name]`);
+  });
+});
+
+const realDe = join(import.meta.dirname, '../../../shared/data/mt-bench-x');
+const haveReal = existsSync(join(realDe, 'mt_bench_DE/model_judgment/gpt-4_single.jsonl'));
+describe.skipIf(!haveReal)(`on the real German judgment sample${haveReal ? '' : ` (skipped: ${realDe} is absent)`}`, () => {
+  it("counts repeated records and $ERROR$ rows as FastChat's show_result does", async () => {
+    const rows = readFileSync(join(realDe, 'mt_bench_DE/model_judgment/gpt-4_single.jsonl'), 'utf8')
+      .split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { score: number; model: string });
+    // show_result.py: df[df.score != -1].groupby("model").mean(), no deduplication.
+    const valid = rows.filter((r) => r.score !== -1).map((r) => r.score);
+    const sum = await summarizeResults(realDe, { lang: 'DE' });
+    const all = sum.single.find((x) => x.category === 'all')!;
+    expect(all.average.n).toBe(valid.length);
+    expect(all.average.invalid).toBe(rows.length - valid.length);
+    expect(all.average.mean).toBeCloseTo(valid.reduce((a, b) => a + b, 0) / valid.length, 12);
+    expect(rows.length - valid.length).toBeGreaterThan(0);
   });
 });
