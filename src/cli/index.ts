@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerGenerate } from './generate.js';
 import { registerTokenize } from './tokenize.js';
 import { registerTrain } from './train.js';
 
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerTokenize(program);
   registerBench(program);
+  registerGenerate(program);
   return program;
 }
 

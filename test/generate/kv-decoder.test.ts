@@ -88,7 +88,7 @@ describe('KV-cache decoder', () => {
     dec.forward([{ slot: 1, ids: randomIds(config, 12, 9) }]);
     dec.reset(1);
     const before = memoryStats().liveBuffers;
-    let last = new Float32Array();
+    let last: Float32Array = new Float32Array();
     for (let t = 0; t < 10; t++) last = dec.forward([{ slot: 1, ids: [ids[t]] }])[0];
     expect(memoryStats().liveBuffers).toBe(before);
     expect(maxDiff(last, ref.subarray(9 * V))).toBeLessThanOrEqual(1e-5);
