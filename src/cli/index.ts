@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerGenerate } from './generate.js';
+import { addMtbenchAnswer } from './mtbench-answer.js';
 import { registerTokenize } from './tokenize.js';
 import { registerTrain } from './train.js';
 
@@ -14,6 +15,8 @@ export function buildProgram(): Command {
   registerTokenize(program);
   registerBench(program);
   registerGenerate(program);
+  const mt = program.command('mtbench').description('MT-Bench / MT-Bench-X: answer questions');
+  addMtbenchAnswer(mt);
   return program;
 }
 

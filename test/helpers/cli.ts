@@ -24,10 +24,14 @@ export function cliEntry(): string {
   return entry;
 }
 
+// Tiny test models gain nothing from threads, and on a shared machine spinning OpenMP workers
+// only slow every process down.
+const env = { ...process.env, OMP_NUM_THREADS: process.env.POLYTUNE_TEST_THREADS ?? '1' };
+
 export function runCli(args: string[], opts: { input?: string; timeout?: number } = {}) {
-  return spawnSync(process.execPath, [cliEntry(), ...args], { input: opts.input, encoding: 'utf8', timeout: opts.timeout ?? 60_000 });
+  return spawnSync(process.execPath, [cliEntry(), ...args], { input: opts.input, encoding: 'utf8', timeout: opts.timeout ?? 60_000, env });
 }
 
 export function spawnCli(args: string[]): ChildProcess {
-  return spawn(process.execPath, [cliEntry(), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [cliEntry(), ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
 }
