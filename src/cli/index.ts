@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerGenerate } from './generate.js';
+import { registerServe } from './serve.js';
 import { addMtbenchAnswer } from './mtbench-answer.js';
 import { registerTokenize } from './tokenize.js';
 import { registerTrain } from './train.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerGenerate(program);
   const mt = program.command('mtbench').description('MT-Bench / MT-Bench-X: answer questions');
   addMtbenchAnswer(mt);
+  registerServe(program);
   return program;
 }
 
