@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerChat } from './chat.js';
 import { registerGenerate } from './generate.js';
 import { registerServe } from './serve.js';
 import { addMtbenchAnswer } from './mtbench-answer.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   const mt = program.command('mtbench').description('MT-Bench / MT-Bench-X: answer questions');
   addMtbenchAnswer(mt);
   registerServe(program);
+  registerChat(program);
   return program;
 }
 

@@ -159,3 +159,17 @@ describe('polytune generate', () => {
     expect(both.stderr).toMatch(/exactly one of --prompt and --input-ids/);
   });
 });
+
+describe('polytune chat', () => {
+  it("one message per line, the model's own answers in the next turn's prompt; /reset starts over", async () => {
+    const gen = new Generator(m.model, m.tokenizer, { slots: 1, maxLen: 2048, eos: m.generation.eos });
+    const say = async (messages: { role: 'user' | 'assistant'; content: string }[]) =>
+      (await gen.generate({ prompt: encodeConversation(m.tokenizer, m.template!, { id: 'c', lang: 'DE', messages }, { generationPrompt: true }).ids, maxNewTokens: 6, sampling: { temperature: 0 } })).text;
+    const a1 = await say([{ role: 'user', content: 'Hallo' }]);
+    const a2 = await say([{ role: 'user', content: 'Hallo' }, { role: 'assistant', content: a1.trim() }, { role: 'user', content: "Wie geht's?" }]);
+    gen.dispose();
+    const r = runCli(['chat', '--model', dir, '--dtype', 'f32', '--lang', 'DE', '--max-new-tokens', '6'], { input: "Hallo\nWie geht's?\n/reset\nHallo\n" });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`${a1}\n${a2}\n${a1}\n`);
+  });
+});
