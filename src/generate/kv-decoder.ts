@@ -22,6 +22,8 @@ export interface DecodeItem {
 }
 
 export class KvDecoder {
+  /** Use the plain attention op through cache views even where kvAttention exists (tests compare the two). */
+  static viewsOnly = false;
   readonly slots: number;
   readonly maxLen: number;
   readonly chunk: number;
@@ -82,6 +84,7 @@ export class KvDecoder {
       b.u = own(Tensor.empty([n, I], dt));
       b.ids = own(Tensor.empty([n], 'i32'));
       b.pos = own(Tensor.empty([n], 'i32'));
+      b.segs = own(Tensor.empty([this.slots, 4], 'i32'));
       // Logits are computed for at most `slots` rows at once, which bounds the [rows, vocab] buffer.
       b.last = own(Tensor.empty([this.slots, H], dt));
       b.lastNorm = own(Tensor.empty([this.slots, H], dt));
@@ -186,6 +189,13 @@ export class KvDecoder {
     const q3 = q.reshape([N, Hq, D]), k3 = k.reshape([N, Hkv, D]), v3 = v.reshape([N, Hkv, D]), att3 = att.reshape([N, Hq, D]);
     const p = (name: string) => this.model.params.get(name)!;
     const scale = 1 / Math.sqrt(D);
+    let segT: Tensor | null = null;
+    if (typeof n.kvAttention === 'function' && !KvDecoder.viewsOnly) {
+      const sd = new Int32Array(segs.length * 4);
+      segs.forEach((s, j) => sd.set([items[s.item].slot, this.lengths[items[s.item].slot], s.n, starts[j]], 4 * j));
+      segT = b.segs.rows(0, segs.length);
+      segT.writeBytes(0, sd);
+    }
     n.embedding(idsT.handle, p('model.embed_tokens.weight').handle, x.handle);
     for (let l = 0; l < c.num_hidden_layers; l++) {
       withScope(() => {
@@ -196,7 +206,10 @@ export class KvDecoder {
         ops.matmul(h, p(pre + 'self_attn.v_proj.weight'), { transB: true, out: v });
         ops.rope(q3, posT, b.cos, b.sin);
         ops.rope(k3, posT, b.cos, b.sin);
-        segs.forEach((s, j) => {
+        if (segT) {
+          n.kvAttention(q3.handle, k3.handle, v3.handle, this.kCache[l].handle, this.vCache[l].handle, segT.handle, att3.handle, scale);
+        } else segs.forEach((s, j) => {
+          // An addon built before kvAttention: the same through views and the plain attention op.
           const slot = items[s.item].slot;
           const at = this.lengths[slot];
           const o = starts[j];

@@ -51,7 +51,8 @@ describe('KV-cache decoder', () => {
     dec.dispose();
   });
 
-  it('batched sequences of different lengths equal each one decoded alone', () => {
+  it.each([['the kvAttention op', false], ['views and the plain attention op', true]])('batched sequences of different lengths equal each one decoded alone (%s)', (_, viewsOnly) => {
+    KvDecoder.viewsOnly = viewsOnly as boolean;
     const seqs = [randomIds(config, 5, 21), randomIds(config, 17, 22), randomIds(config, 1, 23), randomIds(config, 30, 24)];
     const alone = seqs.map((s) => fullLogits(models.f32, s));
     const dec = new KvDecoder(models.f32, { slots: 4, maxLen: 48, chunk: 16 });
@@ -68,6 +69,7 @@ describe('KV-cache decoder', () => {
     };
     feed([3, 10, 1, 12]);
     while (fed.some((f, i) => f < seqs[i].length)) feed(seqs.map((s, i) => (i % 2 === fed[0] % 2 ? 1 : 2)));
+    KvDecoder.viewsOnly = false;
     seqs.forEach((_, i) => expect(maxDiff(got[i], alone[i])).toBeLessThanOrEqual(1e-5));
     dec.dispose();
   });
