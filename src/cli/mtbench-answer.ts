@@ -97,7 +97,7 @@ export function addMtbenchAnswer(mtbench: Command): void {
     .option('--out <file>', 'answer file (default: model_answer/<model-id>.jsonl beside the questions)')
     .option('--bench-dir <dir>', 'answer every mt_bench_XX/question.jsonl under DIR into mt_bench_XX/model_answer/<model-id>.jsonl')
     .option('--lang <code>', 'language of the system message when question ids have no _XX suffix (default EN)')
-    .option('--model-id <name>', 'model_id in the answers and the answer file name (default: the model folder name)')
+    .option('--model-id <name>', 'model_id in the answers and the answer file name (default: the folder name; runs/x/checkpoints/checkpoint-900 gives x-checkpoint-900)')
     .option('--max-new-tokens <n>', 'tokens per answer at most', int('--max-new-tokens'), 1024)
     .option('--batch <n>', 'questions answered concurrently (batched decoding)', int('--batch'), 8)
     .option('--seed <s>', 'seed of the sampled categories (per question and turn)', int('--seed'), 0)

@@ -1,6 +1,6 @@
 // Loading a model folder for generation: weights, tokenizer, chat template and generation_config.json.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { readCheckpoint, resolveCheckpointDir } from '../checkpoint/index.js';
 import { JinjaTemplate, Llama2Template, TeukenTemplate, loadTokenizerConfig, type ChatTemplate } from '../data/template/index.js';
 import { LlamaModel } from '../model/llama.js';
@@ -56,7 +56,10 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
     model.dispose();
     throw e;
   }
-  const name = dir.replace(/\/+$/, '').split('/').pop() ?? 'model';
+  // runs/x/checkpoints/checkpoint-900 is "x-checkpoint-900": the run names the model.
+  const parts = resolve(dir).split(sep).filter(Boolean);
+  const last = parts.at(-1) ?? 'model';
+  const name = /^checkpoint-\d+$/.test(last) && parts.at(-2) === 'checkpoints' && parts.length >= 3 ? `${parts.at(-3)}-${last}` : last;
   return { dir, model, tokenizer, generation, template, name, dispose: () => model.dispose() };
 }
 
