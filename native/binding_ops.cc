@@ -450,6 +450,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("sumSquares", Napi::Function::New(env, guarded<sum_squares_op>));
   exports.Set("crossEntropy", Napi::Function::New(env, guarded<cross_entropy_op>));
   exports.Set("adamw", Napi::Function::New(env, guarded<adamw_op>));
+  register_kv_ops(env, exports);
 }
 
 }  // namespace pt

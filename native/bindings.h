@@ -52,5 +52,7 @@ bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const ch
 DType parse_dtype(const std::string& s, const char* op);
 
 void register_ops(Napi::Env env, Napi::Object exports);
+// KV-cache attention for incremental decoding (binding_kv.cc).
+void register_kv_ops(Napi::Env env, Napi::Object exports);
 
 }  // namespace pt

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { LlamaConfig } from '../model/config.js';
 import { tensorSource, type Alloc, type ByteTensor } from './byte-tensor.js';
 import { fsyncPath, writeFileDurable } from './durable.js';
-import { copyTokenizerFiles, hfConfigJson, readHfConfig, writeGenerationConfig, writeHfConfig, type HfConfig } from './hf-files.js';
+import { copyTokenizerFiles, hfConfigJson, readHfConfig, writeChatTemplateFiles, writeGenerationConfig, writeHfConfig, type ChatTemplateFiles, type HfConfig } from './hf-files.js';
 import { checkTensorSet, expectedLlamaTensors, isIgnoredHfBuffer } from './llama-names.js';
 import { stDtypeOf, type HostDtype } from './safetensors/dtypes.js';
 import type { TensorDest, TensorInfo, WriteResult } from './safetensors/file.js';
@@ -23,6 +23,8 @@ export interface SaveOptions {
   maxShardBytes?: number;
   /** A model folder or SentencePiece .model file whose tokenizer is copied alongside. */
   tokenizer?: string;
+  /** The chat template trained with, written into tokenizer_config.json (after the tokenizer's own files). */
+  chatTemplate?: ChatTemplateFiles;
   /** generation_config.json contents (default: the config's special token ids). */
   generationConfig?: Record<string, unknown>;
   chunkBytes?: number;
@@ -66,6 +68,7 @@ export function writeCheckpoint(dir: string, content: CheckpointContent, opts: S
   writeHfConfig(dir, hfConfigJson(opts.config, weightDtype === 'BF16' ? 'bfloat16' : 'float32', opts.baseConfig));
   writeGenerationConfig(dir, opts.config, opts.generationConfig);
   if (opts.tokenizer) copyTokenizerFiles(opts.tokenizer, dir);
+  if (opts.chatTemplate) writeChatTemplateFiles(dir, opts.chatTemplate);
   if (optimizer && state) {
     const stateJson = encodeState(state);
     const sub = join(dir, TRAINING_STATE_DIR);
@@ -114,7 +117,10 @@ export function readCheckpoint<T extends ByteTensor>(dir: string, opts: LoadOpti
   }
   const model = openSharded(dir, 'model');
   const expected = expectedLlamaTensors(config.config);
-  const found = new Map([...model.tensors].filter(([n]) => !isIgnoredHfBuffer(n)).map(([n, t]) => [n, t.shape]));
+  // A tied model may still store lm_head.weight (some exports do); transformers loads it and ties
+  // the head to the embeddings, so the stored copy is ignored, as here.
+  const ignored = (n: string) => isIgnoredHfBuffer(n) || (config.config.tie_word_embeddings && n === 'lm_head.weight');
+  const found = new Map([...model.tensors].filter(([n]) => !ignored(n)).map(([n, t]) => [n, t.shape]));
   checkTensorSet(found, expected, dir, 'config.json');
   const stateDir = join(dir, TRAINING_STATE_DIR);
   let opt: ShardedCheckpoint | undefined;
@@ -126,9 +132,9 @@ export function readCheckpoint<T extends ByteTensor>(dir: string, opts: LoadOpti
   const allocated: T[] = [];
   try {
     const want = opts.dtype ?? 'bf16';
-    const params = loadInto(model, dir, manifest, allocated, opts, (t) => (want !== 'stored' ? want : t.dtype === 'BF16' ? 'bf16' : t.dtype === 'I32' ? 'i32' : 'f32'));
+    const params = loadInto(model, dir, manifest, allocated, opts, ignored, (t) => (want !== 'stored' ? want : t.dtype === 'BF16' ? 'bf16' : t.dtype === 'I32' ? 'i32' : 'f32'));
     if (!opt) return { config, params };
-    const optimizer = loadInto(opt, dir, manifest, allocated, opts, (t) => {
+    const optimizer = loadInto(opt, dir, manifest, allocated, opts, isIgnoredHfBuffer, (t) => {
       if (t.dtype !== 'F32' && t.dtype !== 'BF16') throw new Error(`${t.file}: optimizer tensor '${t.name}' has dtype ${t.dtype}; expected F32 or BF16`);
       return t.dtype === 'F32' ? 'f32' : 'bf16';
     });
@@ -147,6 +153,7 @@ function loadInto<T extends ByteTensor>(
   manifest: Manifest | undefined,
   allocated: T[],
   opts: LoadOptions<T>,
+  ignored: (name: string) => boolean,
   dtypeFor: (t: TensorInfo) => HostDtype,
 ): Map<string, T> {
   const out = new Map<string, T>();
@@ -155,7 +162,7 @@ function loadInto<T extends ByteTensor>(
   readSharded(
     ck,
     (t) => {
-      if (isIgnoredHfBuffer(t.name)) return { ...discard, dtype: t.dtype };
+      if (ignored(t.name)) return { ...discard, dtype: t.dtype };
       const dtype = dtypeFor(t);
       const dest = opts.alloc(t.shape, dtype);
       allocated.push(dest);

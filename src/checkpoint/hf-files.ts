@@ -88,3 +88,49 @@ export function copyTokenizerFiles(from: string, dir: string): string[] {
   }
   return copies.map(([, f]) => basename(f));
 }
+
+/** What a checkpoint records about the chat format it was trained with. */
+export interface ChatTemplateFiles {
+  /** tokenizer_config.json's chat_template: one Jinja template, or named ones (Teuken: one per language). */
+  chatTemplate: string | { name: string; template: string }[];
+  /** Special-token strings of the tokenizer. */
+  special: { bos?: string; eos?: string; unk?: string; pad?: string };
+  maxLength?: number;
+}
+
+/**
+ * Writes chat_template into tokenizer_config.json (keeping the fields of one copied from the model
+ * folder, else the fields transformers' LlamaTokenizer reads) and special_tokens_map.json when absent.
+ */
+export function writeChatTemplateFiles(dir: string, t: ChatTemplateFiles): void {
+  const cfgPath = join(dir, 'tokenizer_config.json');
+  let cfg: Record<string, unknown>;
+  if (existsSync(cfgPath)) {
+    try {
+      cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    } catch (e) {
+      throw new Error(`${cfgPath}: not valid JSON: ${(e as Error).message}`);
+    }
+  } else {
+    const s = t.special;
+    cfg = {
+      tokenizer_class: 'LlamaTokenizer',
+      add_bos_token: false,
+      add_eos_token: false,
+      legacy: true,
+      clean_up_tokenization_spaces: false,
+      ...(s.bos ? { bos_token: s.bos } : {}),
+      ...(s.eos ? { eos_token: s.eos } : {}),
+      ...(s.unk ? { unk_token: s.unk } : {}),
+      ...(s.pad ? { pad_token: s.pad } : {}),
+      ...(t.maxLength ? { model_max_length: t.maxLength } : {}),
+    };
+  }
+  cfg.chat_template = t.chatTemplate;
+  writeFileDurable(cfgPath, JSON.stringify(cfg, null, 2) + '\n');
+  const mapPath = join(dir, 'special_tokens_map.json');
+  if (!existsSync(mapPath)) {
+    const m = Object.fromEntries(Object.entries({ bos_token: t.special.bos, eos_token: t.special.eos, unk_token: t.special.unk, pad_token: t.special.pad }).filter(([, v]) => v));
+    writeFileDurable(mapPath, JSON.stringify(m, null, 2) + '\n');
+  }
+}

@@ -6,6 +6,7 @@ const suites: Record<string, { about: string; load: () => Promise<BenchSuite> }>
   ops: { about: 'matmul and attention GFLOP/s, against onnxruntime-node MatMul', load: async () => (await import('../../bench/ops.js')).run },
   tokenize: { about: 'encode MB/s on a 250k unigram model, against sentencepiece-js', load: async () => (await import('../../bench/tokenize.js')).run },
   data: { about: 'tokenize-and-cache examples/s, and the cached rerun', load: async () => (await import('../../bench/data.js')).run },
+  decode: { about: 'KV-cache decode tokens/s (batch 1, 16) and prefill, against the measured bandwidth bound', load: async () => (await import('../../bench/decode.js')).run },
   checkpoint: { about: 'safetensors save/load GB/s, against a plain file copy', load: async () => (await import('../../bench/checkpoint.js')).run },
 };
 

@@ -1,7 +1,10 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerChat } from './chat.js';
+import { registerGenerate } from './generate.js';
 import { registerMtbench } from './mtbench.js';
 import { registerReport } from './report.js';
+import { registerServe } from './serve.js';
 import { registerTokenize } from './tokenize.js';
 import { registerTrain } from './train.js';
 
@@ -14,6 +17,9 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerTokenize(program);
   registerBench(program);
+  registerGenerate(program);
+  registerChat(program);
+  registerServe(program);
   registerMtbench(program);
   registerReport(program);
   return program;

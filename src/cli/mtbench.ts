@@ -4,6 +4,7 @@ import { computeAgreement, readJudgmentFile, readVotes, runJudge, summarizeResul
 import { formatAgreement, formatSummary } from '../mtbench/format.js';
 import { DEFAULT_JUDGE_URL } from '../mtbench/judge.js';
 import { addMtbenchAnnotate } from './mtbench-annotate.js';
+import { addMtbenchAnswer } from './mtbench-answer.js';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 function positiveInt(v: string): number {
@@ -105,9 +106,10 @@ function addAgreement(mtbench: Command): void {
     });
 }
 
-/** `mtbench`: judge, show, agreement, annotate (and the generation lane's answer). */
+/** `mtbench`: answer, judge, show, agreement, annotate. */
 export function registerMtbench(program: Command): Command {
-  const mtbench = program.command('mtbench').description('MT-Bench-X: judge answers, show results, human annotation and agreement');
+  const mtbench = program.command('mtbench').description('MT-Bench-X: answer questions, judge answers, show results, human annotation and agreement');
+  addMtbenchAnswer(mtbench);
   addJudge(mtbench);
   addShow(mtbench);
   addAgreement(mtbench);

@@ -34,6 +34,8 @@ export interface NativeAddon {
   rope(x: T, positions: T, cos: T, sin: T, out: T, inverse: boolean): void;
   attention(q: T, k: T, v: T, doc: T | null, out: T, lse: T, scale: number): void;
   attentionBackward(q: T, k: T, v: T, doc: T | null, out: T, dout: T, lse: T, dq: T, dk: T, dv: T, scale: number): void;
+  /** Appends each segment's keys/values (i32 [nseg, 4]: slot, start, n, row) to the cache and attends over it. */
+  kvAttention(q: T, knew: T, vnew: T, kcache: T, vcache: T, segments: T, out: T, scale: number): void;
   swiglu(gate: T, up: T, out: T): void;
   swigluBackward(gate: T, up: T, dout: T, dgate: T, dup: T): void;
   add(a: T, b: T, out: T): void;

@@ -3,7 +3,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointStore, readCheckpoint, readHfConfig, resolveCheckpointDir, writeCheckpoint, type TrainingState } from '../checkpoint/index.js';
-import { collateBatch, hashFile, loadDataset, planBatches, prepareExamples, type Batch as DataBatch, type Dataset } from '../data/index.js';
+import { collateBatch, hashFile, loadDataset, planBatches, prepareExamples, specialTokenStrings, trainedChatTemplate, type Batch as DataBatch, type Dataset } from '../data/index.js';
 import { LlamaModel, initLlamaWeights, resolveConfig, type Batch, type LlamaConfig } from '../model/index.js';
 import { Tensor, keep, withScope } from '../tensor/index.js';
 import { SentencePieceTokenizer } from '../tokenizer/index.js';
@@ -129,6 +129,8 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
   }
   const tokenizerHash = await hashFile(tokPath);
   const data = await loadDataset(cfg.data, { tokenizer, tokenizerHash });
+  const trainedTemplate = await trainedChatTemplate(data.template, cfg.data.template.kind === 'jinja' ? cfg.data.template.path : undefined);
+  const chatTemplate = trainedTemplate === undefined ? undefined : { chatTemplate: trainedTemplate, special: specialTokenStrings(tokenizer), maxLength: src.config.max_position_embeddings };
   const maxSeqLen = Math.min(cfg.data.maxSeqLen, src.config.max_position_embeddings);
   const prep = prepareExamples(data.train, maxSeqLen);
   const plan = (epoch: number) => planBatches(prep, { batchSize: s.globalBatch, maxSeqLen, seed: cfg.data.seed, epoch });
@@ -198,6 +200,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
           // From the model folder, the whole tokenizer (tokenizer_config.json, chat template) comes along.
           tokenizer: src.weightsDir && !cfg.tokenizer ? src.weightsDir : tokPath,
           dtype: s.dtype === 'f32' ? 'F32' : 'BF16',
+          chatTemplate,
         }),
       { valLoss },
     );

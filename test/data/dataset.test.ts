@@ -109,7 +109,7 @@ describe.skipIf(!existsSync(tokModel))('with the real SentencePiece tokenizer (s
     // Up to the first EOS, the chunked ids equal one encode() of the whole rendered text.
     const firstEos = train.ids.indexOf(sp.eosId);
     const text = t.name === 'teuken'
-      ? "System: A chat between a human and an artificial intelligence assistant. The assistant gives helpful and polite answers to the human's questions.\nUser: Tell me a story.\nAssistant: Once upon a time, there was a cat."
+      ? "System: A chat between a human and an artificial intelligence assistant.The assistant gives helpful and polite answers to the human's questions.\nUser: Tell me a story.\nAssistant: Once upon a time, there was a cat."
       : '[INST] Tell me a story. [/INST] Once upon a time, there was a cat.';
     expect(train.ids.slice(1, firstEos)).toEqual(sp.encode(text));
     const starts = [...train.mask].flatMap((m, i) => (m === 1 && train.mask[i - 1] === 0 ? [i] : []));

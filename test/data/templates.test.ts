@@ -28,9 +28,10 @@ describe('teuken template', () => {
   it('multi turn: every answer and its </s> trained, user turns not', () => {
     const enc = encodeConversation(tok, t, conv('EN', u('Hi'), a('Hello!'), u('Count to 3.'), a('1, 2, 3')));
     expect(tok.runs(enc)).toEqual([
-      ["<s>▁System:▁A▁chat▁between▁a▁human▁and▁an▁artificial▁intelligence▁assistant.▁The▁assistant▁gives▁helpful▁and▁polite▁answers▁to▁the▁human's▁questions.\nUser:▁Hi\nAssistant:", 0],
+      ["<s>▁System:▁A▁chat▁between▁a▁human▁and▁an▁artificial▁intelligence▁assistant.The▁assistant▁gives▁helpful▁and▁polite▁answers▁to▁the▁human's▁questions.\nUser:▁Hi\nAssistant:", 0],
       ['▁Hello!</s>', 1],
-      ['▁User:▁Count▁to▁3.\nAssistant:', 0],
+      // Teuken-7B-instruct's newline after </s>; the chunk after a special token gets a dummy "▁".
+      ['▁\nUser:▁Count▁to▁3.\nAssistant:', 0],
       ['▁1,▁2,▁3</s>', 1],
     ]);
   });

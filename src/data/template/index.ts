@@ -5,6 +5,7 @@ import { Llama2Template } from './llama2.js';
 import { TeukenTemplate } from './teuken.js';
 
 export type { ChatTemplate, Chunk, RenderOptions } from './chunks.js';
+export { chatTemplateField, llama2Jinja, specialTokenStrings, teukenJinja, trainedChatTemplate } from './export.js';
 export { JinjaTemplate, loadTokenizerConfig, type JinjaTemplateSource } from './jinja.js';
 export { Llama2Template } from './llama2.js';
 export { TEUKEN_SYSTEM_MESSAGES, TeukenTemplate } from './teuken.js';

@@ -1,0 +1,124 @@
+// Decode throughput of the KV-cache decoder on a randomly initialised Llama (~270M parameters,
+// bf16), against the memory-bandwidth bound measured in the same run: decoding one token reads
+// every weight once (the embedding table excepted: one row), so tokens/s cannot exceed
+// copy bandwidth / bytes read per step, times the batch.
+import { KvDecoder } from '../src/generate/kv-decoder.js';
+import { argmax } from '../src/generate/sampling.js';
+import { LlamaModel, type LlamaConfig } from '../src/model/index.js';
+import { expectedLlamaTensors } from '../src/checkpoint/llama-names.js';
+import { Tensor, native, withScope } from '../src/tensor/index.js';
+import { printTable, writeReport } from './report.js';
+import type { BenchSuite } from './types.js';
+
+// 270M parameters (536 MB in bf16): hidden 1024, 16 layers, Llama-2's 32k vocabulary, GQA 16/8.
+const full: LlamaConfig = {
+  hidden_size: 1024, intermediate_size: 2816, num_hidden_layers: 16, num_attention_heads: 16, num_key_value_heads: 8,
+  rms_norm_eps: 1e-5, rope_theta: 10000, vocab_size: 32000, max_position_embeddings: 2048, tie_word_embeddings: false,
+};
+const quick: LlamaConfig = { ...full, hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 4, vocab_size: 8000 };
+
+const now = () => performance.now() / 1000;
+
+/** Weights with a varied bf16 pattern (values of std ~0.02 keep activations finite). */
+function randomModel(c: LlamaConfig): LlamaModel {
+  const params = new Map<string, Tensor>();
+  for (const [name, shape] of expectedLlamaTensors(c)) {
+    const t = Tensor.empty(shape, 'bf16');
+    const n = t.numel;
+    const row = new Uint16Array(Math.min(n, 1 << 20));
+    const norm = name.endsWith('norm.weight');
+    for (let i = 0; i < row.length; i++) row[i] = norm ? 0x3f80 : 0x3ca3 ^ ((Math.imul(i + name.length, 2654435761) >>> 17) & 0x80ff);
+    for (let off = 0; off < n; off += row.length) t.writeBytes(off * 2, row.subarray(0, Math.min(row.length, n - off)));
+    params.set(name, t);
+  }
+  return new LlamaModel(c, params);
+}
+
+/** Copy bandwidth (bytes read + written per second), best of several: the native copy and memcpy. */
+function copyBandwidth(bytes: number, reps: number): { native: number; memcpy: number } {
+  return withScope(() => {
+    const a = Tensor.full([bytes / 2], 'bf16', 1), b = Tensor.empty([bytes / 2], 'bf16');
+    let bestNative = 0;
+    for (let r = 0; r < reps; r++) {
+      const t0 = now();
+      native().cast(a.handle, b.handle);
+      bestNative = Math.max(bestNative, (2 * bytes) / (now() - t0));
+    }
+    const x = Buffer.alloc(bytes, 1), y = Buffer.alloc(bytes);
+    let bestMemcpy = 0;
+    for (let r = 0; r < reps; r++) {
+      const t0 = now();
+      x.copy(y);
+      bestMemcpy = Math.max(bestMemcpy, (2 * bytes) / (now() - t0));
+    }
+    return { native: bestNative, memcpy: bestMemcpy };
+  });
+}
+
+export const run: BenchSuite = async (opts) => {
+  if (opts.device !== 'cpu') throw new Error('bench decode runs the CPU backend; the CUDA decoder is not built yet');
+  const c = opts.quick ? quick : full;
+  const promptLen = opts.quick ? 32 : 128;
+  const steps = opts.quick ? 8 : 24;
+  const model = randomModel(c);
+  const paramBytes = [...model.params.values()].reduce((s, t) => s + t.nbytes, 0);
+  const params = paramBytes / 2;
+  // Bytes one decode step must read: every weight but the embedding table (one row per token).
+  const weightBytes = paramBytes - c.vocab_size * c.hidden_size * 2;
+  const kvBytesPerToken = c.num_hidden_layers * 2 * c.num_key_value_heads * (c.hidden_size / c.num_attention_heads) * 2;
+  const rows: Record<string, string | number>[] = [];
+  const results: Record<string, unknown> = {};
+
+  const bw = copyBandwidth(opts.quick ? 64 * 2 ** 20 : 512 * 2 ** 20, 5);
+  const bandwidth = Math.max(bw.native, bw.memcpy);
+  rows.push({ measure: 'copy bandwidth (native / memcpy)', value: `${(bw.native / 1e9).toFixed(1)} / ${(bw.memcpy / 1e9).toFixed(1)} GB/s`, bound: '', ratio: '' });
+
+  // Prefill: one prompt of 512 tokens (128 quick) in chunks of 256.
+  {
+    const n = opts.quick ? 128 : 512;
+    const dec = new KvDecoder(model, { slots: 1, maxLen: n + 8, chunk: 256 });
+    const ids = Array.from({ length: n }, (_, i) => (i * 7919) % c.vocab_size);
+    dec.forward([{ slot: 0, ids: ids.slice(0, 16) }]); // warm-up
+    dec.reset(0);
+    const t0 = now();
+    dec.forward([{ slot: 0, ids }]);
+    const tps = n / (now() - t0);
+    const flops = 2 * params * n;
+    results.prefill = { tokens: n, tokensPerSecond: tps, gflops: (flops / (now() - t0)) / 1e9 };
+    rows.push({ measure: `prefill ${n} tokens`, value: `${tps.toFixed(1)} tok/s`, bound: '', ratio: '' });
+    dec.dispose();
+  }
+
+  for (const B of [1, 16]) {
+    const dec = new KvDecoder(model, { slots: B, maxLen: promptLen + steps + 8, chunk: 256 });
+    const items = Array.from({ length: B }, (_, s) => ({ slot: s, ids: Array.from({ length: promptLen }, (_, i) => (i * 31 + s * 7) % c.vocab_size) }));
+    let logits = dec.forward(items);
+    let next = logits.map((l) => argmax(l));
+    // One untimed step so first-touch costs stay out of the figure.
+    logits = dec.forward(next.map((id, s) => ({ slot: s, ids: [id] })));
+    next = logits.map((l) => argmax(l));
+    const t0 = now();
+    for (let step = 0; step < steps; step++) {
+      logits = dec.forward(next.map((id, s) => ({ slot: s, ids: [id] })));
+      next = logits.map((l) => argmax(l));
+    }
+    const dt = now() - t0;
+    const tps = (B * steps) / dt;
+    // Bytes per step: the weights once plus every sequence's KV cache so far (at mid-run length).
+    const bytesPerStep = weightBytes + B * kvBytesPerToken * (promptLen + steps / 2);
+    const bound = (B * bandwidth) / bytesPerStep;
+    results[`batch${B}`] = { tokensPerSecond: tps, msPerStep: (1000 * dt) / steps, boundTokensPerSecond: bound, ratio: tps / bound, bytesPerStep };
+    rows.push({ measure: `decode batch ${B} (greedy, ${promptLen}-token prompts)`, value: `${tps.toFixed(1)} tok/s`, bound: `${bound.toFixed(1)} tok/s`, ratio: (tps / bound).toFixed(3) });
+    dec.dispose();
+  }
+  model.dispose();
+  console.log(`decode: random Llama ${(params / 1e6).toFixed(0)}M parameters, bf16 (${(weightBytes / 1e6).toFixed(0)} MB read per step), ${steps} decode steps`);
+  printTable(rows);
+  const path = writeReport('decode', opts.out, {
+    model: { ...c, parameters: params, weightBytesPerStep: weightBytes },
+    bandwidth: { nativeCopyBytesPerSecond: bw.native, memcpyBytesPerSecond: bw.memcpy, used: bandwidth },
+    ...results,
+  });
+  console.log(`wrote ${path}`);
+  return results;
+};
