@@ -19,6 +19,11 @@ export interface ServeOptions {
   batch?: number;
   /** KV-cache context per sequence (default max_position_embeddings, at most 4096). */
   maxLen?: number;
+  /**
+   * The most tokens one completion may have, whatever the request's max_tokens (default: no cap
+   * beyond the context). For small or slow models acting as judges, which are asked for 2048.
+   */
+  maxNewTokens?: number;
   dtype?: 'bf16' | 'f32';
   /** Chat template: the folder's (default), 'teuken', 'llama2' or a tokenizer_config.json. */
   template?: string;
@@ -169,7 +174,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     const room = maxLen - prompt.length;
     if (room < 1) throw new RequestError(`The prompt has ${prompt.length} tokens; this server's context is ${maxLen}.`, 'messages');
-    const maxNew = Math.min(room, r.maxTokens ?? room);
+    const maxNew = Math.min(room, r.maxTokens ?? room, opts.maxNewTokens ?? room);
     const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
     const now = Math.floor(Date.now() / 1000);
     const abort = new AbortController();

@@ -8,8 +8,12 @@ import { SAMPLE_LANGUAGES, TeukenTemplate, chatTemplateField, generateSample, sp
 import { initLlamaWeights, type LlamaConfig } from '../../src/model/index.js';
 import { SentencePieceTokenizer, buildWordUnigramModel, writeModelProto } from '../../src/tokenizer/index.js';
 
-/** Writes the checkpoint into `dir` (created if needed; must be empty) and returns its path. */
-export async function makeTinyChatCheckpoint(dir: string): Promise<string> {
+/**
+ * Writes the checkpoint into `dir` (created if needed; must be empty) and returns its path.
+ * `maxPositions`: the context length (a judge prompt with two byte-fallback German answers needs
+ * more than the default 2048).
+ */
+export async function makeTinyChatCheckpoint(dir: string, opts: { maxPositions?: number } = {}): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const sample = generateSample({ items: 40, seed: 7 });
   const texts: string[] = ['System: User: Assistant:', ...Object.values(new TeukenTemplate().systemMessages)];
@@ -27,7 +31,7 @@ export async function makeTinyChatCheckpoint(dir: string): Promise<string> {
     rms_norm_eps: 1e-5,
     rope_theta: 10000,
     vocab_size: spec.pieces.length,
-    max_position_embeddings: 2048,
+    max_position_embeddings: opts.maxPositions ?? 2048,
     tie_word_embeddings: false,
     bos_token_id: tokenizer.bosId,
     eos_token_id: tokenizer.eosId,

@@ -13,8 +13,8 @@ const mtx = resolve(__dirname, '../../../shared/data/mt-bench-x/mt_bench_DE');
 const missing = [serveModule, checkpointHelper, mtx].filter((p) => !existsSync(p));
 
 interface Served { url: string; port: number; close(): Promise<void> | void }
-type StartServer = (o: { model: string; host: string; port: number }) => Promise<Served>;
-type MakeCheckpoint = (dir: string) => Promise<string | void> | string | void;
+type StartServer = (o: { model: string; host: string; port: number; maxNewTokens?: number }) => Promise<Served>;
+type MakeCheckpoint = (dir: string, opts?: { maxPositions?: number }) => Promise<string | void> | string | void;
 
 const root = mkdtempSync(join(tmpdir(), 'polytune-judge-serve-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -26,8 +26,10 @@ describe.skipIf(missing.length > 0)(`judging with a local model through polytune
     const { makeTinyChatCheckpoint } = (await import(pathToFileURL(checkpointHelper).href)) as { makeTinyChatCheckpoint: MakeCheckpoint };
     const ckptDir = join(root, 'ckpt');
     mkdirSync(ckptDir, { recursive: true });
-    const model = (await makeTinyChatCheckpoint(ckptDir)) || ckptDir;
-    const server = await startServer({ model, host: '127.0.0.1', port: 0 });
+    // Judge prompts hold two whole answers; byte-fallback German needs a long context.
+    const model = (await makeTinyChatCheckpoint(ckptDir, { maxPositions: 16384 })) || ckptDir;
+    // The judge asks for 2048 tokens; a random tiny model would talk until then, which proves nothing more.
+    const server = await startServer({ model, host: '127.0.0.1', port: 0, maxNewTokens: 48 });
     try {
       const base = server.url.replace(/\/+$/, '');
       const judgeUrl = base.endsWith('/v1') ? base : `${base}/v1`;
