@@ -2,7 +2,8 @@
 // random inputs, without Node.js (the GPU machine has none). Shapes hit the edges: one row, widths that
 // are not multiples of a warp or a tile, documents of one token, head_dim 64 and 128, GQA ratios 1, 4
 // and 8, the cross-entropy vocabulary chunk boundary. Exit 0: every case passed; 1: a case failed;
-// 2: no CUDA device (nothing was checked). Usage: polytune_cuda_check [op-name-substring ...]
+// 2: no CUDA device (nothing was checked).
+// Usage: polytune_cuda_check [op-name-substring ...] | --bench out.json
 #include <cstring>
 
 #include "cpu/adamw.h"
@@ -14,6 +15,7 @@
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
+#include "cuda/check/bench.h"
 #include "cuda/check/harness.h"
 
 using namespace check;
@@ -294,6 +296,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   cu::Context& c = cu::context(0);
+  if (argc == 3 && std::strcmp(argv[1], "--bench") == 0) {
+    try {
+      return run_bench(c, argv[2]);
+    } catch (const std::exception& e) {
+      std::printf("bench ERROR: %s\n", e.what());
+      return 1;
+    }
+  }
   struct Op {
     const char* name;
     void (*run)(cu::Context&);
