@@ -58,14 +58,21 @@ shared=.device/shared
 
 step "build (cmake, POLYTUNE_CUDA=ON)"
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
-targets=(polytune_cuda_check)
-[ "$have_node" = 1 ] && targets+=(polytune_native)
+# The checker first: a Node or addon problem must not cost the kernel check.
 if cmake -S . -B build-dev "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DPOLYTUNE_CUDA=ON >"$out/build.log" 2>&1 &&
-   cmake --build build-dev -j "$(nproc)" --target "${targets[@]}" >>"$out/build.log" 2>&1; then
-  say "build OK ($(grep -o 'CUDA backend [^;]*; architectures [^ ]*' "$out/build.log" | head -1))"
+   cmake --build build-dev -j "$(nproc)" --target polytune_cuda_check >>"$out/build.log" 2>&1; then
+  say "checker build OK ($(grep -o 'CUDA backend [^;]*; architectures [^ ]*' "$out/build.log" | head -1))"
 else
-  say "build FAILED (tail of build.log:)"; tail -30 "$out/build.log" | tee -a "$summary"
+  say "checker build FAILED (tail of build.log:)"; tail -30 "$out/build.log" | tee -a "$summary"
   exit 1
+fi
+if [ "$have_node" = 1 ]; then
+  if cmake --build build-dev -j "$(nproc)" --target polytune_native >>"$out/build.log" 2>&1; then
+    say "addon build OK"
+  else
+    say "addon build FAILED (tail of build.log:)"; tail -20 "$out/build.log" | tee -a "$summary"
+    have_node=0; status=1
+  fi
 fi
 
 if [ "$have_node" = 1 ]; then
