@@ -79,7 +79,14 @@ struct Dev {
   // An output: NaN until the kernel writes it.
   Dev(pt::cuda::Context& c, DType dt, int64_t n) : Dev(c, poisoned(dt, n)) {}
   Dev(const Dev&) = delete;
-  ~Dev() { pt::cuda::free(*ctx, p); }
+  // A destructor must not throw (a sticky fault unwinding through here would terminate the checker
+  // before it reports); the fault itself is reported by whoever threw first.
+  ~Dev() {
+    try {
+      pt::cuda::free(*ctx, p);
+    } catch (...) {
+    }
+  }
   Host get() const {
     Host h(dt, n);
     pt::cuda::copy_to_host(*ctx, h.data(), p, h.bytes.size());
