@@ -3,11 +3,13 @@
 #   1. build the addon and the standalone checker with plain CMake (no npm there; Node.js and its
 #      headers come from .device/, which ../shared/device/pack.sh fills);
 #   2. load the built addon in Node and print buildInfo (must say cuda: true);
-#   3. run native/cuda/check (every CUDA kernel against its CPU twin on identical inputs);
+#   3. run native/cuda/check (every CUDA kernel against its CPU twin on identical inputs), then again
+#      under compute-sanitizer's memcheck and racecheck;
 #   4. run ../shared/device/peers.py (PyTorch on the same machine, same call) for the peer figures;
 #   5. time our kernels at the peers' shapes and print one table: ours, the peer's, the ratio;
 #   6. list what needs the device seam (issue 8) and so cannot run yet, as TODO lines.
-# Everything lands in $OUT (the device tool's return folder), or bench/results/device-check/ elsewhere.
+# Everything lands in $OUT (the device tool's return folder, at most 8 files: summary.txt, build.log,
+# check.txt, sanitizer.txt, peers.txt, peers.json, bench.json, table.md), or bench/results/device-check/.
 #
 # Here (the development machine), once before the device call:
 #   bash bench/device-check.sh --pack
@@ -92,8 +94,24 @@ rc=${PIPESTATUS[0]}
 say "checker exit $rc: $(tail -1 "$out/check.txt")"
 [ "$rc" = 0 ] || status=1
 # The same under POLYTUNE_CUDA_SYNC=1 for the kernels a fault would hide in (quick, and it exercises the switch).
-POLYTUNE_CUDA_SYNC=1 timeout 60 build-dev/polytune_cuda_check attention >"$out/check-sync.txt" 2>&1
-say "checker attention under POLYTUNE_CUDA_SYNC=1: exit $? ($(tail -1 "$out/check-sync.txt"))"
+echo "== POLYTUNE_CUDA_SYNC=1 attention" >>"$out/check.txt"
+POLYTUNE_CUDA_SYNC=1 timeout 60 build-dev/polytune_cuda_check attention >>"$out/check.txt" 2>&1
+say "checker attention under POLYTUNE_CUDA_SYNC=1: exit $? ($(tail -1 "$out/check.txt"))"
+
+step "compute-sanitizer: memcheck (out-of-bounds, misaligned) and racecheck (shared memory)"
+san=/usr/local/cuda/bin/compute-sanitizer
+if [ -x "$san" ]; then
+  # Fewer OpenMP threads: the CPU references are not what is being checked here.
+  OMP_NUM_THREADS=4 timeout 150 "$san" --tool memcheck --error-exitcode 9 --print-limit 20 \
+    build-dev/polytune_cuda_check rmsnorm rope embedding cross_entropy attention norm_adamw >"$out/sanitizer.txt" 2>&1
+  say "memcheck exit $? (0 clean, 9 errors found, 124 timed out): $(grep -m1 'ERROR SUMMARY' "$out/sanitizer.txt")"
+  echo "== racecheck attention rmsnorm cross_entropy" >>"$out/sanitizer.txt"
+  OMP_NUM_THREADS=4 timeout 120 "$san" --tool racecheck --error-exitcode 9 --print-limit 20 \
+    build-dev/polytune_cuda_check attention rmsnorm cross_entropy >>"$out/sanitizer.txt" 2>&1
+  say "racecheck exit $?: $(grep 'RACECHECK SUMMARY\|ERROR SUMMARY' "$out/sanitizer.txt" | tail -1)"
+else
+  say "compute-sanitizer not found at $san: skipped"
+fi
 
 step "peers (PyTorch, same machine, same call)"
 if [ -f "$shared/peers.py" ] && python3 -c 'import torch' 2>/dev/null; then

@@ -106,7 +106,8 @@ inline Tally& tally() {
 
 // NMSE = sum (got - want)^2 / sum want^2. Any non-finite value in `got` where `want` is finite fails,
 // whatever the tolerance: that is a poisoned element the kernel never wrote.
-inline bool compare(const std::string& name, const std::string& shape, const Host& got, const Host& want, double tol) {
+inline bool compare(const std::string& name, const std::string& shape, const Host& got, const Host& want, double tol,
+                    bool quiet = false) {
   double num = 0, den = 0, maxd = 0;
   int64_t bad = -1;
   for (int64_t i = 0; i < want.n; i++) {
@@ -121,6 +122,7 @@ inline bool compare(const std::string& name, const std::string& shape, const Hos
   }
   const double nmse = den > 0 ? num / den : num;
   const bool ok = bad < 0 && nmse <= tol;
+  if (quiet) return ok;
   std::printf("%-24s %s%s cuda:0 NMSE %.2e %s %.0e max|d| %.2e %s", name.c_str(), pt::dtype_name(want.dt),
               shape.c_str(), nmse, nmse <= tol ? "<=" : ">", tol, maxd, ok ? "OK" : "FAIL");
   if (bad >= 0) std::printf(" (non-finite at %lld: unwritten or overflow)", (long long)bad);

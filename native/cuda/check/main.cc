@@ -289,7 +289,30 @@ static void check_gemm(cu::Context& c) {
     }
 }
 
+// The harness must be able to fail: an unwritten (poisoned) element and an error above the tolerance
+// are both caught, and an exact copy passes. Host-only, so it runs on machines without a GPU too.
+static bool harness_selftest() {
+  Host want = uniform(DType::BF16, 1000), same = want, poison = want, off = want;
+  poison.set(517, NAN);
+  for (int64_t i = 0; i < off.n; i++) off.set(i, off.get(i) * 1.01f);
+  bool ok = compare("", "", same, want, 0.0, true) && !compare("", "", poison, want, 1e30, true) &&
+            !compare("", "", off, want, 1e-5, true);
+  // No device: asking for one is a CudaError that names it, not a crash.
+  if (cu::device_count() == 0) {
+    try {
+      cu::context(0);
+      ok = false;
+    } catch (const cu::CudaError& e) {
+      ok = ok && std::strstr(e.what(), "cuda:0 does not exist") != nullptr;
+    }
+  }
+  ok = ok && cu::format_bytes(1536u << 20) == "1.50 GiB";
+  std::printf("harness self-test (poison, tolerance, errors) %s\n", ok ? "OK" : "FAIL");
+  return ok;
+}
+
 int main(int argc, char** argv) {
+  if (!harness_selftest()) return 1;
   const int n = cu::device_count();
   if (n == 0) {
     std::printf("polytune_cuda_check: SKIPPED: no CUDA device visible (nothing was checked)\n");
