@@ -3,11 +3,11 @@
 #   1. build the addon and the standalone checker with plain CMake (no npm there; Node.js and its
 #      headers come from .device/, which ../shared/device/pack.sh fills);
 #   2. load the built addon in Node and print buildInfo (must say cuda: true);
-#   3. run native/cuda/check (every CUDA kernel against its CPU twin on identical inputs), then again
-#      under compute-sanitizer's memcheck and racecheck;
+#   3. run native/cuda/check (every CUDA kernel against its CPU twin on identical inputs);
 #   4. run ../shared/device/peers.py (PyTorch on the same machine, same call) for the peer figures;
 #   5. time our kernels at the peers' shapes and print one table: ours, the peer's, the ratio;
-#   6. list what needs the device seam (issue 8) and so cannot run yet, as TODO lines.
+#   6. run the checker again under compute-sanitizer's memcheck and racecheck (in the time left);
+#   7. list what needs the device seam (issue 8) and so cannot run yet, as TODO lines.
 # Everything lands in $OUT (the device tool's return folder, at most 8 files: summary.txt, build.log,
 # check.txt, sanitizer.txt, peers.txt, peers.json, bench.json, table.md), or bench/results/device-check/.
 #
@@ -38,6 +38,9 @@ t_start=$(date +%s)
 say() { echo "$*" | tee -a "$summary"; }
 step() { say "== $1 ($(($(date +%s) - t_start)) s)"; }
 status=0
+# The whole run stays inside 450 s: each step gets min(its own limit, what is left minus 20 s).
+budget_total=${DEVICE_CHECK_BUDGET_S:-450}
+cap() { local left=$((budget_total - ($(date +%s) - t_start) - 20)); [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"; }
 
 step "machine"
 {
@@ -89,40 +92,25 @@ fi
 
 step "kernels vs CPU (polytune_cuda_check)"
 # The checker's CPU references use OpenMP; leave a core for the driver.
-OMP_NUM_THREADS=$(( $(nproc) > 2 ? $(nproc) - 1 : 1 )) timeout 240 build-dev/polytune_cuda_check 2>&1 | tee "$out/check.txt"
+OMP_NUM_THREADS=$(( $(nproc) > 2 ? $(nproc) - 1 : 1 )) timeout "$(cap 240)" build-dev/polytune_cuda_check 2>&1 | tee "$out/check.txt"
 rc=${PIPESTATUS[0]}
 say "checker exit $rc: $(tail -1 "$out/check.txt")"
 [ "$rc" = 0 ] || status=1
 # The same under POLYTUNE_CUDA_SYNC=1 for the kernels a fault would hide in (quick, and it exercises the switch).
 echo "== POLYTUNE_CUDA_SYNC=1 attention" >>"$out/check.txt"
-POLYTUNE_CUDA_SYNC=1 timeout 60 build-dev/polytune_cuda_check attention >>"$out/check.txt" 2>&1
+POLYTUNE_CUDA_SYNC=1 timeout "$(cap 60)" build-dev/polytune_cuda_check attention >>"$out/check.txt" 2>&1
 say "checker attention under POLYTUNE_CUDA_SYNC=1: exit $? ($(tail -1 "$out/check.txt"))"
-
-step "compute-sanitizer: memcheck (out-of-bounds, misaligned) and racecheck (shared memory)"
-san=/usr/local/cuda/bin/compute-sanitizer
-if [ -x "$san" ]; then
-  # Fewer OpenMP threads: the CPU references are not what is being checked here.
-  OMP_NUM_THREADS=4 timeout 150 "$san" --tool memcheck --error-exitcode 9 --print-limit 20 \
-    build-dev/polytune_cuda_check rmsnorm rope embedding cross_entropy attention norm_adamw >"$out/sanitizer.txt" 2>&1
-  say "memcheck exit $? (0 clean, 9 errors found, 124 timed out): $(grep -m1 'ERROR SUMMARY' "$out/sanitizer.txt")"
-  echo "== racecheck attention rmsnorm cross_entropy" >>"$out/sanitizer.txt"
-  OMP_NUM_THREADS=4 timeout 120 "$san" --tool racecheck --error-exitcode 9 --print-limit 20 \
-    build-dev/polytune_cuda_check attention rmsnorm cross_entropy >>"$out/sanitizer.txt" 2>&1
-  say "racecheck exit $?: $(grep 'RACECHECK SUMMARY\|ERROR SUMMARY' "$out/sanitizer.txt" | tail -1)"
-else
-  say "compute-sanitizer not found at $san: skipped"
-fi
 
 step "peers (PyTorch, same machine, same call)"
 if [ -f "$shared/peers.py" ] && python3 -c 'import torch' 2>/dev/null; then
-  PEERS_OUT="$out" PYTHONUNBUFFERED=1 timeout 200 python3 "$shared/peers.py" copy gemm attn adamw >"$out/peers.txt" 2>&1
+  PEERS_OUT="$out" PYTHONUNBUFFERED=1 timeout "$(cap 200)" python3 "$shared/peers.py" copy gemm attn adamw >"$out/peers.txt" 2>&1
   say "peers exit $?: $(grep -c ':' "$out/peers.txt") figures in peers.json"
 else
   say "peers SKIPPED: no $shared/peers.py or no torch"
 fi
 
 step "our kernels at the peers' shapes (polytune_cuda_check --bench)"
-timeout 120 build-dev/polytune_cuda_check --bench "$out/bench.json" 2>&1 | tee -a "$summary"
+timeout "$(cap 120)" build-dev/polytune_cuda_check --bench "$out/bench.json" 2>&1 | tee -a "$summary"
 
 step "table: ours, the peer's, the ratio (higher is better for us)"
 python3 - "$out/bench.json" "$out/peers.json" <<'PY' 2>&1 | tee "$out/table.md" | tee -a "$summary"
@@ -149,6 +137,21 @@ for name, o, p in rows:
     r = f"{o / p:.2f}" if isinstance(o, (int, float)) and isinstance(p, (int, float)) and p else "-"
     print(f"| {name} | {o if o is not None else '-'} | {p if p is not None else '-'} | {r} |")
 PY
+
+step "compute-sanitizer: memcheck (out-of-bounds, misaligned) and racecheck (shared memory)"
+san=/usr/local/cuda/bin/compute-sanitizer
+if [ -x "$san" ]; then
+  # Fewer OpenMP threads: the CPU references are not what is being checked here.
+  OMP_NUM_THREADS=4 timeout "$(cap 150)" "$san" --tool memcheck --error-exitcode 9 --print-limit 20 \
+    build-dev/polytune_cuda_check rmsnorm rope embedding cross_entropy attention norm_adamw >"$out/sanitizer.txt" 2>&1
+  say "memcheck exit $? (0 clean, 9 errors found, 124 timed out): $(grep -m1 'ERROR SUMMARY' "$out/sanitizer.txt")"
+  echo "== racecheck attention rmsnorm cross_entropy" >>"$out/sanitizer.txt"
+  OMP_NUM_THREADS=4 timeout "$(cap 120)" "$san" --tool racecheck --error-exitcode 9 --print-limit 20 \
+    build-dev/polytune_cuda_check attention rmsnorm cross_entropy >>"$out/sanitizer.txt" 2>&1
+  say "racecheck exit $?: $(grep 'RACECHECK SUMMARY\|ERROR SUMMARY' "$out/sanitizer.txt" | tail -1)"
+else
+  say "compute-sanitizer not found at $san: skipped"
+fi
 
 step "not run: needs the device seam of issue 8"
 for todo in \
