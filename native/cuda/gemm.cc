@@ -8,9 +8,10 @@
 // as cuBLASLt's first operand and A as its second, each with its own transpose flag unchanged.
 #include <cublasLt.h>
 
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <tuple>
-#include <map>
 
 #include "cuda/context.h"
 
@@ -50,9 +51,19 @@ struct Desc {
 
 // The heuristic's choice depends only on the problem, so it is looked up once per shape: training
 // repeats a handful of shapes millions of times.
-using Key = std::tuple<int, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+// The pointers' alignments are part of the key: parameters and logit chunks are views into larger
+// buffers, and an algorithm picked for 256-byte-aligned operands may not run on a view's offset.
+using Key = std::tuple<int, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, uint32_t>;
 std::mutex algo_mu;
 std::map<Key, cublasLtMatmulAlgo_t> algos;
+
+// The largest power of two (up to 256, cuBLASLt's default assumption) dividing the address.
+uint32_t alignment(const void* p) {
+  const uintptr_t a = uintptr_t(p);
+  uint32_t al = 256;
+  while (al > 1 && a % al != 0) al >>= 1;
+  return al;
+}
 
 void ensure_handle(Context& ctx) {
   if (ctx.lt_handle) return;
@@ -84,7 +95,10 @@ void gemm(Context& ctx, DType dt, bool transA, bool transB, int64_t M, int64_t N
   Layout la(ctx, t, transA ? K : M, transA ? M : K, lda);
   Layout lc(ctx, t, M, N, ldc);
   Desc desc(ctx, transB, transA);
-  const Key key{ctx.device, int(dt), transA, transB, M, N, K, lda, ldb, ldc, accumulate};
+  // cuBLASLt's A is our B and its B our A (see the top of this file); C and D are both our C.
+  const uint32_t al_a = alignment(B), al_b = alignment(A), al_c = alignment(C);
+  const Key key{ctx.device, int(dt), transA, transB, M, N, K, lda, ldb, ldc, accumulate,
+                al_a | (al_b << 9) | (al_c << 18)};
   cublasLtMatmulAlgo_t algo;
   {
     std::lock_guard<std::mutex> lock(algo_mu);
@@ -96,6 +110,10 @@ void gemm(Context& ctx, DType dt, bool transA, bool transB, int64_t M, int64_t N
       PT_LT(ctx, cublasLtMatmulPreferenceCreate(&pref));
       size_t ws = ctx.workspace_bytes;
       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c);
       cublasLtMatmulHeuristicResult_t res{};
       int found = 0;
       const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)ctx.lt_handle, desc.h, lb.h, la.h,

@@ -287,6 +287,19 @@ static void check_gemm(cu::Context& c) {
       std::string nm = std::string("gemm.") + (k.ta ? "T" : "N") + (k.tb ? "T" : "N") + (k.acc ? "(+=)" : "");
       compare(nm, dims({k.M, k.N, k.K}), DC.get(), C, tol(dt, 1e-10, 1e-5));
     }
+  // Views: operands one element past an aligned address (a parameter inside an arena, a chunk of
+  // logits), which cuBLASLt's default 256-byte alignment assumption would get wrong.
+  for (DType dt : kTypes) {
+    const int64_t M = 33, N = 40, K = 24, es = int64_t(pt::dtype_size(dt));
+    Host A = uniform(dt, M * K + 1), B = uniform(dt, N * K + 1), C = poisoned(dt, M * N + 1);
+    Host Cdev = C;
+    pt::gemm(dt, false, true, M, N, K, (char*)A.data() + es, K, (char*)B.data() + es, K, (char*)C.data() + es, N, false);
+    Dev DA(c, A), DB(c, B), DC(c, Cdev);
+    cu::gemm(c, dt, false, true, M, N, K, DA.as<char>() + es, K, DB.as<char>() + es, K, DC.as<char>() + es, N, false);
+    Host got = DC.get(), want = C;
+    got.set(0, 0.f), want.set(0, 0.f);  // the element before the view is not the op's
+    compare("gemm.NT.view+1", dims({M, N, K}), got, want, tol(dt, 1e-10, 1e-5));
+  }
 }
 
 // The harness must be able to fail: an unwritten (poisoned) element and an error above the tolerance
