@@ -142,6 +142,17 @@ inline bool compare_scalar(const std::string& name, const std::string& shape, do
   return ok;
 }
 
+// Run-to-run determinism: the kernels that promise it (no float atomics, fixed reduction orders) must
+// give the same bits when run again on the same inputs.
+inline bool same_bits(const std::string& name, const std::string& shape, const Host& a, const Host& b) {
+  const bool ok = a.bytes == b.bytes;
+  std::printf("%-24s %s%s cuda:0 rerun %s %s\n", name.c_str(), pt::dtype_name(a.dt), shape.c_str(),
+              ok ? "bit-identical" : "DIFFERS", ok ? "OK" : "FAIL");
+  std::fflush(stdout);
+  (ok ? tally().passed : tally().failed)++;
+  return ok;
+}
+
 inline std::string dims(std::initializer_list<int64_t> d) {
   std::string s = "[";
   for (int64_t v : d) s += (s.size() > 1 ? "," : "") + std::to_string(v);

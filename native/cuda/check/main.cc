@@ -84,6 +84,11 @@ static void check_rmsnorm(cu::Context& c) {
       cu::rmsnorm_backward(c, dt, N, C, Dx.p, Dw.p, Drc.as<float>(), Dg.p, Ddx.p, Ddw.p);
       compare("rmsnorm.dx", sh, Ddx.get(), dx, tol(dt, 1e-11, 1e-5));
       compare("rmsnorm.dw(+=)", sh, Ddw.get(), dw, tol(dt, 1e-11, 1e-5));
+      {
+        Dev again(c, dw0), ddx2(c, dt, N * C);
+        cu::rmsnorm_backward(c, dt, N, C, Dx.p, Dw.p, Drc.as<float>(), Dg.p, ddx2.p, again.p);
+        same_bits("rmsnorm.dw.determinism", sh, again.get(), Ddw.get());
+      }
     }
 }
 
@@ -136,6 +141,11 @@ static void check_embedding(cu::Context& c) {
       compare("embedding", sh, Dout.get(), out, 0.0);
       // same order of additions as the CPU: expected bit-exact in f32 too
       compare("embedding.dw(+=)", sh, Ddw.get(), dw, tol(dt, 0.0, 0.0));
+      {
+        Dev again(c, dw0);
+        cu::embedding_backward(c, dt, N, V, C, Di.as<int32_t>(), Dg.p, again.p);
+        same_bits("embedding.dw.determinism", sh, again.get(), Ddw.get());
+      }
       if (cu::take_status(c) != 0) {
         std::printf("embedding status word set on valid ids FAIL\n");
         tally().failed++;
@@ -179,6 +189,16 @@ static void check_norm_adamw(cu::Context& c) {
       double got = 0;
       cu::copy_to_host(c, &got, Ds.p, sizeof got);
       compare_scalar("sum_squares(x2)", std::string(pt::dtype_name(dt)) + dims({n}), got, 2 * want, 1e-12);
+      {
+        double again = 0;
+        cu::sum_squares(c, dt, n, Dx.p, Ds.as<double>(), false);
+        cu::sum_squares(c, dt, n, Dx.p, Ds.as<double>(), true);
+        cu::copy_to_host(c, &again, Ds.p, sizeof again);
+        const bool same = std::memcmp(&again, &got, sizeof got) == 0;
+        std::printf("%-24s %s%s cuda:0 rerun %s %s\n", "sum_squares.determinism", pt::dtype_name(dt),
+                    dims({n}).c_str(), same ? "bit-identical" : "DIFFERS", same ? "OK" : "FAIL");
+        (same ? tally().passed : tally().failed)++;
+      }
       // clipping factor on the device, as src/train/adamw.ts computes it on the host
       Dev Dscale(c, DType::F32, 1);
       const float max_norm = float(std::sqrt(want));  // below the doubled norm: clips
@@ -254,6 +274,14 @@ static void check_attention(cu::Context& c) {
       compare("attention.dq", sh, Ddq.get(), dq, tol(dt, 1e-8, 1e-4));
       compare("attention.dk", sh, Ddk.get(), dk, tol(dt, 1e-8, 1e-4));
       compare("attention.dv", sh, Ddv.get(), dv, tol(dt, 1e-8, 1e-4));
+      {
+        Dev dq2(c, dt, nq), dk2(c, dt, nk), dv2(c, dt, nk);
+        cu::attention_backward(c, dt, T, docs, maxlen, k.Hq, k.Hkv, k.D, 0.f, Dcu.as<int32_t>(), Dq.p, Dk.p, Dv.p,
+                               Dco.p, Ddo.p, Dcl.as<float>(), dq2.p, dk2.p, dv2.p);
+        same_bits("attention.dq.determinism", sh, dq2.get(), Ddq.get());
+        same_bits("attention.dk.determinism", sh, dk2.get(), Ddk.get());
+        same_bits("attention.dv.determinism", sh, dv2.get(), Ddv.get());
+      }
     }
 }
 
