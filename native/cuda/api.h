@@ -72,6 +72,7 @@ void swiglu_backward(Context&, DType, int64_t n, const void* gate, const void* u
 void add(Context&, DType, int64_t n, const void* a, const void* b, void* out);
 void cast(Context&, DType src_dt, DType dst_dt, int64_t n, const void* src, void* dst);
 void scale(Context&, DType, int64_t n, float s, void* x);
+void fill(Context&, DType, int64_t n, double value, void* dst);  // bf16, f32 or i32
 
 // *out (= or +=) sum of x^2 in fp64, by fixed 65536-element blocks then the blocks in order: the same
 // value on every run. `out` is a device scalar, so the norm of a whole arena (or two arenas, the second

@@ -22,6 +22,12 @@ __global__ void scale_kernel(int64_t n, float s, T* x) {
     st(x, i, ld(x, i) * s);
 }
 
+template <typename T>
+__global__ void fill_kernel(int64_t n, T v, T* dst) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] = v;
+}
+
 void add(Context& ctx, DType dt, int64_t n, const void* a, const void* b, void* out) {
   enter(ctx, "add");
   if (n == 0) return;
@@ -51,6 +57,21 @@ void scale(Context& ctx, DType dt, int64_t n, float s, void* x) {
   if (n == 0) return;
   PT_DISPATCH_FLOAT(dt, T, scale_kernel<T><<<grid_for(n), 256, 0, ctx.stream>>>(n, s, (T*)x));
   PT_LAUNCH_CHECK(ctx, "scale");
+}
+
+// The value is converted on the host exactly as the CPU's fill converts it (int32_t(value), float(value),
+// f32_to_bf16), so both backends write the same bits.
+void fill(Context& ctx, DType dt, int64_t n, double value, void* dst) {
+  enter(ctx, "fill");
+  if (n == 0) return;
+  if (dt == DType::I32) {
+    fill_kernel<<<grid_for(n), 256, 0, ctx.stream>>>(n, int32_t(value), (int32_t*)dst);
+  } else if (dt == DType::F32) {
+    fill_kernel<<<grid_for(n), 256, 0, ctx.stream>>>(n, float(value), (float*)dst);
+  } else {
+    fill_kernel<<<grid_for(n), 256, 0, ctx.stream>>>(n, f32_to_bf16(float(value)), (uint16_t*)dst);
+  }
+  PT_LAUNCH_CHECK(ctx, "fill");
 }
 
 }  // namespace pt::cuda

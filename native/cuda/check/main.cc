@@ -40,6 +40,14 @@ static void check_add_cast(cu::Context& c) {
       cu::scale(c, dt, n, 0.37f, ds.p);
       compare("scale", dims({n}), ds.get(), s, tol(dt, 1e-14, 1e-6));
     }
+  for (DType dt : {DType::F32, DType::BF16, DType::I32}) {
+    const int64_t n = 100001;
+    Host want = poisoned(dt, n);
+    pt::fill(dt, n, -1.2345678, want.data());
+    Dev out(c, dt, n);
+    cu::fill(c, dt, n, -1.2345678, out.p);
+    compare("fill", dims({n}), out.get(), want, 0.0);
+  }
   for (auto [src, dst] : {std::pair{DType::F32, DType::BF16}, std::pair{DType::BF16, DType::F32}}) {
     const int64_t n = 77777;
     Host x = uniform(src, n, -300.f, 300.f), want = poisoned(dst, n);
