@@ -129,6 +129,28 @@ static void check_rope(cu::Context& c) {
   }
 }
 
+// Data the host should have rejected (an id >= V, a position past the table, a target >= V) must not
+// fault or assert on the device: the kernel clamps it and sets a bit read at the next sync point.
+static void check_status_word(cu::Context& c) {
+  cu::take_status(c);  // start clean
+  const int64_t V = 50, C = 64, N = 4;
+  Host ids = ints(N, 0, int32_t(V));
+  ids.i32()[2] = int32_t(V + 7);
+  Host w = uniform(DType::F32, V * C);
+  Dev Di(c, ids), Dw(c, w), Dout(c, DType::F32, N * C);
+  cu::embedding_forward(c, DType::F32, N, V, C, Di.as<int32_t>(), Dw.p, Dout.p);
+  const uint32_t s1 = cu::take_status(c), s2 = cu::take_status(c);
+  Host logits = uniform(DType::F32, N * V), t = ints(N, 0, int32_t(V));
+  t.i32()[1] = int32_t(V);
+  Dev Dl(c, logits), Dt(c, t), Dloss(c, DType::F32, N);
+  cu::cross_entropy(c, DType::F32, N, V, Dl.p, Dt.as<int32_t>(), -100, Dloss.as<float>(), nullptr, 1.f);
+  const uint32_t s3 = cu::take_status(c);
+  const bool ok = s1 == cu::kBadTokenId && s2 == 0 && s3 == cu::kBadTarget && Dloss.get().get(1) == 0.f;
+  std::printf("%-24s bad id, bad target cuda:0 status bits %u, %u (cleared: %u) %s\n", "status_word", s1, s3, s2,
+              ok ? "OK" : "FAIL");
+  (ok ? tally().passed : tally().failed)++;
+}
+
 static void check_embedding(cu::Context& c) {
   struct Sizes {
     int64_t N, V, C;
@@ -383,6 +405,7 @@ int main(int argc, char** argv) {
   const Op ops[] = {{"add_cast", check_add_cast}, {"swiglu", check_swiglu}, {"rmsnorm", check_rmsnorm},
                     {"rope", check_rope},         {"embedding", check_embedding},
                     {"cross_entropy", check_cross_entropy}, {"norm_adamw", check_norm_adamw},
+                    {"status_word", check_status_word},
                     {"attention", check_attention}, {"gemm", check_gemm}};
   for (const Op& op : ops) {
     bool want = argc < 2;
