@@ -44,6 +44,7 @@ export async function embeddedDefault(out = 'runs/default', opts: { items?: numb
       { baseDir: dir, where: 'embedded default' },
     ),
     train: { ...STUDY_TRAIN, epochs: 8, lr: 3e-3, warmupSteps: 5, microBatch: 16 },
+    report: [],
     out: dir,
   };
 }

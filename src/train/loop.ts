@@ -8,7 +8,7 @@ import { LlamaModel, initLlamaWeights, resolveConfig, type Batch, type LlamaConf
 import { Tensor, keep, withScope } from '../tensor/index.js';
 import { SentencePieceTokenizer } from '../tokenizer/index.js';
 import { AdamW } from './adamw.js';
-import { RESUMABLE_CHANGES, type RunConfig, type TrainSettings } from './config.js';
+import { RESULT_NEUTRAL as RESUMABLE_CHANGES, type RunConfig, type TrainSettings } from './config.js';
 import { linearLr } from './schedule.js';
 import { trainStep } from './step.js';
 
