@@ -43,8 +43,9 @@ function guessEncoding(bytes: Uint8Array, i: number): string {
   }
   const b = bytes[i];
   const next = bytes[i + 1];
-  // A lone high byte between ASCII characters is how Latin-1 / Windows-1252 text looks.
-  if (b >= 0x80 && (next === undefined || next < 0x80 || validCharLen(bytes, i + 1, bytes.length) > 1)) {
+  // In Latin-1 / Windows-1252 text a letter like é is one high byte, rarely followed by a UTF-8
+  // continuation byte (0x80-0xbf); a broken UTF-8 sequence usually is.
+  if (b >= 0x80 && (next === undefined || next < 0x80 || next > 0xbf)) {
     return 'it looks like Latin-1 or Windows-1252 text: convert it with `iconv -f WINDOWS-1252 -t UTF-8`';
   }
   return 'the text must be UTF-8';

@@ -81,6 +81,7 @@ describe('parseDataConfig', () => {
     const c = parseDataConfig({ ...base, mixture: { weights: { EN: 1, DE: 2 } }, validation: { file: { EN: 'v/en.json', DE: ['v/de.json'] } }, template: { jinja: 'tc.json' } }, { baseDir: '/cfg' });
     expect(c.validation).toEqual({ files: { EN: ['/cfg/v/en.json'], DE: ['/cfg/v/de.json'] } });
     expect(c.template).toEqual({ kind: 'jinja', path: '/cfg/tc.json' });
+    expect(parseDataConfig({ ...base, maxRecordMB: 64 }, { baseDir: '/cfg' }).maxRecordMB).toBe(64);
   });
   it.each([
     [{ mixtrue: 'all' }, 'field "mixtrue" is not a data setting'],
@@ -94,6 +95,8 @@ describe('parseDataConfig', () => {
     [{ template: 'chatml' }, 'field "template" must be "teuken"'],
     [{ maxSeqLen: 0 }, 'field "maxSeqLen" must be an integer >= 2'],
     [{ languages: ['EN', 'EN'] }, 'field "languages" lists EN twice'],
+    [{ maxRecordMB: 0 }, 'field "maxRecordMB" must be a number in (0, 500], got 0'],
+    [{ maxRecordMB: '16' }, 'field "maxRecordMB" must be a number in (0, 500], got "16"'],
   ])('rejects %j naming the field', (patch, msg) => {
     expect(() => parseDataConfig({ ...base, ...patch }, { baseDir: '/cfg', where: 'train.json: data' })).toThrow(`train.json: data: ${msg}`);
   });
