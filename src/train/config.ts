@@ -43,6 +43,8 @@ export interface TrainSettings {
   /** Validate also every this many steps (0: only at epoch ends). */
   evalEvery: number;
   earlyStopping: EarlyStopping | null;
+  /** Without a terminal, print a progress line every this many steps (0: about 25 lines a run). */
+  logEvery: number;
 }
 
 export const REPORTERS = ['tensorboard'] as const;
@@ -80,6 +82,7 @@ export const STUDY_TRAIN: TrainSettings = {
   maxSteps: 0,
   evalEvery: 0,
   earlyStopping: null,
+  logEvery: 0,
 };
 
 /** One line of documentation per setting: `polytune config --defaults` prints them as comments. */
@@ -101,6 +104,7 @@ export const TRAIN_DOCS: Record<keyof TrainSettings, string> = {
   keepLast: 'newest checkpoints kept (plus the best); the disk needs room for keepLast + 1',
   maxSteps: 'pause after this many steps in total, saving (0: run every epoch); --resume continues',
   evalEvery: 'validate also every N steps (0: only at epoch ends)',
+  logEvery: 'without a terminal, a progress line every N steps (0: about 25 a run); on a terminal a live bar',
   earlyStopping: 'null, or {patience, minDelta}: stop after `patience` epochs whose validation loss is not below the best by minDelta',
 };
 
@@ -109,7 +113,7 @@ export const TRAIN_DOCS: Record<keyof TrainSettings, string> = {
  * cached, checkpointing (bit-identical gradients), how often to save, validate and log, when to pause.
  */
 export const RESULT_NEUTRAL = [
-  'train.maxSteps', 'train.saveEvery', 'train.keepLast', 'train.checkpointing', 'train.evalEvery', 'train.earlyStopping', 'data.cacheDir', 'report', 'out',
+  'train.maxSteps', 'train.saveEvery', 'train.keepLast', 'train.checkpointing', 'train.evalEvery', 'train.logEvery', 'train.earlyStopping', 'data.cacheDir', 'report', 'out',
 ] as const;
 
 const show = (v: unknown): string => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v === undefined ? 'nothing' : JSON.stringify(v));
@@ -140,6 +144,7 @@ const trainSchema = z
     keepLast: int(1),
     maxSteps: int(0),
     evalEvery: int(0),
+    logEvery: int(0),
     earlyStopping: z
       .strictObject({ patience: int(1), minDelta: nonNeg().default(0) }, { error: (iss) => `must be null or {patience, minDelta}, got ${show(iss.input)}` })
       .nullable(),
