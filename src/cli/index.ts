@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
+import { registerConfig } from './config.js';
 import { registerTokenize } from './tokenize.js';
 import { registerTrain } from './train.js';
 
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .description('Instruction-tune multilingual Llama-2-style models')
     .showHelpAfterError();
   registerTrain(program);
+  registerConfig(program);
   registerTokenize(program);
   registerBench(program);
   return program;
