@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerConfig } from './config.js';
+import { registerGrid } from './grid.js';
 import { registerTokenize } from './tokenize.js';
 import { registerTrain } from './train.js';
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerConfig(program);
   registerTokenize(program);
+  registerGrid(program);
   registerBench(program);
   return program;
 }
