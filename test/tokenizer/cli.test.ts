@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultNormalizerSpec, defaultTrainerSpec, PieceType, SentencePieceTokenizer, writeModelProto } from '../../src/tokenizer/index.js';
+import { ensureBuilt } from '../helpers/build.js';
 import { projectRoot } from './spm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'polytune-tok-cli-'));
@@ -15,9 +16,9 @@ function polytune(args: string[], input: string | Buffer) {
 
 describe('polytune tokenize', () => {
   beforeAll(() => {
-    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: projectRoot, encoding: 'utf8' });
     // Other areas may not compile yet; the CLI only needs dist/ for its own modules.
-    if (build.status !== 0) console.warn(`npm run build:ts reported errors:\n${build.stdout}`);
+    const complaints = ensureBuilt();
+    if (complaints) console.warn(`tsc reported errors while building dist/:\n${complaints}`);
     const chars = [...new Set('▁abcdefghijklmnopqrstuvwxyzäöüéèàç'.split(''))];
     const words = ['▁hello', '▁world', '▁grüße', '▁café', 'll', 'or', '▁w', '▁h'];
     writeFileSync(
