@@ -169,7 +169,7 @@ const runSchema = z.strictObject({
   out: nonEmpty().optional(),
 });
 
-const SECTION: Record<string, string> = { '': 'run setting', train: 'training setting', 'train.earlyStopping': 'early-stopping setting' };
+const SECTION: Record<string, string> = { '': 'a run setting', train: 'a training setting', 'train.earlyStopping': 'an early-stopping setting' };
 const KNOWN: Record<string, readonly string[]> = {
   '': Object.keys(runSchema.shape),
   train: Object.keys(STUDY_TRAIN),
@@ -183,7 +183,7 @@ function schemaError(where: string, error: z.ZodError, prefix: string[] = []): E
     const path = [...prefix, ...iss.path].reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), '');
     if (iss.code === 'unrecognized_keys') {
       for (const k of iss.keys) {
-        lines.push(`${where}: field "${path ? `${path}.${k}` : k}" is not a ${SECTION[path] ?? 'setting'} (known: ${(KNOWN[path] ?? []).join(', ')})`);
+        lines.push(`${where}: field "${path ? `${path}.${k}` : k}" is not ${SECTION[path] ?? 'a setting'} (known: ${(KNOWN[path] ?? []).join(', ')})`);
       }
     } else {
       lines.push(`${where}: field "${path}" ${iss.message}`);

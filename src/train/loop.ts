@@ -195,6 +195,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     if (!resumeFrom || !readRunInfo(cfg.out)) writeRunInfo(cfg.out, { source, started: new Date().toISOString() });
 
     opts.onPhase?.('loading', 0, 0);
+    log(`loading the tokenizer and the data (${cfg.data.languages.join(', ')})`);
     const src = modelSource(cfg);
     const tokPath = cfg.tokenizer ?? src.tokenizer;
     if (!tokPath) throw new Error(`${cfg.model}: no tokenizer: set "tokenizer" to a SentencePiece .model file`);
