@@ -83,9 +83,22 @@ export function loadGridSpec(file: string): GridSpec {
   };
 }
 
+/** The `--set` overrides that make the study's run config into one variant's. */
+export function variantOverrides(spec: GridSpec, v: GridVariant): string[] {
+  return [...spec.set, `data.mixture=${JSON.stringify(v.mixture)}`, `out=${join(spec.out, v.name)}`];
+}
+
 /** The run config of one variant: the study's run with its overrides, this mixture, and its own folder. */
 export function variantConfig(spec: GridSpec, v: GridVariant): RunConfig {
-  return loadRunConfig(spec.run, [...spec.set, `data.mixture=${JSON.stringify(v.mixture)}`, `out=${join(spec.out, v.name)}`]);
+  return loadRunConfig(spec.run, variantOverrides(spec, v));
+}
+
+/** How one variant is trained: its name, the run config file and the overrides that make it the variant's. */
+export interface VariantJob {
+  name: string;
+  run: string;
+  overrides: string[];
+  config: RunConfig;
 }
 
 export interface VariantResult {
@@ -138,6 +151,11 @@ export interface GridOptions {
   train?: Omit<TrainOptions, 'resume' | 'shouldStop' | 'source'>;
   /** Check every variant's config and say what would be done, without training. */
   dryRun?: boolean;
+  /**
+   * Trains one variant (resuming it if it has checkpoints) and says whether it was interrupted.
+   * Default: runTraining in this process; the CLI passes the supervised worker of `polytune train`.
+   */
+  runVariant?: (job: VariantJob) => Promise<{ interrupted: boolean }>;
 }
 
 export interface GridResult {
@@ -172,6 +190,12 @@ export async function runGrid(spec: GridSpec, opts: GridOptions = {}): Promise<G
   mkdirSync(spec.out, { recursive: true });
 
   const results = variants.map((v, i) => readVariant(v.name, v.description, configs[i].out));
+  const inProcess = async (job: VariantJob) => {
+    // Without a log of its own, each run shows its progress bar (or periodic lines) on stdout.
+    const train: TrainOptions = { ...(opts.log ? { log: opts.log } : {}), ...opts.train };
+    const r = await runTraining(job.config, { ...train, resume: true, shouldStop: opts.shouldStop, source: `${spec.file} (grid variant ${job.name})` });
+    return { interrupted: r.status === 'interrupted' };
+  };
   let stopped = false;
   let files = await writeGridReport(spec, languages, results);
   for (let i = 0; i < variants.length; i++) {
@@ -189,13 +213,12 @@ export async function runGrid(spec: GridSpec, opts: GridOptions = {}): Promise<G
     const resuming = existsSync(join(configs[i].out, 'checkpoints', 'latest'));
     log(`grid: ${v.name} (${i + 1}/${variants.length}): ${v.description}; ${opts.dryRun ? 'would be ' : ''}${resuming ? 'resuming' : 'training'} in ${configs[i].out}`);
     if (opts.dryRun) continue;
-    // Without a log of its own, each run shows its progress bar (or periodic lines) on stdout.
-    const train: TrainOptions = { ...(opts.log ? { log: opts.log } : {}), ...opts.train };
-    const r = await runTraining(configs[i], { ...train, resume: true, shouldStop: opts.shouldStop, source: `${spec.file} (grid variant ${v.name})` });
+    const job: VariantJob = { name: v.name, run: spec.run, overrides: variantOverrides(spec, v), config: configs[i] };
+    const r = await (opts.runVariant ?? inProcess)(job);
     results[i] = { ...readVariant(v.name, v.description, configs[i].out), action: resuming ? 'resumed' : 'trained' };
     files = await writeGridReport(spec, languages, results);
     // A variant paused by train.maxSteps lets the grid go on (a budget per variant); a stop request ends it.
-    if (r.status === 'interrupted') {
+    if (r.interrupted) {
       stopped = true;
       log(`grid: ${v.name} interrupted; run the grid again to resume it`);
       break;

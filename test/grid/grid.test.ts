@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,9 @@ import { buildWordUnigramModel, SentencePieceTokenizer, writeModelProto } from '
 import { gridVariants, loadGridSpec, runGrid, variantConfig, type GridResult } from '../../src/train/grid.js';
 import type { ProgressReporter } from '../../src/train/progress.js';
 import { tempDir } from '../data/helpers.js';
+import { ensureBuilt, projectRoot } from '../helpers/build.js';
+
+const polytune = (args: string[]) => spawnSync(process.execPath, [join(projectRoot, 'bin/polytune.js'), ...args], { cwd: dir, encoding: 'utf8' });
 
 const tmp = tempDir();
 afterAll(tmp.cleanup);
@@ -48,6 +52,8 @@ describe('polytune grid over the bundled sample', () => {
   let first: GridResult;
   const lines: string[] = [];
   beforeAll(async () => {
+    const complaints = ensureBuilt();
+    if (complaints) console.warn(`tsc reported errors while building dist/:\n${complaints}`);
     study = await writeStudy();
     // Stop the DE variant right after its first step, as a Ctrl-C would: it saves and the grid ends.
     let running = '';
@@ -128,6 +134,49 @@ describe('polytune grid over the bundled sample', () => {
   it('a third run trains nothing', async () => {
     const r = await runGrid(loadGridSpec(study), { log: () => {} });
     expect(r.variants.map((v) => v.action)).toEqual(Array(7).fill('skipped (finished)'));
+  });
+
+  it('the CLI prints the table from the run folders and exits 0 when all is done', () => {
+    const r = polytune(['grid', study]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const json = JSON.parse(readFileSync(join(dir, 'grid/grid.json'), 'utf8'));
+    const table = r.stdout.split('\n').filter((l) => /^(variant|EN|DE|FR|IT|ES|ENDEFRITES|sampled) /.test(l));
+    expect(table).toHaveLength(8);
+    expect(table[0].split(/\s+/)).toEqual(['variant', 'EN', 'DE', 'FR', 'IT', 'ES', 'all', 'epoch', 'status']);
+    for (const [i, v] of json.variants.entries()) {
+      expect(table[i + 1].split(/\s+/)).toEqual([v.name, ...json.columns.map((c: string) => v.best.validation[c].toFixed(4)), String(v.best.epoch), 'completed']);
+    }
+    expect(r.stdout).toContain(`table ${join(dir, 'grid/grid.md')}`);
+  });
+
+  it('the CLI: --dry-run trains nothing; Ctrl-C stops inside a variant with 130 after it saved; the same command resumes it', async () => {
+    writeFileSync(join(dir, 'sig.yaml'), 'run: run.yaml\nout: grid-sig\nvariants: [ENDEFRITES]\n');
+    const dry = polytune(['grid', join(dir, 'sig.yaml'), '--dry-run']);
+    expect(dry.status).toBe(0);
+    expect(dry.stdout).toContain(`grid: ENDEFRITES (1/1): every item in all of EN, DE, FR, IT, ES; would be training in ${join(dir, 'grid-sig/ENDEFRITES')}`);
+    expect(existsSync(join(dir, 'grid-sig/ENDEFRITES'))).toBe(false);
+
+    const child = spawn(process.execPath, [join(projectRoot, 'bin/polytune.js'), 'grid', join(dir, 'sig.yaml')], { cwd: dir });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d) => {
+        out += d;
+        // Interrupt once the first step is reported (the run has 10).
+        if (/step 1\/10/.test(out) && !child.killed) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(err, `stdout:\n${out}\nstderr:\n${err}\nexit ${code}`).toMatch(/SIGINT: finishing step \d\/10, then saving/);
+    expect(code).toBe(130);
+    expect(JSON.parse(readFileSync(join(dir, 'grid-sig/ENDEFRITES/summary.json'), 'utf8')).status).toBe('interrupted');
+    expect(existsSync(join(dir, 'grid-sig/ENDEFRITES/checkpoints/latest'))).toBe(true);
+    const again = polytune(['grid', join(dir, 'sig.yaml')]);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('resuming in');
+    expect(JSON.parse(readFileSync(join(dir, 'grid-sig/grid.json'), 'utf8')).variants[0]).toMatchObject({ name: 'ENDEFRITES', status: 'completed', action: 'resumed' });
   });
 
   it('refuses an unknown variant or setting by name before training anything', () => {
