@@ -336,6 +336,8 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
         const lr = linearLr(s.lr, o.step, totalSteps, s.warmupSteps);
         const rows = batches[batchIndex];
         const stepNo = o.step + 1;
+        // Told before the step, so a Ctrl-C during it is answered with this step's number.
+        opts.onPhase?.('training', o.step, totalSteps);
         let res;
         try {
           res = withScope(() => {
@@ -364,7 +366,6 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
           epoch: epoch + 1, epochs: s.epochs, step: o.step, totalSteps, loss: res.loss, lr, gradNorm: res.gradNorm,
           tokensPerSec: (res.tokens * 1000) / ms, elapsed, eta: (elapsed / done) * (totalSteps - o.step), rssBytes: process.memoryUsage.rss(),
         });
-        opts.onPhase?.('training', o.step, totalSteps);
         // Lets Node run the finalizers of this step's tensor handles (and signal and IPC handlers).
         await new Promise<void>((r) => setImmediate(r));
         const endOfEpoch = batchIndex === batches.length;
