@@ -274,27 +274,40 @@ function gridCsv(languages: string[], results: VariantResult[]): string {
   return rows.map((row) => row.map(csvCell).join(',')).join('\n') + '\n';
 }
 
-/** Grouped bars: per variant, the best checkpoint's validation loss in each language. */
+/**
+ * A heat map of the table: a row per variant, a column per language, each cell the best
+ * checkpoint's validation loss, written in the cell and shaded by it (darker is lower).
+ */
 export function gridChartSpec(spec: GridSpec, languages: string[], results: VariantResult[]): VegaLiteSpec {
-  const values = results.flatMap((r) => languages.flatMap((lang) => {
+  const cols = COLUMNS(languages);
+  const values = results.flatMap((r) => cols.flatMap((lang) => {
     const loss = r.best?.validation[lang];
-    return loss === undefined ? [] : [{ variant: r.name, language: lang, loss }];
+    return loss === undefined ? [] : [{ variant: r.name, language: lang, loss, label: loss.toFixed(3) }];
   }));
+  const x = { field: 'language', type: 'nominal', sort: cols, title: 'validated on', axis: { orient: 'top', labelAngle: 0 } } as const;
+  const y = { field: 'variant', type: 'nominal', sort: results.map((r) => r.name), title: 'trained on' } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: `${basename(spec.file)}: best validation loss per variant and language`, subtitle: 'lower is better' },
-    width: { step: 14 * Math.max(1, languages.length) },
-    height: 260,
+    title: { text: `${basename(spec.file)}: best validation loss per variant and language`, subtitle: 'lower is better; "all" is the loss over every language, which picks the best checkpoint' },
+    width: { step: 64 },
+    height: { step: 28 },
     data: { values },
-    mark: { type: 'bar', tooltip: true },
-    encoding: {
-      x: { field: 'variant', type: 'nominal', sort: results.map((r) => r.name), title: 'trained on', axis: { labelAngle: 0 } },
-      xOffset: { field: 'language', type: 'nominal', sort: languages },
-      y: { field: 'loss', type: 'quantitative', title: 'validation loss', scale: { zero: false } },
-      color: { field: 'language', type: 'nominal', sort: languages, title: 'validated on' },
-    },
+    encoding: { x, y },
+    layer: [
+      { mark: { type: 'rect', tooltip: true }, encoding: { color: { field: 'loss', type: 'quantitative', title: 'loss', scale: { scheme: 'blues', reverse: true } } } },
+      {
+        mark: { type: 'text', fontSize: 11 },
+        encoding: {
+          text: { field: 'label', type: 'nominal' },
+          // Light text on the dark (low-loss) half of the scale.
+          color: { condition: { test: `datum.loss < ${midpoint(values.map((v) => v.loss))}`, value: 'white' }, value: 'black' },
+        },
+      },
+    ],
   };
 }
+
+const midpoint = (xs: number[]) => (xs.length ? (Math.min(...xs) + Math.max(...xs)) / 2 : 0);
 
 /** Writes grid.json, grid.md, grid.csv and grid.svg into the grid's folder (each replaced atomically). */
 export async function writeGridReport(spec: GridSpec, languages: string[], results: VariantResult[]): Promise<GridResult['files']> {

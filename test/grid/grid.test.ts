@@ -125,10 +125,11 @@ describe('polytune grid over the bundled sample', () => {
     expect(csv[0]).toBe('variant,status,best_epoch,best_step,checkpoint,val_loss_EN,val_loss_DE,val_loss_FR,val_loss_IT,val_loss_ES,val_loss_all');
     expect(csv.slice(1).map((l) => l.split(',')[0])).toEqual(NAMES);
     expect(Number(csv[1].split(',')[6])).toBe(en.DE);
-    // The chart: one bar per variant and language.
+    // The chart: a cell per variant and column, labelled with its loss.
     const svg = readFileSync(r.files.svg, 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg.match(/<path[^>]*aria-roledescription="bar"/g)).toHaveLength(35);
+    expect(svg.match(/aria-roledescription="rect mark"/g)).toHaveLength(7 * 6);
+    expect(svg).toContain(`validated on: DE; trained on: EN; label: ${en.DE.toFixed(3)}"`);
   });
 
   it('a third run trains nothing', async () => {
