@@ -63,7 +63,7 @@ export async function runTrainJob(
       shouldStop: () => stopRequested() !== undefined,
       onPhase: (phase, step, totalSteps) => io.onPhase?.({ phase, step, totalSteps }),
     });
-    if (r.status === 'interrupted') return stopRequested() === 'SIGTERM' ? 143 : 130;
+    if (r.status === 'interrupted') return { SIGTERM: 143, SIGHUP: 129 }[stopRequested() as string] ?? 130;
     return 0;
   } catch (e) {
     process.stderr.write(`polytune: ${e instanceof Error ? e.message : String(e)}\n`);

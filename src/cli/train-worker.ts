@@ -7,6 +7,7 @@ let stop: NodeJS.Signals | undefined;
 const request = (sig: NodeJS.Signals) => (stop ??= sig);
 process.on('SIGINT', () => request('SIGINT'));
 process.on('SIGTERM', () => request('SIGTERM'));
+process.on('SIGHUP', () => request('SIGHUP'));
 process.on('message', (m: { stop?: NodeJS.Signals }) => m.stop && request(m.stop));
 // The supervisor gone (killed): finish the step, save, and end.
 process.on('disconnect', () => request('SIGTERM'));

@@ -3,11 +3,12 @@
 // ("finishing step 12/176, then saving") and a second one ends the worker at once.
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { runTrainJob, type TrainJob, type WorkerMessage } from './train-job.js';
 
-const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 /** What the first Ctrl-C answers, from where the worker last said it was. */
 export function stopMessage(sig: NodeJS.Signals, at: WorkerMessage | undefined): string {
@@ -40,9 +41,14 @@ export async function trainCommand(job: TrainJob): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   try {
     return await new Promise<number>((resolve) => {
-      child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGKILL' ? 137 : 1)));
+      child.on('exit', (code, signal) => {
+        // Killed from outside (the OOM killer, kill -9): say so, the worker could not.
+        if (signal) process.stderr.write(`polytune: the training process was killed by ${signal}; the last saved checkpoint is intact (--resume continues from it)\n`);
+        resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+      });
       child.on('error', (e) => {
         process.stderr.write(`polytune: could not start the training process: ${e.message}\n`);
         resolve(1);
@@ -51,6 +57,7 @@ export async function trainCommand(job: TrainJob): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
 }
 
