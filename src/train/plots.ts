@@ -34,7 +34,7 @@ export function lossChartSpec(metricsFile: string, title: string): VegaLiteSpec 
         encoding: {
           x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
           y: { field: 'loss', type: 'quantitative', title: 'loss (nats per trained token)', scale: { zero: false } },
-          color: { field: 'series', type: 'nominal', title: null },
+          color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: 240 } },
         },
       },
       {
