@@ -152,11 +152,11 @@ describe('polytune grid over the bundled sample', () => {
   });
 
   it('the CLI: --dry-run trains nothing; Ctrl-C stops inside a variant with 130 after it saved; the same command resumes it', async () => {
-    writeFileSync(join(dir, 'sig.yaml'), 'run: run.yaml\nout: grid-sig\nvariants: [ENDEFRITES]\n');
+    writeFileSync(join(dir, 'sig.yaml'), 'run: run.yaml\nout: grid-sig\nvariants: [FR]\nset: [train.globalBatch=6, train.microBatch=6]\n');
     const dry = polytune(['grid', join(dir, 'sig.yaml'), '--dry-run']);
     expect(dry.status).toBe(0);
-    expect(dry.stdout).toContain(`grid: ENDEFRITES (1/1): every item in all of EN, DE, FR, IT, ES; would be training in ${join(dir, 'grid-sig/ENDEFRITES')}`);
-    expect(existsSync(join(dir, 'grid-sig/ENDEFRITES'))).toBe(false);
+    expect(dry.stdout).toContain(`grid: FR (1/1): FR only; would be training in ${join(dir, 'grid-sig/FR')}`);
+    expect(existsSync(join(dir, 'grid-sig/FR'))).toBe(false);
 
     const child = spawn(process.execPath, [join(projectRoot, 'bin/polytune.js'), 'grid', join(dir, 'sig.yaml')], { cwd: dir });
     let out = '';
@@ -165,19 +165,19 @@ describe('polytune grid over the bundled sample', () => {
     const code = await new Promise<number | null>((resolve) => {
       child.stdout.on('data', (d) => {
         out += d;
-        // Interrupt once the first step is reported (the run has 10).
-        if (/step 1\/10/.test(out) && !child.killed) child.kill('SIGINT');
+        // Interrupt once the first step is reported (with the study's `set`, the run has 6).
+        if (/step 1\/6/.test(out) && !child.killed) child.kill('SIGINT');
       });
       child.on('exit', (c) => resolve(c));
     });
-    expect(err, `stdout:\n${out}\nstderr:\n${err}\nexit ${code}`).toMatch(/SIGINT: finishing step \d\/10, then saving/);
+    expect(err, `stdout:\n${out}\nstderr:\n${err}\nexit ${code}`).toMatch(/SIGINT: finishing step \d\/6, then saving/);
     expect(code).toBe(130);
-    expect(JSON.parse(readFileSync(join(dir, 'grid-sig/ENDEFRITES/summary.json'), 'utf8')).status).toBe('interrupted');
-    expect(existsSync(join(dir, 'grid-sig/ENDEFRITES/checkpoints/latest'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, 'grid-sig/FR/summary.json'), 'utf8')).status).toBe('interrupted');
+    expect(existsSync(join(dir, 'grid-sig/FR/checkpoints/latest'))).toBe(true);
     const again = polytune(['grid', join(dir, 'sig.yaml')]);
     expect(again.status).toBe(0);
     expect(again.stdout).toContain('resuming in');
-    expect(JSON.parse(readFileSync(join(dir, 'grid-sig/grid.json'), 'utf8')).variants[0]).toMatchObject({ name: 'ENDEFRITES', status: 'completed', action: 'resumed' });
+    expect(JSON.parse(readFileSync(join(dir, 'grid-sig/grid.json'), 'utf8')).variants[0]).toMatchObject({ name: 'FR', status: 'completed', action: 'resumed', totalSteps: 6 });
   });
 
   it('refuses an unknown variant or setting by name before training anything', () => {
