@@ -23,7 +23,8 @@ export async function gridCommand(file: string, opts: { dryRun?: boolean }): Pro
   };
   const r = await runGrid(spec, { dryRun: opts.dryRun, runVariant });
   console.log(`\n${gridTable(r.languages, r.variants)}\n`);
-  console.log(`grid: ${r.stopped ? 'stopped' : opts.dryRun ? 'dry run' : 'done'}; table ${r.files.markdown} (also ${r.files.csv}, ${r.files.json}), chart ${r.files.svg}`);
+  if (opts.dryRun) console.log(`grid: dry run; every variant's config is valid; nothing was trained or written`);
+  else console.log(`grid: ${r.stopped ? 'stopped' : 'done'}; table ${r.files.markdown} (also ${r.files.csv}, ${r.files.json}), chart ${r.files.svg}`);
   return exit;
 }
 

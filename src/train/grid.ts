@@ -187,7 +187,6 @@ export async function runGrid(spec: GridSpec, opts: GridOptions = {}): Promise<G
   const variants = chosen.map((name) => all.find((v) => v.name === name)!);
   // Every variant's config is checked before the first one trains: a typo fails now, not hours in.
   const configs = variants.map((v) => variantConfig(spec, v));
-  mkdirSync(spec.out, { recursive: true });
 
   const results = variants.map((v, i) => readVariant(v.name, v.description, configs[i].out));
   const inProcess = async (job: VariantJob) => {
@@ -197,7 +196,8 @@ export async function runGrid(spec: GridSpec, opts: GridOptions = {}): Promise<G
     return { interrupted: r.status === 'interrupted' };
   };
   let stopped = false;
-  let files = await writeGridReport(spec, languages, results);
+  // A dry run writes nothing; a real one shows the plan in the table before the first variant.
+  let files = opts.dryRun ? gridFiles(spec) : await writeGridReport(spec, languages, results);
   for (let i = 0; i < variants.length; i++) {
     const v = variants[i];
     const before = results[i];
@@ -310,8 +310,12 @@ export function gridChartSpec(spec: GridSpec, languages: string[], results: Vari
 const midpoint = (xs: number[]) => (xs.length ? (Math.min(...xs) + Math.max(...xs)) / 2 : 0);
 
 /** Writes grid.json, grid.md, grid.csv and grid.svg into the grid's folder (each replaced atomically). */
+const gridFiles = (spec: GridSpec): GridResult['files'] =>
+  ({ json: join(spec.out, 'grid.json'), markdown: join(spec.out, 'grid.md'), csv: join(spec.out, 'grid.csv'), svg: join(spec.out, 'grid.svg') });
+
 export async function writeGridReport(spec: GridSpec, languages: string[], results: VariantResult[]): Promise<GridResult['files']> {
-  const files = { json: join(spec.out, 'grid.json'), markdown: join(spec.out, 'grid.md'), csv: join(spec.out, 'grid.csv'), svg: join(spec.out, 'grid.svg') };
+  const files = gridFiles(spec);
+  mkdirSync(spec.out, { recursive: true });
   const json = { study: spec.file, run: spec.run, languages, columns: COLUMNS(languages), variants: results };
   replaceFileAtomic(files.json, JSON.stringify(json, null, 2) + '\n');
   replaceFileAtomic(files.markdown, gridMarkdown(spec, languages, results));

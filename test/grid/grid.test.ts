@@ -156,7 +156,7 @@ describe('polytune grid over the bundled sample', () => {
     const dry = polytune(['grid', join(dir, 'sig.yaml'), '--dry-run']);
     expect(dry.status).toBe(0);
     expect(dry.stdout).toContain(`grid: FR (1/1): FR only; would be training in ${join(dir, 'grid-sig/FR')}`);
-    expect(existsSync(join(dir, 'grid-sig/FR'))).toBe(false);
+    expect(existsSync(join(dir, 'grid-sig'))).toBe(false);
 
     const child = spawn(process.execPath, [join(projectRoot, 'bin/polytune.js'), 'grid', join(dir, 'sig.yaml')], { cwd: dir });
     let out = '';
