@@ -46,16 +46,20 @@ export class CheckpointStore {
   save(step: number, write: (tmpDir: string) => void, hooks: SaveHooks = {}): string {
     if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
     if (hooks.valLoss !== undefined && !Number.isFinite(hooks.valLoss)) throw new Error(`validation loss must be finite, got ${hooks.valLoss}`);
-    mkdirSync(this.root, { recursive: true });
-    this.removeLeftovers();
     const name = `checkpoint-${step}`;
     const tmp = join(this.root, `.tmp-${name}-${process.pid}`);
-    mkdirSync(tmp);
-    hooks.onPhase?.('writing');
-    write(tmp);
-    // The loss travels inside the checkpoint, so the best is known even if a crash follows the rename.
-    if (hooks.valLoss !== undefined) writeFileDurable(join(tmp, VAL_LOSS), JSON.stringify({ step, val_loss: hooks.valLoss }) + '\n');
-    fsyncPath(tmp);
+    try {
+      mkdirSync(this.root, { recursive: true });
+      this.removeLeftovers();
+      mkdirSync(tmp);
+      hooks.onPhase?.('writing');
+      write(tmp);
+      // The loss travels inside the checkpoint, so the best is known even if a crash follows the rename.
+      if (hooks.valLoss !== undefined) writeFileDurable(join(tmp, VAL_LOSS), JSON.stringify({ step, val_loss: hooks.valLoss }) + '\n');
+      fsyncPath(tmp);
+    } catch (e) {
+      throw this.writeFailed(name, tmp, e);
+    }
     hooks.onPhase?.('written');
     const final = join(this.root, name);
     if (existsSync(final)) renameSync(final, join(this.root, `.trash-${name}-${process.pid}`));
@@ -72,6 +76,29 @@ export class CheckpointStore {
     this.rotate(step, best?.step);
     hooks.onPhase?.('rotated');
     return final;
+  }
+
+  /**
+   * A failed write as a sentence: which checkpoint, why (a full disk, permissions), and that the
+   * earlier checkpoints are intact; the partial folder is removed so it holds no space.
+   */
+  private writeFailed(name: string, tmp: string, e: unknown): Error {
+    const err = e as NodeJS.ErrnoException;
+    let removed = true;
+    try {
+      rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      removed = false;
+    }
+    const why: Record<string, string> = { ENOSPC: 'no space left on device', EDQUOT: 'disk quota exceeded', EACCES: 'permission denied', EROFS: 'read-only file system', EIO: 'input/output error' };
+    const reason = err?.code && why[err.code] ? `${why[err.code]} (${err.code})` : (err?.message ?? String(e));
+    const prev = this.latest();
+    const out = new Error(`could not write checkpoint ${join(this.root, name)}: ${reason}. ` +
+      (prev ? `The previous checkpoint ${prev.path} is intact` : 'No earlier checkpoint exists') +
+      (removed ? `; the partial ${tmp} was removed.` : `; remove the partial ${tmp} by hand.`) +
+      (err?.code === 'ENOSPC' || err?.code === 'EDQUOT' ? ` A store keeping keepLast ${this.opts.keepLast} needs room for ${this.opts.keepLast + 1} checkpoints while it writes the next.` : ''));
+    (out as NodeJS.ErrnoException).code = err?.code;
+    return out;
   }
 
   /** Complete checkpoints, oldest step first. */

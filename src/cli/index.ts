@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerChat } from './chat.js';
+import { registerConfig } from './config.js';
 import { registerGenerate } from './generate.js';
+import { registerGrid } from './grid.js';
 import { registerMtbench } from './mtbench.js';
 import { registerReport } from './report.js';
 import { registerServe } from './serve.js';
@@ -15,7 +17,9 @@ export function buildProgram(): Command {
     .description('Instruction-tune multilingual Llama-2-style models')
     .showHelpAfterError();
   registerTrain(program);
+  registerConfig(program);
   registerTokenize(program);
+  registerGrid(program);
   registerBench(program);
   registerGenerate(program);
   registerChat(program);

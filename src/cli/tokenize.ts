@@ -1,10 +1,14 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { DEFAULT_MAX_RECORD_MB } from '../data/jsonRecords.js';
+import { decodeUtf8, formatMB, InvalidUtf8, startsWithBom } from '../data/strictUtf8.js';
 import { SentencePieceTokenizer } from '../tokenizer/index.js';
 
 interface TokenizeOptions {
   model: string;
   pieces: boolean;
   decode: boolean;
+  /** Longest stdin line, in MB (10^6 bytes). */
+  maxLineMb: number;
 }
 
 /** `tokenize`: stdin line by line to one JSON array per line (or back, with --decode). */
@@ -15,6 +19,7 @@ export function registerTokenize(program: Command): void {
     .requiredOption('--model <file>', 'SentencePiece .model file')
     .option('--pieces', 'print pieces instead of ids', false)
     .option('--decode', 'read JSON id arrays, one per line, and print text', false)
+    .option('--max-line-mb <mb>', 'refuse longer stdin lines (MB)', parseMb, DEFAULT_MAX_RECORD_MB)
     .action(async (opts: TokenizeOptions) => {
       if (opts.pieces && opts.decode) throw new Error('tokenize: --pieces and --decode cannot be combined');
       const tok = SentencePieceTokenizer.load(opts.model);
@@ -22,16 +27,32 @@ export function registerTokenize(program: Command): void {
     });
 }
 
+function parseMb(v: string): number {
+  const n = Number(v);
+  if (!(n > 0 && n <= 500)) throw new InvalidArgumentError('must be a number of MB in (0, 500]');
+  return n;
+}
+
 export async function tokenizeStream(
   tok: SentencePieceTokenizer,
-  opts: Pick<TokenizeOptions, 'pieces' | 'decode'>,
-  input: NodeJS.ReadableStream,
+  opts: Pick<TokenizeOptions, 'pieces' | 'decode'> & { maxLineMb?: number },
+  input: AsyncIterable<Buffer | string>,
   output: NodeJS.WritableStream,
 ): Promise<void> {
+  const maxMb = opts.maxLineMb ?? DEFAULT_MAX_RECORD_MB;
+  const limit = Math.floor(maxMb * 1e6);
   let lineNo = 0;
   let batch = '';
-  const emit = async (line: string) => {
+  const emit = async (bytes: Buffer, offset: number) => {
     lineNo++;
+    let line: string;
+    try {
+      line = decodeUtf8(lineNo === 1 && startsWithBom(bytes) ? bytes.subarray(3) : bytes);
+    } catch (e) {
+      if (!(e instanceof InvalidUtf8)) throw e;
+      const at = e.index + (lineNo === 1 && startsWithBom(bytes) ? 3 : 0);
+      throw new Error(`stdin line ${lineNo}: invalid UTF-8 at byte offset ${offset + at} (${e.detail})`);
+    }
     if (opts.decode) {
       const ids = parseIds(line, lineNo);
       try {
@@ -47,22 +68,37 @@ export async function tokenizeStream(
       batch = '';
     }
   };
-  // Lines end at "\n" only, as spm_encode reads them: a "\r" is part of the text.
-  let rest = '';
-  const decoder = new TextDecoder();
-  for await (const chunk of input) {
-    rest += typeof chunk === 'string' ? chunk : decoder.decode(chunk as Uint8Array, { stream: true });
-    let nl: number;
-    while ((nl = rest.indexOf('\n')) >= 0) {
-      await emit(rest.slice(0, nl));
-      rest = rest.slice(nl + 1);
+  // Lines end at "\n" only, as spm_encode reads them: a "\r" is part of the text. A line is cut
+  // from the bytes before it is decoded, so an over-long one is measured, never held.
+  let parts: Buffer[] = [];
+  let size = 0;
+  let offset = 0; // of the current chunk
+  let lineStart = 0;
+  const tooLong = () => new Error(`stdin line ${lineNo + 1} is ${formatMB(size)}; the limit is ${maxMb} MB (--max-line-mb)`);
+  const add = (b: Buffer) => {
+    size += b.length;
+    if (size <= limit) parts.push(b);
+    else parts = [];
+  };
+  for await (const raw of input) {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+    let from = 0, nl: number;
+    while ((nl = chunk.indexOf(10, from)) >= 0) {
+      add(chunk.subarray(from, nl));
+      if (size > limit) throw tooLong();
+      await emit(parts.length === 1 ? parts[0] : Buffer.concat(parts), lineStart);
+      parts = [];
+      size = 0;
+      from = nl + 1;
+      lineStart = offset + from;
     }
+    add(chunk.subarray(from));
+    offset += chunk.length;
   }
-  rest += decoder.decode();
-  if (rest !== '') await emit(rest);
+  if (size > limit) throw tooLong();
+  if (size > 0) await emit(Buffer.concat(parts), lineStart);
   if (batch) output.write(batch);
 }
-
 function parseIds(line: string, lineNo: number): number[] {
   let v: unknown;
   try {

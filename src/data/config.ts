@@ -20,11 +20,13 @@ export interface DataConfig {
   onUnmatched: 'error' | 'skip';
   /** Where tokenized data is kept; undefined means the default under the working directory. */
   cacheDir?: string;
+  /** Largest record in MB; undefined: DEFAULT_MAX_RECORD_MB. */
+  maxRecordMB?: number;
 }
 
 export const DATA_CONFIG_DEFAULTS = { seed: 0, format: 'bactrian', validationFraction: 0.05, template: 'teuken', maxSeqLen: 2048 } as const;
 
-const KNOWN = ['languages', 'mixture', 'seed', 'files', 'format', 'validation', 'template', 'maxSeqLen', 'onInvalid', 'onUnmatched', 'cacheDir'];
+const KNOWN = ['languages', 'mixture', 'seed', 'files', 'format', 'validation', 'template', 'maxSeqLen', 'onInvalid', 'onUnmatched', 'cacheDir', 'maxRecordMB'];
 
 class Fields {
   constructor(private readonly where: string) {}
@@ -113,7 +115,16 @@ export function parseDataConfig(raw: unknown, opts: { baseDir: string; where?: s
   const onInvalid = o.onInvalid === undefined ? 'error' : f.oneOf(o.onInvalid, 'onInvalid', ['error', 'skip'] as const);
   const onUnmatched = o.onUnmatched === undefined ? 'error' : f.oneOf(o.onUnmatched, 'onUnmatched', ['error', 'skip'] as const);
   const cacheDir = o.cacheDir === undefined ? undefined : abs(f.str(o.cacheDir, 'cacheDir'));
-  return { languages, mixture, seed, files, format, validation, template, maxSeqLen, onInvalid, onUnmatched, cacheDir };
+  let maxRecordMB: number | undefined;
+  if (o.maxRecordMB !== undefined) {
+    // Beyond ~500 MB one record no longer fits in a JavaScript string at all.
+    if (typeof o.maxRecordMB !== 'number' || !(o.maxRecordMB > 0 && o.maxRecordMB <= 500)) f.fail('maxRecordMB', `must be a number in (0, 500], got ${JSON.stringify(o.maxRecordMB)}`);
+    maxRecordMB = o.maxRecordMB as number;
+  }
+  const out: DataConfig = { languages, mixture, seed, files, format, validation, template, maxSeqLen, onInvalid, onUnmatched, cacheDir };
+  // Left out when not set, so configs (and run fingerprints) that never mention it are unchanged.
+  if (maxRecordMB !== undefined) out.maxRecordMB = maxRecordMB;
+  return out;
 }
 
 /** A "{lang}" / "{lang_lower}" pattern, or a map from language to a path or list of paths. */

@@ -21,6 +21,7 @@ export interface TokenizeFileOptions {
   cacheDir?: string;
   onInvalid?: 'error' | 'skip';
   sharedFile?: boolean;
+  maxRecordMB?: number;
 }
 
 export interface TokenizedFile {
@@ -42,7 +43,7 @@ export async function tokenizeFile(o: TokenizeFileOptions): Promise<TokenizedFil
   const r = await loadOrBuild(o.cacheDir ?? DEFAULT_CACHE_DIR, key, async () => {
     const read = newReadStats();
     const b = new TokenizedSetBuilder(o.tokenizer.vocabSize);
-    for await (const conv of readConversations(o.file, o.format, { lang: o.lang, onInvalid: o.onInvalid, sharedFile: o.sharedFile, stats: read })) {
+    for await (const conv of readConversations(o.file, o.format, { lang: o.lang, onInvalid: o.onInvalid, sharedFile: o.sharedFile, stats: read, maxRecordMB: o.maxRecordMB })) {
       const enc = encodeConversation(o.tokenizer, o.template, conv);
       b.add(conv.id, conv.lang, enc.ids, enc.mask);
     }
@@ -91,7 +92,7 @@ export async function loadDataset(cfg: DataConfig, opts: { tokenizer: TextTokeni
       }
       const t = await tokenizeFile({
         file, lang, format: cfg.format, tokenizer: opts.tokenizer, tokenizerHash: opts.tokenizerHash, template,
-        cacheDir: opts.cacheDir ?? cfg.cacheDir, onInvalid: cfg.onInvalid,
+        cacheDir: opts.cacheDir ?? cfg.cacheDir, onInvalid: cfg.onInvalid, maxRecordMB: cfg.maxRecordMB,
         sharedFile: new Set(Object.entries(files).filter(([, fs]) => fs.includes(file)).map(([l]) => l)).size > 1,
       });
       if (t.set.ids.length === 0) throw new Error(`data: ${file} has no usable ${lang} records (read ${t.read.read}, skipped ${t.read.skipped}, other languages ${t.read.otherLanguage})`);

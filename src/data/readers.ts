@@ -24,6 +24,8 @@ export interface ReaderOptions {
   /** The file holds several languages, so every record must say which one it is in. */
   sharedFile?: boolean;
   stats?: ReadStats;
+  /** Largest record in MB (default DEFAULT_MAX_RECORD_MB); a larger one is an error naming file:line. */
+  maxRecordMB?: number;
 }
 
 /** Thrown for a record that is well-formed JSON but not a valid item; may be skipped by config. */
@@ -115,7 +117,7 @@ function recordLang(rec: Record<string, unknown>): string | undefined {
 export async function* readConversations(file: string, format: DataFormat, opts: ReaderOptions): AsyncGenerator<Conversation> {
   const stats = opts.stats ?? newReadStats();
   let row = 0;
-  for await (const { value, line } of readJsonRecords(file)) {
+  for await (const { value, line } of readJsonRecords(file, { maxRecordMB: opts.maxRecordMB, limitName: 'data.maxRecordMB' })) {
     const own = recordLang(value);
     if (own === undefined && opts.sharedFile) {
       throw new DataFileError(file, line, 'field "lang" is missing; the file is configured for several languages, so each record must name its own');

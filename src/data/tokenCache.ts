@@ -18,7 +18,8 @@ export const CACHE_VERSION = 1;
  * Bump whenever the ids produced for the same inputs change (encoder, normalizer, templates,
  * readers, encodeConversation): caches made by older code then miss instead of serving stale ids.
  */
-export const TOKENIZATION_VERSION = 2;
+// 3: readers decode strictly (a file that once became U+FFFD must now be refused, not served from cache).
+export const TOKENIZATION_VERSION = 3;
 
 export const DEFAULT_CACHE_DIR = '.cache/polytune/tokens';
 

@@ -1,9 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { SAMPLE_LANGUAGES, parseDataConfig, writeSample } from '../data/index.js';
+import { SAMPLE_LANGUAGES, writeSample } from '../data/index.js';
 import { packageRoot } from '../tensor/root.js';
 import { buildWordUnigramModel, writeModelProto } from '../tokenizer/index.js';
-import { STUDY_TRAIN, type RunConfig } from './config.js';
+import { parseRunConfig, type RunConfig } from './config.js';
+import { applyOverrides } from './overrides.js';
 
 /**
  * The run `node train.js` does with no config: everything it needs is generated into `out`, so it
@@ -11,7 +12,13 @@ import { STUDY_TRAIN, type RunConfig } from './config.js';
  * (ENDEFRITES mixture), a word-unigram tokenizer built from it, and the `tiny` preset trained from
  * scratch; hence a learning rate far above the study's 1e-5, which is for fine-tuning a 7B model.
  */
-export async function embeddedDefault(out = 'runs/default', opts: { items?: number } = {}): Promise<RunConfig> {
+export const EMBEDDED_SOURCE = 'embedded default';
+
+/**
+ * Generates the demo's inputs into `out` and returns its run config; `overrides` are `--set`
+ * strings applied as to a config file (`train.epochs=2`).
+ */
+export async function embeddedDefault(out = 'runs/default', opts: { items?: number; overrides?: string[] } = {}): Promise<RunConfig> {
   const dir = resolve(out);
   const files = await writeSample(join(dir, 'data'), { items: opts.items });
   const texts: string[] = [];
@@ -27,23 +34,22 @@ export async function embeddedDefault(out = 'runs/default', opts: { items?: numb
   mkdirSync(modelDir, { recursive: true });
   const preset = JSON.parse(readFileSync(join(packageRoot(), 'models', 'tiny', 'config.json'), 'utf8'));
   writeFileSync(join(modelDir, 'config.json'), JSON.stringify({ ...preset, vocab_size: spec.pieces.length, pad_token_id: 3 }, null, 2) + '\n');
-  return {
+  const raw = {
     model: join(modelDir, 'config.json'),
     tokenizer,
-    data: parseDataConfig(
-      {
-        languages: [...SAMPLE_LANGUAGES],
-        mixture: 'all',
-        files: join(dir, 'data', '{lang}.json'),
-        format: 'bactrian',
-        validation: { fraction: 0.1 },
-        template: 'teuken',
-        maxSeqLen: 256,
-        cacheDir: join(dir, 'cache'),
-      },
-      { baseDir: dir, where: 'embedded default' },
-    ),
-    train: { ...STUDY_TRAIN, epochs: 8, lr: 3e-3, warmupSteps: 5, microBatch: 16 },
+    data: {
+      languages: [...SAMPLE_LANGUAGES],
+      mixture: 'all',
+      files: join(dir, 'data', '{lang}.json'),
+      format: 'bactrian',
+      validation: { fraction: 0.1 },
+      template: 'teuken',
+      maxSeqLen: 256,
+      cacheDir: join(dir, 'cache'),
+    },
+    train: { epochs: 8, lr: 3e-3, warmupSteps: 5, microBatch: 16 },
     out: dir,
   };
+  const where = EMBEDDED_SOURCE;
+  return parseRunConfig(applyOverrides(raw, opts.overrides ?? [], { where, cwd: process.cwd(), baseDir: dir }), { baseDir: dir, where });
 }

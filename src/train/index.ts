@@ -1,6 +1,13 @@
 export { AdamW, STUDY_ADAMW, type AdamWConfig } from './adamw.js';
 export { trainStep, trainedTokens, hostBatch, type StepResult } from './step.js';
 export { linearLr } from './schedule.js';
-export { parseRunConfig, loadRunConfig, STUDY_TRAIN, type RunConfig, type TrainSettings } from './config.js';
-export { runTraining, evaluate, type TrainOptions, type TrainResult } from './loop.js';
-export { embeddedDefault } from './embedded.js';
+export { parseRunConfig, loadRunConfig, readConfigFile, defaultOutFor, STUDY_TRAIN, TRAIN_DOCS, RESULT_NEUTRAL, REPORTERS, type RunConfig, type TrainSettings, type EarlyStopping, type Reporter } from './config.js';
+export { applyOverrides, parseOverride } from './overrides.js';
+export { runTraining, evaluate, settingWarnings, DivergedError, type TrainOptions, type TrainResult, type TrainPhase } from './loop.js';
+export { embeddedDefault, EMBEDDED_SOURCE } from './embedded.js';
+export { acquireRunLock, checkStartOver, readRunInfo, osError, LOCK_FILE, RUN_OUTPUTS } from './run-folder.js';
+export { readMetrics, type StepRecord, type ValidationRecord, type ResumeRecord } from './metrics.js';
+export { writeSummary, summaryTable, SUMMARY_FILE, type RunSummary, type RunStatus } from './summary.js';
+export { writeLossPlot, lossChartSpec, LOSS_PLOT } from './plots.js';
+export { TensorBoardWriter, crc32c, maskCrc } from './tensorboard.js';
+export { reporterFor, plainReporter, type ProgressReporter } from './progress.js';

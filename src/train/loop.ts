@@ -1,6 +1,7 @@
 // The fine-tuning loop: data -> micro-batches -> forward/backward -> AdamW, with validation per
-// language after each epoch, atomic checkpoints, and an exact resume.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+// language after each epoch (and every evalEvery steps), early stopping, atomic checkpoints, an
+// exact resume, and the run folder's record: metrics.jsonl, loss.svg, summary.json, TensorBoard.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointStore, readCheckpoint, readHfConfig, resolveCheckpointDir, writeCheckpoint, type TrainingState } from '../checkpoint/index.js';
 import { collateBatch, hashFile, loadDataset, planBatches, prepareExamples, specialTokenStrings, trainedChatTemplate, type Batch as DataBatch, type Dataset } from '../data/index.js';
@@ -8,30 +9,53 @@ import { LlamaModel, initLlamaWeights, resolveConfig, type Batch, type LlamaConf
 import { Tensor, keep, withScope } from '../tensor/index.js';
 import { SentencePieceTokenizer } from '../tokenizer/index.js';
 import { AdamW } from './adamw.js';
-import { RESUMABLE_CHANGES, type RunConfig, type TrainSettings } from './config.js';
+import { RESULT_NEUTRAL, type RunConfig, type TrainSettings } from './config.js';
+import { fingerprintDiff, runFingerprint } from './fingerprint.js';
+import { MetricsLog } from './metrics.js';
+import { writeLossPlot } from './plots.js';
+import { plainReporter, reporterFor, type ProgressReporter } from './progress.js';
+import { acquireRunLock, checkStartOver, clearRunOutputs, readRunInfo, writeRunInfo } from './run-folder.js';
 import { linearLr } from './schedule.js';
 import { trainStep } from './step.js';
+import { summaryTable, writeSummary, type EpochValidation, type RunStatus, type RunSummary } from './summary.js';
+import { TensorBoardWriter } from './tensorboard.js';
+
+export type TrainPhase = 'loading' | 'training' | 'saving' | 'done';
 
 export interface TrainOptions {
   /** true: the run's own latest checkpoint; a string: a checkpoint or checkpoint folder. */
   resume?: boolean | string;
+  /** Receives every line (progress lines every train.logEvery steps); without it, stdout gets a bar or lines. */
   log?: (line: string) => void;
-  /** Polled after every step; true saves a checkpoint and stops (SIGINT/SIGTERM handlers set it). */
+  /** Where progress and log lines go; overrides `log`. */
+  reporter?: ProgressReporter;
+  /** Polled between steps and after loading; true saves a checkpoint and stops. */
   shouldStop?: () => boolean;
+  /** Told where the run stands (the CLI's supervisor uses it to answer a Ctrl-C at once). */
+  onPhase?: (phase: TrainPhase, step: number, totalSteps: number) => void;
+  /** What run.json records as the run's origin: the config file, or "embedded default". */
+  source?: string;
+  /** Clear the outputs of an earlier run from the same source first (the demo); another source's run is refused. */
+  startOver?: boolean;
 }
 
 export interface TrainResult {
   steps: number;
   totalSteps: number;
+  status: RunStatus;
   /** The checkpoint written last. */
   checkpoint: string;
   /** Mean validation loss per language and over all, from the last evaluation. */
   validation?: Record<string, number>;
-  best?: { path: string; valLoss: number };
+  best?: { path: string; valLoss: number; epoch?: number };
   stoppedEarly: boolean;
   /** The checkpoint this run continued from, if it resumed. */
   resumedFrom?: string;
+  summary: RunSummary;
 }
+
+/** Raised when a step's loss or gradient norm is not finite; names the step and the last good checkpoint. */
+export class DivergedError extends Error {}
 
 interface ModelSource {
   config: LlamaConfig;
@@ -107,170 +131,316 @@ export function evaluate(model: LlamaModel, data: Dataset, settings: TrainSettin
   return out;
 }
 
-/** What must not change between a run and its resume: the settings, the tokenizer's bytes, the data's size. */
-function fingerprint(cfg: RunConfig, tokenizerHash: string, examples: number): Record<string, unknown> {
-  const train = { ...cfg.train } as Record<string, unknown>;
-  for (const k of RESUMABLE_CHANGES) delete train[k];
-  return JSON.parse(JSON.stringify({ model: cfg.model, tokenizer: tokenizerHash, trainingExamples: examples, data: cfg.data, train }));
+/** Warnings about settings that are legal but almost certainly not meant, given before step 1. */
+export function settingWarnings(s: TrainSettings, totalSteps: number, perEpoch: number): string[] {
+  const w: string[] = [];
+  if (s.warmupSteps >= totalSteps) w.push(`train.warmupSteps ${s.warmupSteps} is not shorter than the run (${totalSteps} steps): the learning rate never reaches train.lr ${s.lr}`);
+  if (s.lr > 0.1) w.push(`train.lr ${s.lr} is far above usual values (1e-5 to 1e-3): expect the loss to diverge`);
+  if (s.saveEvery > totalSteps) w.push(`train.saveEvery ${s.saveEvery} is longer than the run (${totalSteps} steps): only epoch ends save`);
+  if (s.evalEvery > totalSteps) w.push(`train.evalEvery ${s.evalEvery} is longer than the run (${totalSteps} steps): only epoch ends validate`);
+  if (s.maxGradNorm === 0) w.push('train.maxGradNorm is 0: gradients are not clipped');
+  if (s.earlyStopping && s.earlyStopping.patience >= s.epochs) w.push(`train.earlyStopping.patience ${s.earlyStopping.patience} is not below train.epochs ${s.epochs}: early stopping cannot trigger`);
+  if (perEpoch < 1) w.push('an epoch has no step');
+  return w;
+}
+
+/** What the loop keeps in each checkpoint beyond the tensors, so a resume continues the record too. */
+interface RunRecord {
+  tokens: number;
+  wallSeconds: number;
+  epochs: EpochValidation[];
+}
+
+function bestEpoch(epochs: EpochValidation[]): EpochValidation | undefined {
+  let best: EpochValidation | undefined;
+  for (const e of epochs) if (e.validation.all !== undefined && (!best || e.validation.all < best.validation.all)) best = e;
+  return best;
+}
+
+/** Epochs since the best one that did not beat it by minDelta. */
+function epochsWithoutImprovement(epochs: EpochValidation[], minDelta: number): number {
+  let best = Infinity;
+  let bad = 0;
+  for (const e of epochs) {
+    if (e.validation.all < best - minDelta) {
+      best = e.validation.all;
+      bad = 0;
+    } else bad++;
+  }
+  return bad;
 }
 
 export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Promise<TrainResult> {
-  const log = opts.log ?? ((l: string) => console.log(l));
+  const started = performance.now();
   const s = cfg.train;
-  const src = modelSource(cfg);
-  const tokPath = cfg.tokenizer ?? src.tokenizer;
-  if (!tokPath) throw new Error(`${cfg.model}: no tokenizer: set "tokenizer" to a SentencePiece .model file`);
-  const tokenizer = SentencePieceTokenizer.load(tokPath);
-  if (tokenizer.vocabSize > src.config.vocab_size) {
-    throw new Error(`tokenizer ${tokPath} has ${tokenizer.vocabSize} pieces but the model's vocab_size is ${src.config.vocab_size}`);
-  }
-  if (src.config.bos_token_id !== undefined && tokenizer.bosId >= 0 && tokenizer.bosId !== src.config.bos_token_id) {
-    throw new Error(`tokenizer ${tokPath} has BOS id ${tokenizer.bosId} but the model's config says bos_token_id ${src.config.bos_token_id}: not this model's tokenizer?`);
-  }
-  const tokenizerHash = await hashFile(tokPath);
-  const data = await loadDataset(cfg.data, { tokenizer, tokenizerHash });
-  const trainedTemplate = await trainedChatTemplate(data.template, cfg.data.template.kind === 'jinja' ? cfg.data.template.path : undefined);
-  const chatTemplate = trainedTemplate === undefined ? undefined : { chatTemplate: trainedTemplate, special: specialTokenStrings(tokenizer), maxLength: src.config.max_position_embeddings };
-  const maxSeqLen = Math.min(cfg.data.maxSeqLen, src.config.max_position_embeddings);
-  const prep = prepareExamples(data.train, maxSeqLen);
-  const plan = (epoch: number) => planBatches(prep, { batchSize: s.globalBatch, maxSeqLen, seed: cfg.data.seed, epoch });
-  const perEpoch = plan(0).length;
-  if (perEpoch === 0) throw new Error('training data: no example has a trained token after truncation');
-  const totalSteps = s.epochs * perEpoch;
-  const tr = prep.stats;
-  log(`data: ${prep.indices.length} training examples (${Object.entries(data.report.trainByLang).map(([l, n]) => `${l} ${n}`).join(', ')}), ` +
-    `${data.validation.ids.length} validation; ${tr.truncated} truncated to ${maxSeqLen} tokens` +
-    `${maxSeqLen < cfg.data.maxSeqLen ? ` (the model's max_position_embeddings)` : ''}, ${tr.noTrainedTokensLeft} left out`);
-
-  const store = new CheckpointStore(join(cfg.out, 'checkpoints'), { keepLast: s.keepLast });
-  const runConfig = fingerprint(cfg, tokenizerHash, prep.indices.length);
-  let model: LlamaModel;
-  let opt: AdamW;
-  let epoch = 0;
-  let batchIndex = 0;
-  const adamw = { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm };
-  const resumeFrom = opts.resume === true ? (store.latest()?.path ?? null) : opts.resume ? resumeDir(opts.resume) : null;
-  if (opts.resume === true && !resumeFrom) log(`resume: no checkpoint in ${store.root} yet; starting fresh`);
-  if (!resumeFrom && store.list().length > 0) {
-    throw new Error(`${store.root} already holds checkpoints of a run: resume it with --resume, or choose another "out"`);
-  }
-  if (resumeFrom) {
-    const ck = readCheckpoint(resumeFrom, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype)), dtype: s.dtype });
-    if (!ck.state || !ck.optimizer) throw new Error(`${resumeFrom}: has no training state to resume from`);
-    const saved = JSON.stringify(ck.state.runConfig);
-    if (saved !== JSON.stringify(runConfig)) {
-      throw new Error(`${resumeFrom}: was written by a run with another configuration, tokenizer or data; resume with the same ones (only ${RESUMABLE_CHANGES.join(', ')} may change)`);
-    }
-    model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
-    opt = new AdamW(model.params, adamw, { tensors: ck.optimizer, step: ck.state.step });
-    const pos = ck.state.dataPosition as { epoch: number; batch: number };
-    [epoch, batchIndex] = [pos.epoch, pos.batch];
-    log(`resumed from ${resumeFrom}: step ${opt.step}, epoch ${epoch + 1}, batch ${batchIndex}`);
-  } else if (src.weightsDir) {
-    const ck = readCheckpoint(src.weightsDir, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype)), dtype: s.dtype, weightsOnly: true });
-    model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
-    opt = new AdamW(model.params, adamw);
-    log(`model: weights from ${src.weightsDir}`);
-  } else {
-    model = LlamaModel.fromWeights(src.config, initLlamaWeights(src.config, s.initSeed), s.dtype, { checkpointing: s.checkpointing });
-    opt = new AdamW(model.params, adamw);
-    log(`model: ${cfg.model} from random weights (seed ${s.initSeed}); give a model folder to fine-tune pretrained weights`);
-  }
-
-  mkdirSync(cfg.out, { recursive: true });
-  const metrics = join(cfg.out, 'metrics.jsonl');
-  const record = (o: Record<string, unknown>) => appendFileSync(metrics, JSON.stringify(o) + '\n');
-  let lastCheckpoint = resumeFrom ?? '';
-  let validation: Record<string, number> | undefined;
-  const save = (valLoss?: number) => {
-    const state: TrainingState = {
-      step: opt.step,
-      epoch,
-      dataPosition: { epoch, batch: batchIndex },
-      schedule: { kind: 'linear', peak: s.lr, warmup: s.warmupSteps, total: totalSteps },
-      rng: null, // nothing random happens after initialisation: the data order is a function of (seed, epoch)
-      runConfig: runConfig as TrainingState['runConfig'],
-    };
-    lastCheckpoint = store.save(
-      opt.step,
-      (tmp) =>
-        writeCheckpoint(tmp, { params: model.params, optimizer: opt.stateTensors(), state }, {
-          config: model.config,
-          baseConfig: src.baseConfig,
-          // From the model folder, the whole tokenizer (tokenizer_config.json, chat template) comes along.
-          tokenizer: src.weightsDir && !cfg.tokenizer ? src.weightsDir : tokPath,
-          dtype: s.dtype === 'f32' ? 'F32' : 'BF16',
-          chatTemplate,
-        }),
-      { valLoss },
-    );
-    log(`saved ${lastCheckpoint}${valLoss === undefined ? '' : ` (validation loss ${valLoss.toFixed(4)})`}`);
-  };
-
-  let stoppedEarly = false;
-  const stopRequested = () => (s.maxSteps > 0 && opt.step >= s.maxSteps) || (opts.shouldStop?.() ?? false);
-  if (epoch >= s.epochs) log(`the run is already complete (${opt.step} steps)`);
+  const source = opts.source ?? 'the API (runTraining)';
+  // Checked first, before anything slow: the folder is writable and no other process uses it.
+  const lock = acquireRunLock(cfg.out);
+  const reporter = opts.reporter ?? (opts.log ? plainReporter(opts.log, { every: s.logEvery || 1 }) : undefined);
+  let rep: ProgressReporter = reporter ?? { log: (l) => console.log(l), step() {}, close() {} };
+  const log = (l: string) => rep.log(l);
+  let model: LlamaModel | undefined;
+  let opt: AdamW | undefined;
   try {
-    while (epoch < s.epochs && !stoppedEarly) {
+    if (opts.startOver) {
+      checkStartOver(cfg.out, source);
+      clearRunOutputs(cfg.out);
+    }
+    const store = new CheckpointStore(join(cfg.out, 'checkpoints'), { keepLast: s.keepLast });
+    const resumeFrom = opts.resume === true ? (store.latest()?.path ?? null) : opts.resume ? resumeDir(opts.resume) : null;
+    if (opts.resume === true && !resumeFrom) log(`resume: no checkpoint in ${store.root} yet; starting fresh`);
+    if (!resumeFrom && store.list().length > 0) {
+      throw new Error(`${store.root} already holds checkpoints of a run: resume it with --resume, or choose another "out"`);
+    }
+    if (!resumeFrom || !readRunInfo(cfg.out)) writeRunInfo(cfg.out, { source, started: new Date().toISOString() });
+
+    opts.onPhase?.('loading', 0, 0);
+    log(`loading the tokenizer and the data (${cfg.data.languages.join(', ')})`);
+    const src = modelSource(cfg);
+    const tokPath = cfg.tokenizer ?? src.tokenizer;
+    if (!tokPath) throw new Error(`${cfg.model}: no tokenizer: set "tokenizer" to a SentencePiece .model file`);
+    const tokenizer = SentencePieceTokenizer.load(tokPath);
+    if (tokenizer.vocabSize > src.config.vocab_size) {
+      throw new Error(`tokenizer ${tokPath} has ${tokenizer.vocabSize} pieces but the model's vocab_size is ${src.config.vocab_size}`);
+    }
+    if (src.config.bos_token_id !== undefined && tokenizer.bosId >= 0 && tokenizer.bosId !== src.config.bos_token_id) {
+      throw new Error(`tokenizer ${tokPath} has BOS id ${tokenizer.bosId} but the model's config says bos_token_id ${src.config.bos_token_id}: not this model's tokenizer?`);
+    }
+    const tokenizerHash = await hashFile(tokPath);
+    const data = await loadDataset(cfg.data, { tokenizer, tokenizerHash });
+    const trainedTemplate = await trainedChatTemplate(data.template, cfg.data.template.kind === 'jinja' ? cfg.data.template.path : undefined);
+    const chatTemplate = trainedTemplate === undefined ? undefined : { chatTemplate: trainedTemplate, special: specialTokenStrings(tokenizer), maxLength: src.config.max_position_embeddings };
+    const maxSeqLen = Math.min(cfg.data.maxSeqLen, src.config.max_position_embeddings);
+    const prep = prepareExamples(data.train, maxSeqLen);
+    const plan = (epoch: number) => planBatches(prep, { batchSize: s.globalBatch, maxSeqLen, seed: cfg.data.seed, epoch });
+    const perEpoch = plan(0).length;
+    if (perEpoch === 0) throw new Error('training data: no example has a trained token after truncation');
+    const totalSteps = s.epochs * perEpoch;
+    const tr = prep.stats;
+    log(`data: ${prep.indices.length} training examples (${Object.entries(data.report.trainByLang).map(([l, n]) => `${l} ${n}`).join(', ')}), ` +
+      `${data.validation.ids.length} validation; ${tr.truncated} truncated to ${maxSeqLen} tokens` +
+      `${maxSeqLen < cfg.data.maxSeqLen ? ` (the model's max_position_embeddings)` : ''}, ${tr.noTrainedTokensLeft} left out`);
+    for (const w of settingWarnings(s, totalSteps, perEpoch)) log(`warning: ${w}`);
+    if (opts.shouldStop?.()) {
+      log('stopped during data loading: no step was taken and nothing was saved');
+      const summary = emptySummary(totalSteps, s.epochs, resumeFrom);
+      return { steps: 0, totalSteps, status: 'interrupted', checkpoint: resumeFrom ?? '', stoppedEarly: true, resumedFrom: resumeFrom ?? undefined, summary };
+    }
+
+    const runConfig = runFingerprint(cfg, { tokenizerHash, model: src.config, train: data.train, validation: data.validation });
+    let epoch = 0;
+    let batchIndex = 0;
+    let record: RunRecord = { tokens: 0, wallSeconds: 0, epochs: [] };
+    const adamw = { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm };
+    if (resumeFrom) {
+      const ck = readCheckpoint(resumeFrom, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype)), dtype: s.dtype });
+      if (!ck.state || !ck.optimizer) throw new Error(`${resumeFrom}: has no training state to resume from`);
+      const diff = fingerprintDiff(ck.state.runConfig, runConfig);
+      if (diff.length) {
+        for (const t of ck.params.values()) t.dispose();
+        for (const t of ck.optimizer.values()) t.dispose();
+        throw new Error(`${resumeFrom}: cannot resume: it was written by a run with other settings or data (checkpoint → now):\n  ${diff.join('\n  ')}\n` +
+          `Resume with the same ones (these may change: ${RESULT_NEUTRAL.join(', ')}), or start a new run in another folder`);
+      }
+      model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
+      opt = new AdamW(model.params, adamw, { tensors: ck.optimizer, step: ck.state.step });
+      const pos = ck.state.dataPosition as { epoch: number; batch: number };
+      [epoch, batchIndex] = [pos.epoch, pos.batch];
+      const saved = ck.state.extra?.run as unknown as RunRecord | undefined;
+      if (saved) record = saved;
+      log(`resumed from ${resumeFrom}: step ${opt.step}, epoch ${epoch + 1}, batch ${batchIndex}`);
+    } else if (src.weightsDir) {
+      const ck = readCheckpoint(src.weightsDir, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype)), dtype: s.dtype, weightsOnly: true });
+      model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
+      opt = new AdamW(model.params, adamw);
+      log(`model: weights from ${src.weightsDir}`);
+    } else {
+      model = LlamaModel.fromWeights(src.config, initLlamaWeights(src.config, s.initSeed), s.dtype, { checkpointing: s.checkpointing });
+      opt = new AdamW(model.params, adamw);
+      log(`model: ${cfg.model} from random weights (seed ${s.initSeed}); give a model folder to fine-tune pretrained weights`);
+    }
+    const m = model;
+    const o = opt;
+
+    const metrics = new MetricsLog(join(cfg.out, 'metrics.jsonl'));
+    if (resumeFrom) metrics.append({ event: 'resume', step: o.step, from: resumeFrom, time: new Date().toISOString() });
+    const tb = cfg.report.includes('tensorboard') ? new TensorBoardWriter(join(cfg.out, 'tensorboard')) : undefined;
+    if (tb) log(`tensorboard: ${tb.file} (tensorboard --logdir ${join(cfg.out, 'tensorboard')})`);
+    const title = `${source === 'embedded default' ? 'node train.js (embedded default)' : source}: loss`;
+    let lastCheckpoint = resumeFrom ?? '';
+    let validation: Record<string, number> | undefined;
+    const wall = () => record.wallSeconds + (performance.now() - started) / 1000;
+
+    const save = (valLoss?: number) => {
+      opts.onPhase?.('saving', o.step, totalSteps);
+      const state: TrainingState = {
+        step: o.step,
+        epoch,
+        dataPosition: { epoch, batch: batchIndex },
+        schedule: { kind: 'linear', peak: s.lr, warmup: s.warmupSteps, total: totalSteps },
+        rng: null, // nothing random happens after initialisation: the data order is a function of (seed, epoch)
+        runConfig: runConfig as TrainingState['runConfig'],
+        extra: { run: JSON.parse(JSON.stringify({ ...record, wallSeconds: wall() })) },
+      };
+      lastCheckpoint = store.save(
+        o.step,
+        (tmp) =>
+          writeCheckpoint(tmp, { params: m.params, optimizer: o.stateTensors(), state }, {
+            config: m.config,
+            baseConfig: src.baseConfig,
+            // From the model folder, the whole tokenizer (tokenizer_config.json, chat template) comes along.
+            tokenizer: src.weightsDir && !cfg.tokenizer ? src.weightsDir : tokPath,
+            dtype: s.dtype === 'f32' ? 'F32' : 'BF16',
+            chatTemplate,
+          }),
+        { valLoss },
+      );
+      log(`saved ${lastCheckpoint}${valLoss === undefined ? '' : ` (validation loss ${valLoss.toFixed(4)})`}`);
+    };
+    const validate = async (what: string) => {
+      validation = evaluate(m, data, s, maxSeqLen);
+      metrics.append({ step: o.step, epoch: epoch + (batchIndex === 0 ? 0 : 1), validation });
+      tb?.scalars(o.step, Object.fromEntries(Object.entries(validation).map(([l, v]) => [`validation/${l}`, v])));
+      log(`validation ${what}: ${Object.entries(validation).map(([l, v]) => `${l} ${v.toFixed(4)}`).join(', ')}`);
+      await writeLossPlot(cfg.out, title);
+      return validation;
+    };
+
+    const diverged = (step: number, what: string, batchRows: number[][]): DivergedError => {
+      const ids = batchRows.flat().slice(0, 5).map((i) => `${data.train.ids[i]} (${data.train.langs[i]})`);
+      const good = store.latest();
+      metrics.append({ event: 'diverged', step, what });
+      return new DivergedError(`step ${step}/${totalSteps}: ${what}; training stopped and nothing was saved from this step.\n` +
+        `  Last good checkpoint: ${good ? `${good.path} (step ${good.step})` : 'none (no checkpoint was saved yet)'}.\n` +
+        `  Try a lower train.lr (now ${s.lr}), a longer train.warmupSteps (now ${s.warmupSteps}) or train.maxGradNorm (now ${s.maxGradNorm}), ` +
+        `and start a new run (a checkpoint folder can be its "model"); or check this batch's data: examples ${ids.join(', ')}${batchRows.flat().length > 5 ? ', ...' : ''}`);
+    };
+
+    let status: RunStatus = 'completed';
+    if (reporter === undefined) rep = reporterFor(process.stdout, s.logEvery || Math.max(1, Math.round(totalSteps / 25)));
+    if (epoch >= s.epochs) log(`the run is already complete (${o.step} steps)`);
+    const firstStep = o.step;
+    const early = s.earlyStopping;
+    if (early && epoch > 0 && epoch < s.epochs && epochsWithoutImprovement(record.epochs, early.minDelta) >= early.patience) {
+      status = 'early-stopped';
+      log(`early stopping: this run already stopped improving (patience ${early.patience})`);
+    }
+    const maxStepsReached = () => s.maxSteps > 0 && o.step >= s.maxSteps;
+    opts.onPhase?.('training', o.step, totalSteps);
+    train: while (epoch < s.epochs && status === 'completed') {
       const batches = plan(epoch);
-      if (stopRequested()) {
-        stoppedEarly = true;
-        log(`stopped before step ${opt.step + 1}: train.maxSteps is ${s.maxSteps}; raise it to continue`);
+      if (maxStepsReached() || opts.shouldStop?.()) {
+        status = maxStepsReached() ? 'paused' : 'interrupted';
+        log(status === 'paused' ? `stopped before step ${o.step + 1}: train.maxSteps is ${s.maxSteps}; raise it to continue` : `stopped before step ${o.step + 1}`);
         break;
       }
-      for (; batchIndex < batches.length; ) {
+      while (batchIndex < batches.length) {
         const t0 = performance.now();
-        const lr = linearLr(s.lr, opt.step, totalSteps, s.warmupSteps);
+        const lr = linearLr(s.lr, o.step, totalSteps, s.warmupSteps);
         const rows = batches[batchIndex];
-        const res = withScope(() => {
-          const micro = [];
-          for (let i = 0; i < rows.length; i += s.microBatch) {
-            const b = collateBatch(data.train, rows.slice(i, i + s.microBatch), maxSeqLen);
-            micro.push({ batch: modelBatch(b), targets: b.labels });
-          }
-          return trainStep(model, opt, micro, lr);
-        });
+        const stepNo = o.step + 1;
+        // Told before the step, so a Ctrl-C during it is answered with this step's number.
+        opts.onPhase?.('training', o.step, totalSteps);
+        let res;
+        try {
+          res = withScope(() => {
+            const micro = [];
+            for (let i = 0; i < rows.length; i += s.microBatch) {
+              const b = collateBatch(data.train, rows.slice(i, i + s.microBatch), maxSeqLen);
+              micro.push({ batch: modelBatch(b), targets: b.labels });
+            }
+            return trainStep(m, o, micro, lr);
+          });
+        } catch (e) {
+          const msg = (e as Error).message;
+          const nf = /gradient norm is (NaN|-?Infinity)/.exec(msg);
+          if (nf) throw diverged(stepNo, `the gradient norm is ${nf[1]} (the weights were not updated)`, rows);
+          throw e;
+        }
+        if (!Number.isFinite(res.loss)) throw diverged(stepNo, `the loss is ${res.loss}`, rows);
         batchIndex++;
         const ms = performance.now() - t0;
-        record({ step: opt.step, epoch: epoch + 1, loss: res.loss, lr, gradNorm: res.gradNorm, tokens: res.tokens, ms });
-        log(`epoch ${epoch + 1}/${s.epochs} step ${opt.step}/${totalSteps} loss ${res.loss.toFixed(4)} lr ${lr.toExponential(2)} ` +
-          `grad-norm ${res.gradNorm.toFixed(3)} ${Math.round((res.tokens * 1000) / ms)} trained tok/s`);
-        // Lets Node run the finalizers of this step's tensor handles (and signal handlers).
+        record.tokens += res.tokens;
+        metrics.append({ step: o.step, epoch: epoch + 1, loss: res.loss, lr, gradNorm: res.gradNorm, tokens: res.tokens, ms });
+        tb?.scalars(o.step, { 'train/loss': res.loss, 'train/lr': lr, 'train/grad_norm': res.gradNorm, 'train/tokens_per_sec': (res.tokens * 1000) / ms });
+        const elapsed = (performance.now() - started) / 1000;
+        const done = o.step - firstStep;
+        rep.step({
+          epoch: epoch + 1, epochs: s.epochs, step: o.step, totalSteps, loss: res.loss, lr, gradNorm: res.gradNorm,
+          tokensPerSec: (res.tokens * 1000) / ms, elapsed, eta: (elapsed / done) * (totalSteps - o.step), rssBytes: process.memoryUsage.rss(),
+        });
+        // Lets Node run the finalizers of this step's tensor handles (and signal and IPC handlers).
         await new Promise<void>((r) => setImmediate(r));
-        if (batchIndex === batches.length) {
+        const endOfEpoch = batchIndex === batches.length;
+        if (endOfEpoch) {
           epoch++;
           batchIndex = 0;
+          const v = await validate(`after epoch ${epoch}`);
+          record.epochs.push({ epoch, step: o.step, validation: v });
+          save(v.all);
+          if (early && epoch < s.epochs) {
+            const bad = epochsWithoutImprovement(record.epochs, early.minDelta);
+            if (bad >= early.patience) {
+              const b = bestEpoch(record.epochs)!;
+              log(`early stopping: validation loss has not improved by ${early.minDelta} for ${bad} epoch${bad > 1 ? 's' : ''}; ` +
+                `best was epoch ${b.epoch} (${b.validation.all.toFixed(4)})`);
+              status = 'early-stopped';
+            }
+          }
+        } else {
+          if (s.evalEvery > 0 && o.step % s.evalEvery === 0) await validate(`at step ${o.step}`);
+          if (s.saveEvery > 0 && o.step % s.saveEvery === 0) save();
         }
-        const stop = stopRequested();
-        const endOfEpoch = batchIndex === 0;
-        if (endOfEpoch) {
-          validation = evaluate(model, data, s, maxSeqLen);
-          record({ step: opt.step, epoch, validation });
-          log(`validation after epoch ${epoch}: ${Object.entries(validation).map(([l, v]) => `${l} ${v.toFixed(4)}`).join(', ')}`);
-          save(validation.all);
-        } else if (stop || (s.saveEvery > 0 && opt.step % s.saveEvery === 0)) {
-          save();
+        const stop = maxStepsReached() ? 'paused' : opts.shouldStop?.() ? 'interrupted' : undefined;
+        if (stop && epoch < s.epochs && status === 'completed') {
+          if (!endOfEpoch && !(s.saveEvery > 0 && o.step % s.saveEvery === 0)) save();
+          status = stop;
+          log(stop === 'paused' ? `paused at step ${o.step} (train.maxSteps); continue with --resume` : `stopped at step ${o.step}; continue with --resume`);
+          break train;
         }
-        if (stop) {
-          stoppedEarly = epoch < s.epochs;
-          if (stoppedEarly) log(`stopped at step ${opt.step}; continue with --resume`);
-          break;
-        }
-        if (endOfEpoch) break;
+        if (endOfEpoch) continue train;
       }
     }
+    rep.close();
+    rep = reporter ?? { log: (l) => console.log(l), step() {}, close() {} };
     const best = store.best();
-    return {
-      steps: opt.step,
+    const bestEp = best ? record.epochs.find((e) => e.step === best.step) : undefined;
+    const summary: RunSummary = {
+      status,
+      steps: o.step,
       totalSteps,
+      epochsCompleted: epoch,
+      maxEpochs: s.epochs,
+      tokensTrained: record.tokens,
+      wallSeconds: wall(),
+      best: best && bestEp ? { epoch: bestEp.epoch, step: best.step, checkpoint: best.path, validation: bestEp.validation } : null,
+      epochs: record.epochs,
+      lastCheckpoint,
+      resumedFrom: resumeFrom,
+    };
+    writeSummary(cfg.out, summary);
+    if (record.epochs.length || validation) await writeLossPlot(cfg.out, title);
+    opts.onPhase?.('done', o.step, totalSteps);
+    log(summaryTable(summary, cfg.out));
+    return {
+      steps: o.step,
+      totalSteps,
+      status,
       checkpoint: lastCheckpoint,
       validation,
-      best: best && { path: best.path, valLoss: best.valLoss },
-      stoppedEarly,
+      best: best && { path: best.path, valLoss: best.valLoss, epoch: bestEp?.epoch },
+      stoppedEarly: status !== 'completed',
       resumedFrom: resumeFrom ?? undefined,
+      summary,
     };
   } finally {
-    model.dispose();
-    opt.dispose();
+    rep.close();
+    model?.dispose();
+    opt?.dispose();
+    lock.release();
   }
+}
+
+function emptySummary(totalSteps: number, maxEpochs: number, resumedFrom: string | null): RunSummary {
+  return { status: 'interrupted', steps: 0, totalSteps, epochsCompleted: 0, maxEpochs, tokensTrained: 0, wallSeconds: 0, best: null, epochs: [], lastCheckpoint: resumedFrom ?? '', resumedFrom };
 }

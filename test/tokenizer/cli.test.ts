@@ -1,23 +1,24 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultNormalizerSpec, defaultTrainerSpec, PieceType, SentencePieceTokenizer, writeModelProto } from '../../src/tokenizer/index.js';
+import { ensureBuilt } from '../helpers/build.js';
 import { projectRoot } from './spm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'polytune-tok-cli-'));
 const model = join(dir, 'tiny.model');
 
-function polytune(args: string[], input: string) {
+function polytune(args: string[], input: string | Buffer) {
   return spawnSync(process.execPath, [join(projectRoot, 'bin/polytune.js'), ...args], { input, encoding: 'utf8', cwd: projectRoot });
 }
 
 describe('polytune tokenize', () => {
   beforeAll(() => {
-    const build = spawnSync('npm', ['run', 'build:ts'], { cwd: projectRoot, encoding: 'utf8' });
     // Other areas may not compile yet; the CLI only needs dist/ for its own modules.
-    if (build.status !== 0) console.warn(`npm run build:ts reported errors:\n${build.stdout}`);
+    const complaints = ensureBuilt();
+    if (complaints) console.warn(`tsc reported errors while building dist/:\n${complaints}`);
     const chars = [...new Set('▁abcdefghijklmnopqrstuvwxyzäöüéèàç'.split(''))];
     const words = ['▁hello', '▁world', '▁grüße', '▁café', 'll', 'or', '▁w', '▁h'];
     writeFileSync(
@@ -77,5 +78,44 @@ describe('polytune tokenize', () => {
     const r2 = polytune(['tokenize', '--model', model, '--decode'], '[4, 5]\nnot json\n');
     expect(r2.status).toBe(1);
     expect(r2.stderr).toMatch(/stdin line 2: expected a JSON array/);
+  });
+
+  it('refuses stdin that is not UTF-8 with the line and byte offset, and skips a leading byte-order mark', () => {
+    const tok = SentencePieceTokenizer.load(model);
+    const input = Buffer.concat([Buffer.from('hello\nwor'), Buffer.from([0xe9]), Buffer.from('ld\n')]);
+    const r = polytune(['tokenize', '--model', model], input);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`stdin line 2: invalid UTF-8 at byte offset ${input.indexOf(0xe9)} (bytes e9 6c 64; it looks like Latin-1`);
+    const bom = polytune(['tokenize', '--model', model], Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('hello world\ncafé\n')]));
+    expect(bom.status).toBe(0);
+    expect(bom.stdout).toBe(`${JSON.stringify(tok.encode('hello world'))}\n${JSON.stringify(tok.encode('café'))}\n`);
+  });
+
+  it('refuses a 200 MB stdin line by name instead of crashing V8; the limit is exact and configurable', () => {
+    const f = join(dir, 'huge.txt');
+    const fd = openSync(f, 'w');
+    const size = 200_000_000;
+    try {
+      writeSync(fd, 'hello\n');
+      const block = Buffer.alloc(1 << 20, 0x61);
+      for (let left = size; left > 0; left -= block.length) writeSync(fd, block, 0, Math.min(left, block.length));
+      writeSync(fd, '\nworld\n');
+    } finally {
+      closeSync(fd);
+    }
+    const input = openSync(f, 'r');
+    try {
+      const r = spawnSync(process.execPath, [join(projectRoot, 'bin/polytune.js'), 'tokenize', '--model', model], { stdio: [input, 'pipe', 'pipe'], encoding: 'utf8' });
+      expect(r.stderr).toContain('stdin line 2 is 200.0 MB; the limit is 16 MB (--max-line-mb)');
+      expect(r.status).toBe(1);
+    } finally {
+      closeSync(input);
+      rmSync(f);
+    }
+    const exact = polytune(['tokenize', '--model', model, '--max-line-mb', '0.00001'], 'helloworld\nhello world\n');
+    expect(exact.stderr).toContain('stdin line 2 is 0.000 MB; the limit is 0.00001 MB');
+    const ok = polytune(['tokenize', '--model', model, '--max-line-mb', '0.00001'], 'helloworld\nhelloworl\n');
+    expect(ok.status).toBe(0);
+    expect(polytune(['tokenize', '--model', model, '--max-line-mb', '0'], '').stderr).toContain("option '--max-line-mb <mb>' argument '0' is invalid");
   });
 });

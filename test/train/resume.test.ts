@@ -1,26 +1,17 @@
 // Exact resume: N steps straight equal N/2 steps, a stop, and a resume for the rest, bit for bit;
-// also through the CLI with a real SIGINT.
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// a resume after the whole folder moved; a refused resume names every changed field; metrics.jsonl
+// marks the resume.
+import { cpSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedDefault, runTraining, type RunConfig } from '../../src/train/index.js';
+import { describe, expect, it } from 'vitest';
+import { embeddedDefault, loadRunConfig, readMetrics, runTraining, type RunConfig } from '../../src/train/index.js';
+import { quiet, smallRunConfigFile, tempDirs } from './helpers.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const quiet = () => {};
-const temps: string[] = [];
-const tempDir = (prefix: string) => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  temps.push(d);
-  return d;
-};
-afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = tempDirs();
 
 async function smallRun(dir: string, maxSteps: number, dtype: 'bf16' | 'f32' = 'bf16'): Promise<RunConfig> {
   const cfg = await embeddedDefault(dir, { items: 40 });
-  return { ...cfg, train: { ...cfg.train, epochs: 2, globalBatch: 16, microBatch: 8, maxSteps, warmupSteps: 2, dtype } };
+  return { ...cfg, train: { ...cfg.train, epochs: 2, globalBatch: 16, microBatch: 8, maxSteps, warmupSteps: 2, dtype, logEvery: 1 } };
 }
 
 /** The bytes that define a checkpoint's numbers: weights, optimizer tensors, and the state. */
@@ -48,10 +39,11 @@ describe('exact resume', () => {
     const b = checkpointBytes(second.checkpoint);
     expect(b.weights.equals(a.weights)).toBe(true);
     expect(b.optimizer.equals(a.optimizer)).toBe(true);
-    // The states agree but for the run folder each run's config names.
+    // The states agree, fingerprint included (it holds no path), but for the wall time.
     const state = (buf: Buffer) => {
-      const { runConfig: _, ...rest } = JSON.parse(buf.toString()).state ?? JSON.parse(buf.toString());
-      return rest;
+      const st = JSON.parse(buf.toString());
+      delete st.extra.run.wallSeconds;
+      return st;
     };
     expect(state(b.state)).toEqual(state(a.state));
     expect(state(a.state)).toMatchObject({ step: 16 });
@@ -89,57 +81,71 @@ describe('exact resume', () => {
     await runTraining(await smallRun(dir, 2), { log: quiet });
     const changed = await smallRun(dir, 4);
     changed.train = { ...changed.train, lr: changed.train.lr * 2 };
-    await expect(runTraining(changed, { log: quiet, resume: true })).rejects.toThrow(/another configuration/);
+    await expect(runTraining(changed, { log: quiet, resume: true })).rejects.toThrow(/other settings or data \(checkpoint → now\):\n  train\.lr: 0\.003 → 0\.006\n/);
   });
 });
 
-describe('the CLI', () => {
-  beforeAll(() => {
-    execFileSync('npm', ['run', 'build:ts'], { cwd: root, stdio: 'ignore' });
+describe('resume', () => {
+  it('after the project and data folder moved; result-neutral settings may change; changed ones are each named', async () => {
+    const base = tempDir('pt-move-');
+    const file = await smallRunConfigFile(join(base, 'a'), { maxSteps: 2, logEvery: 1 });
+    const first = await runTraining(loadRunConfig(file), { log: quiet });
+    expect(first.steps).toBe(2);
+    // The uninterrupted reference, in a copy made before anything moves.
+    cpSync(join(base, 'a'), join(base, 'ref'), { recursive: true });
+    const refFile = join(base, 'ref', 'run.yaml');
+    const ref = await runTraining(loadRunConfig(refFile, ['train.maxSteps=4', 'out=' + join(base, 'ref', 'straight')]), { log: quiet });
+
+    renameSync(join(base, 'a'), join(base, 'moved'));
+    const moved = join(base, 'moved', 'run.yaml');
+    // Cache folder, checkpointing, logging, saving and the pause point may change.
+    const lines: string[] = [];
+    const neutral = ['train.maxSteps=4', 'train.checkpointing=true', 'train.keepLast=3', 'train.logEvery=2', 'train.evalEvery=3', 'report=[tensorboard]', `data.cacheDir=${join(base, 'cache2')}`];
+    const resumed = await runTraining(loadRunConfig(moved, neutral), { log: (l) => lines.push(l), resume: true });
+    expect(resumed.resumedFrom).toBe(join(base, 'moved', 'run', 'checkpoints', 'checkpoint-2'));
+    expect(resumed.steps).toBe(4);
+    expect(readFileSync(join(resumed.checkpoint, 'model.safetensors')).equals(readFileSync(join(ref.checkpoint, 'model.safetensors')))).toBe(true);
+
+    // metrics.jsonl: a line marks the resume, and readers get one entry per step.
+    const raw = readFileSync(join(base, 'moved', 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(raw.find((o) => o.event === 'resume')).toMatchObject({ step: 2, from: join(base, 'moved', 'run', 'checkpoints', 'checkpoint-2') });
+    expect(readMetrics(join(base, 'moved', 'run', 'metrics.jsonl')).steps.map((s) => s.step)).toEqual([1, 2, 3, 4]);
+
+    // Changes that alter the numbers are refused, each named with its old and new value.
+    const changed = loadRunConfig(moved, ['train.maxSteps=6', 'train.lr=0.001', 'train.globalBatch=8', 'data.seed=7']);
+    const err = await runTraining(changed, { log: quiet, resume: true }).then(() => null, (e: Error) => e.message);
+    expect(err).toContain('cannot resume: it was written by a run with other settings or data (checkpoint → now):');
+    expect(err).toContain('\n  train.lr: 0.003 → 0.001');
+    expect(err).toContain('\n  train.globalBatch: 16 → 8');
+    expect(err).toContain('\n  data.seed: 0 → 7');
+    expect(err).toMatch(/data\.trainingTokens: "[0-9a-f]{64}" → "[0-9a-f]{64}"/); // the seed changes the split
+    expect(err).not.toMatch(/^ +train\.maxSteps/m);
   });
 
-  it('SIGINT saves a checkpoint; --resume finishes the run to the same weights as an uninterrupted one', async () => {
-    const base = tempDir('pt-cli-');
-    const write = async (name: string) => {
-      const cfg = await smallRun(join(base, name), 0);
-      const file = join(base, `${name}.json`);
-      // The config file form of the same run.
-      writeFileSync(file, JSON.stringify({ model: cfg.model, tokenizer: cfg.tokenizer, out: cfg.out, train: { ...cfg.train, maxSteps: 0 }, data: {
-        languages: cfg.data.languages, mixture: 'all', files: join(base, name, 'data', '{lang}.json'), format: 'bactrian',
-        validation: { fraction: 0.1 }, template: 'teuken', maxSeqLen: 256, cacheDir: join(base, name, 'cache') } }));
-      return file;
-    };
-    const run = (args: string[], onLine?: (line: string, kill: () => void) => void) =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const p = spawn(process.execPath, [join(root, 'train.js'), ...args], { cwd: base });
-        let out = '';
-        p.stdout.on('data', (d: Buffer) => {
-          out += d;
-          for (const line of d.toString().split('\n')) onLine?.(line, () => p.kill('SIGINT'));
-        });
-        p.stderr.on('data', (d: Buffer) => (out += d));
-        p.on('close', (code) => resolve({ code, out }));
-      });
-    const straight = await run([await write('a')]);
-    expect(straight.code, straight.out).toBe(0);
-    const cfgB = await write('b');
-    let sent = false;
-    const interrupted = await run([cfgB], (line, kill) => {
-      if (!sent && /step 5\//.test(line)) {
-        sent = true;
-        kill();
-      }
-    });
-    expect(interrupted.code, interrupted.out).toBe(0);
-    expect(interrupted.out).toMatch(/SIGINT: saving a checkpoint/);
-    expect(interrupted.out).toMatch(/continue with --resume/);
-    const resumed = await run([cfgB, '--resume']);
-    expect(resumed.code, resumed.out).toBe(0);
-    expect(resumed.out).toMatch(/resumed from .*checkpoint-\d+: step \d+/);
-    const last = (out: string) => /last checkpoint (\S+?);/.exec(out)![1];
-    const a = checkpointBytes(last(straight.out));
-    const b = checkpointBytes(last(resumed.out));
-    expect(b.weights.equals(a.weights)).toBe(true);
-    expect(b.optimizer.equals(a.optimizer)).toBe(true);
+  it('refuses data whose contents changed, though its path did not', async () => {
+    const base = tempDir('pt-data-');
+    const file = await smallRunConfigFile(base, { maxSteps: 1 });
+    await runTraining(loadRunConfig(file), { log: quiet });
+    const de = join(base, 'data', 'DE.json');
+    const rows = JSON.parse(readFileSync(de, 'utf8'));
+    rows[0].output = rows[0].output + ' (edited)';
+    writeFileSync(de, JSON.stringify(rows));
+    await expect(runTraining(loadRunConfig(file, ['train.maxSteps=2']), { log: quiet, resume: true })).rejects.toThrow(/data\.(trainingTokens|validationTokens): "[0-9a-f]+" → "[0-9a-f]+"/);
+  });
+
+  it('a torn or duplicated metrics history reads as one value per step, the latest attempt winning', async () => {
+    const dir = tempDir('pt-metrics-');
+    const f = join(dir, 'metrics.jsonl');
+    writeFileSync(f, [
+      { step: 1, epoch: 1, loss: 5, lr: 0, gradNorm: 1, tokens: 1, ms: 1 },
+      { step: 2, epoch: 1, loss: 4, lr: 0, gradNorm: 1, tokens: 1, ms: 1 },
+      { step: 3, epoch: 1, loss: 3.5, lr: 0, gradNorm: 1, tokens: 1, ms: 1 }, // a killed attempt's step, never saved
+      { event: 'resume', step: 2, from: 'checkpoint-2' },
+      { step: 3, epoch: 1, loss: 3, lr: 0, gradNorm: 1, tokens: 1, ms: 1 },
+    ].map((o) => JSON.stringify(o)).join('\n') + '\n{"step": 4, "lo');
+    const m = readMetrics(f);
+    expect(m.steps.map((s) => [s.step, s.loss])).toEqual([[1, 5], [2, 4], [3, 3]]);
+    expect(m.resumes).toEqual([{ event: 'resume', step: 2, from: 'checkpoint-2' }]);
   });
 });
+

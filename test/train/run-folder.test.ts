@@ -1,0 +1,119 @@
+// One process per run folder, a writability check before anything slow, and a demo that clears
+// only its own run.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runTrainJob } from '../../src/cli/train-job.js';
+import { LOCK_FILE, acquireRunLock, loadRunConfig, runTraining } from '../../src/train/index.js';
+import { quiet, smallRun, smallRunConfigFile, tempDirs } from './helpers.js';
+
+const tempDir = tempDirs();
+
+/** Whether `mount -t tmpfs` works here (root in a container that allows it). */
+function canMount(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const probe = tempDir('pt-mnt-probe-');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const mountable = canMount();
+
+describe('the run lock', () => {
+  it('refuses a second holder in this process and in another one, naming the pid; takes over a dead pid', async () => {
+    const out = tempDir('pt-lock-');
+    const lock = acquireRunLock(out);
+    expect(JSON.parse(readFileSync(join(out, LOCK_FILE), 'utf8')).pid).toBe(process.pid);
+    expect(() => acquireRunLock(out)).toThrow(`${out} is in use by process ${process.pid}`);
+    lock.release();
+    expect(existsSync(join(out, LOCK_FILE))).toBe(false);
+
+    // Another live process holds it (a lock file as acquireRunLock writes it, with that process's pid).
+    const child = spawn('sleep', ['60']);
+    writeFileSync(join(out, LOCK_FILE), JSON.stringify({ pid: child.pid, host: hostname(), started: new Date().toISOString() }) + '\n');
+    try {
+      expect(() => acquireRunLock(out)).toThrow(new RegExp(`in use by process ${child.pid} .*two runs must not write one folder`));
+      // And a whole run is refused before it loads anything.
+      const cfg = await smallRun(tempDir('pt-lock-run-'));
+      await expect(runTraining({ ...cfg, out }, { log: quiet })).rejects.toThrow(`in use by process ${child.pid}`);
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('close', r));
+    }
+    // The holder died without releasing: its lock is stale and taken over.
+    expect(JSON.parse(readFileSync(join(out, LOCK_FILE), 'utf8')).pid).toBe(child.pid);
+    acquireRunLock(out).release();
+  });
+});
+
+describe('an unwritable run folder', () => {
+  it('is reported before the data and the model are loaded', async () => {
+    const dir = tempDir('pt-unwritable-');
+    writeFileSync(join(dir, 'file'), 'not a folder');
+    const cfg = await smallRun(join(dir, 'run'));
+    // The data files do not exist either: the folder's error must come first.
+    const broken = { ...cfg, out: join(dir, 'file', 'run'), data: { ...cfg.data, files: { EN: [join(dir, 'missing.json')] } } };
+    await expect(runTraining(broken, { log: quiet })).rejects.toThrow(`cannot create the run folder ${join(dir, 'file', 'run')}: a path component is a file, not a folder (ENOTDIR)`);
+  });
+
+  it.skipIf(!mountable)('a read-only file system is reported before loading (skipped where mount -t tmpfs is not allowed)', async () => {
+    const dir = tempDir('pt-rofs-');
+    const ro = join(dir, 'ro');
+    mkdirSync(ro);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', ro]);
+    try {
+      const cfg = await smallRun(join(dir, 'inputs'));
+      await expect(runTraining({ ...cfg, out: ro }, { log: quiet })).rejects.toThrow(`cannot write to the run folder ${ro} (checked before loading the data and the model): read-only file system (EROFS)`);
+    } finally {
+      execFileSync('umount', [ro]);
+    }
+  });
+});
+
+describe('the demo and other runs', () => {
+  it("a config without out never lands in the demo's folder, and the demo never clears a run it did not write", async () => {
+    const cwd = tempDir('pt-wipe-');
+    // A user's run whose config says nothing of "out": its folder is named after the config.
+    const file = await smallRunConfigFile(join(cwd, 'exp'), { maxSteps: 2 });
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^out: run\n/m, ''));
+    expect(loadRunConfig(file).out).toBe(join(cwd, 'exp', 'runs', 'run'));
+    // Even a user run written into runs/default (out given explicitly) survives the demo.
+    const userRun = join(cwd, 'runs', 'default');
+    expect(await runTrainJob({ config: file, overrides: [`out=${userRun}`], cwd }, { inProcess: false })).toBe(0);
+    const before = readdirSync(join(userRun, 'checkpoints')).sort();
+    expect(before).toContain('checkpoint-2');
+    const errors: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((s: string) => (errors.push(String(s)), true)) as typeof process.stderr.write;
+    let code: number;
+    try {
+      code = await runTrainJob({ overrides: ['train.maxSteps=1'], cwd }, { inProcess: false });
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(code).toBe(1);
+    expect(errors.join('')).toContain(`${userRun} holds a run of ${file}, not of embedded default: it is left alone`);
+    expect(readdirSync(join(userRun, 'checkpoints')).sort()).toEqual(before);
+    expect(JSON.parse(readFileSync(join(userRun, 'run.json'), 'utf8')).source).toBe(file);
+  });
+
+  it('the demo starts over in its own folder, clearing only what it wrote', async () => {
+    const cwd = tempDir('pt-demo-');
+    const job = { overrides: ['train.maxSteps=1', 'train.epochs=1'], cwd };
+    expect(await runTrainJob(job, { inProcess: false })).toBe(0);
+    const demo = join(cwd, 'runs', 'default');
+    expect(readdirSync(join(demo, 'checkpoints'))).toContain('checkpoint-1');
+    writeFileSync(join(demo, 'notes.txt'), 'mine');
+    writeFileSync(join(demo, 'metrics.jsonl'), '{"step": 99, "loss": 1}\n', { flag: 'a' });
+    expect(await runTrainJob({ ...job, overrides: ['train.maxSteps=2', 'train.epochs=1'] }, { inProcess: false })).toBe(0);
+    expect(readFileSync(join(demo, 'notes.txt'), 'utf8')).toBe('mine');
+    expect(readFileSync(join(demo, 'metrics.jsonl'), 'utf8')).not.toContain('"step":99');
+    expect(readdirSync(join(demo, 'checkpoints')).filter((f) => f.startsWith('checkpoint-'))).toEqual(['checkpoint-2']);
+  });
+});
