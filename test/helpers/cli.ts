@@ -2,7 +2,7 @@
 // the CLI's module tree is transpiled into a temporary package that links the native build and
 // node_modules, so tests see exactly the sources they run beside.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { transpileTree } from '../checkpoint/transpile.js';
@@ -14,6 +14,7 @@ let entry: string | undefined;
 export function cliEntry(): string {
   if (entry) return entry;
   const out = mkdtempSync(join(tmpdir(), 'polytune-cli-'));
+  process.once('exit', () => rmSync(out, { recursive: true, force: true }));
   const index = transpileTree(join(root, 'src/cli/index.ts'), root, out);
   writeFileSync(join(out, 'package.json'), JSON.stringify({ name: 'polytune', type: 'module' }));
   symlinkSync(join(root, 'build'), join(out, 'build'));
