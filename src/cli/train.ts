@@ -27,6 +27,7 @@ export async function trainCommand(job: TrainJob): Promise<number> {
   const child = fork(worker, [JSON.stringify(job)], { stdio: 'inherit' });
   let at: WorkerMessage | undefined;
   let signalled: NodeJS.Signals | undefined;
+  let quitting = false;
   child.on('message', (m: WorkerMessage) => (at = m));
   const onSignal = (sig: NodeJS.Signals) => {
     if (!signalled) {
@@ -36,8 +37,13 @@ export async function trainCommand(job: TrainJob): Promise<number> {
       return;
     }
     process.stderr.write(`\n${sig} again: quitting now, without saving\n`);
+    // Reap the killed worker before leaving, or it lingers as a zombie where init does not reap,
+    // and its run lock would look held.
+    const code = SIGNAL_EXIT[sig] ?? 130;
+    quitting = true;
+    child.once('exit', () => process.exit(code));
+    setTimeout(() => process.exit(code), 2000).unref();
     child.kill('SIGKILL');
-    process.exit(SIGNAL_EXIT[sig] ?? 130);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -46,7 +52,7 @@ export async function trainCommand(job: TrainJob): Promise<number> {
     return await new Promise<number>((resolve) => {
       child.on('exit', (code, signal) => {
         // Killed from outside (the OOM killer, kill -9): say so, the worker could not.
-        if (signal) process.stderr.write(`polytune: the training process was killed by ${signal}; the last saved checkpoint is intact (--resume continues from it)\n`);
+        if (signal && !quitting) process.stderr.write(`polytune: the training process was killed by ${signal}; the last saved checkpoint is intact (--resume continues from it)\n`);
         resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
       });
       child.on('error', (e) => {

@@ -8,6 +8,7 @@ import { ChatClient, JudgeRequestError, type ChatMessage } from './client.js';
 import { parseScore, parseVerdict, type OrderVerdict } from './parse.js';
 import { NEED_REF_CATS, formatPython, promptName, readJudgePrompts } from './prompts.js';
 import type { JudgePrompt, JudgeRunOptions, JudgeRunResult, PairJudgment, PairWinner, SingleJudgment } from './types.js';
+import { processAlive } from '../util/process.js';
 
 export const DEFAULT_JUDGE_URL = 'https://api.openai.com/v1';
 
@@ -64,10 +65,7 @@ function takeLock(out: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(lock, 'utf8'));
-      let alive = false;
-      // EPERM: the process exists but belongs to someone else.
-      try { alive = Number.isInteger(pid) && pid > 0 && process.kill(pid, 0); } catch (k) { alive = (k as NodeJS.ErrnoException).code === 'EPERM'; }
-      if (alive) throw new Error(`${out}: another judge run (pid ${pid}) is writing this file; lock ${lock}`);
+      if (processAlive(pid)) throw new Error(`${out}: another judge run (pid ${pid}) is writing this file; lock ${lock}`);
       unlinkSync(lock); // stale: its process is gone
     }
   }

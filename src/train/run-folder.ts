@@ -5,6 +5,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { replaceFileAtomic } from '../checkpoint/durable.js';
+import { processAlive } from '../util/process.js';
 
 export const LOCK_FILE = 'polytune.lock';
 export const RUN_INFO = 'run.json';
@@ -30,14 +31,6 @@ export function osError(doing: string, e: unknown): Error {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 interface LockInfo {
   pid: number;
@@ -79,7 +72,7 @@ export function acquireRunLock(out: string): RunLock {
         // A lock being written right now, or garbage: treated as held by an unknown process below.
       }
       const sameHost = other.host === undefined || other.host === info.host;
-      const stale = typeof other.pid === 'number' && sameHost && ((other.pid !== process.pid && !alive(other.pid)) || (other.pid === process.pid && !held.has(out)));
+      const stale = typeof other.pid === 'number' && sameHost && ((other.pid !== process.pid && !processAlive(other.pid)) || (other.pid === process.pid && !held.has(out)));
       if (stale && attempt === 0) {
         rmSync(file, { force: true });
         continue;
