@@ -5,6 +5,8 @@ import { Tensor, f32ToBf16, native, ops, withScope, type DType } from '../src/te
 import { ortAttentionPeer } from './onnx/attention-peer.js';
 import { ortMatmulPeer } from './onnx/matmul-peer.js';
 import { ortVersion } from './onnx/session.js';
+import { measureMachine, printMachine } from './machine.js';
+import { memoryBound } from './memory-bound.js';
 import { printTable, writeReport } from './report.js';
 import type { BenchSuite } from './types.js';
 
@@ -57,6 +59,14 @@ function matmulCases(quick: boolean): MatmulCase[] {
 export const run: BenchSuite = async (opts) => {
   if (opts.device !== 'cpu') throw new Error(`bench ops: device '${opts.device}' is not built into this addon yet (cpu only)`);
   const minMs = opts.quick ? 150 : 1500;
+  const machine = measureMachine(opts.quick);
+  printMachine(machine);
+
+  const mem = memoryBound(opts.quick);
+  console.log(`cross-entropy and SwiGLU against their memory-bandwidth bound (bytes moved / copy ${mem.copyGBs.toFixed(1)} GB/s, same run; target ≤ 1.5)`);
+  printTable(mem.rows.map((r) => ({ op: r.op, dtype: r.dtype, shape: r.shape, MB: r.bytes / 1e6, ms: r.ms, 'bound ms': r.boundMs, 'ms / bound': r.ratio })));
+  console.log('');
+
   const matmul: Record<string, unknown>[] = [];
   const rows: Record<string, string | number>[] = [];
   for (const c of matmulCases(opts.quick)) {
@@ -115,6 +125,8 @@ export const run: BenchSuite = async (opts) => {
     device: opts.device,
     quick: opts.quick,
     build: native().buildInfo(),
+    machine,
+    memoryBound: mem,
     onnxruntime: ortVersion(),
     matmul,
     attention,

@@ -8,6 +8,7 @@
 #include "cpu/elementwise.h"
 #include "cpu/embedding.h"
 #include "cpu/gemm.h"
+#include "cpu/peak.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
@@ -430,9 +431,21 @@ Napi::Value adamw_op(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// peakGflops(dtype, ms): the measured FMA (f32) or vdpbf16ps (bf16) peak, for benchmarks.
+Napi::Value peak_gflops_op(const Napi::CallbackInfo& info) {
+  const char* op = "peakGflops";
+  if (info.Length() < 1 || !info[0].IsString()) fail(op, "dtype must be 'f32' or 'bf16'");
+  const std::string dt = info[0].As<Napi::String>().Utf8Value();
+  if (dt != "f32" && dt != "bf16") fail(op, "dtype must be 'f32' or 'bf16', not '" + dt + "'");
+  const double ms = arg_number(info, 1, op, "ms");
+  if (!(ms > 0 && ms <= 2000)) fail(op, "ms must be in (0, 2000]");
+  return Napi::Number::New(info.Env(), peak_gflops(dt == "bf16", ms));
+}
+
 }  // namespace
 
 void register_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("peakGflops", Napi::Function::New(env, guarded<peak_gflops_op>));
   exports.Set("matmul", Napi::Function::New(env, guarded<matmul>));
   exports.Set("embedding", Napi::Function::New(env, guarded<embedding>));
   exports.Set("embeddingBackward", Napi::Function::New(env, guarded<embedding_bwd>));

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "bindings.h"
+#include "cpu/peak.h"
 
 namespace pt {
 
@@ -240,6 +241,8 @@ static Napi::Value build_info(const Napi::CallbackInfo& info) {
       "generic";
 #endif
   o.Set("simd", simd);
+  o.Set("isa", isa_path());
+  o.Set("amx", amx_usable());
   return o;
 }
 
