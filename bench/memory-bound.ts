@@ -60,3 +60,53 @@ export function memoryBound(quick: boolean): { copyGBs: number; rows: MemoryBoun
   copy.dispose();
   return { copyGBs, rows };
 }
+
+export interface DecodeRow {
+  dtype: DType;
+  M: number;
+  N: number;
+  K: number;
+  weightBytes: number;
+  ms: number;
+  boundMs: number;
+  /** boundMs / ms: the fraction of the weight-streaming bound reached (target ≥ 0.7 at M = 1). */
+  ofBound: number;
+}
+
+/**
+ * Decoding's x·Wᵀ with M = 1..16 rows: each call must stream the weight matrix from memory once,
+ * so its bound is weight bytes / copy bandwidth (the copy measured interleaved with it). The
+ * weights rotate through 4 matrices (> L3), as a model's layers do, so no call finds them cached.
+ */
+export function decodeBound(quick: boolean): { copyGBs: number; rows: DecodeRow[] } {
+  const shapes: [number, number][] = quick ? [[1024, 1024]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
+  const n = native();
+  const copy = copyCase();
+  const rows: DecodeRow[] = [];
+  let copyGBs = 0;
+  for (const dtype of ['bf16', 'f32'] as const) {
+    const sz = dtype === 'bf16' ? 2 : 4;
+    for (const [N, K] of shapes) {
+      const ws = Array.from({ length: 4 }, (_, i) => filled(N * K, dtype, 0.05, 10 + i).reshape([N, K]));
+      for (const M of [1, 4, 16]) {
+        const x = filled(M * K, dtype, 1, 5).reshape([M, K]);
+        const y = Tensor.empty([M, N], dtype);
+        let i = 0;
+        const cases = [
+          { name: 'copy', fn: copy.fn },
+          { name: 'decode', fn: () => n.matmul(x.handle, ws[i++ % 4].handle, y.handle, false, true, false) },
+        ];
+        const ms = interleavedMs(cases, quick ? 4 : 24);
+        const gbs = copy.bytes / (ms.copy * 1e6);
+        copyGBs = Math.max(copyGBs, gbs);
+        const boundMs = (N * K * sz) / (gbs * 1e6);
+        rows.push({ dtype, M, N, K, weightBytes: N * K * sz, ms: ms.decode, boundMs, ofBound: boundMs / ms.decode });
+        x.dispose();
+        y.dispose();
+      }
+      for (const w of ws) w.dispose();
+    }
+  }
+  copy.dispose();
+  return { copyGBs, rows };
+}

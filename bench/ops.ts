@@ -7,7 +7,7 @@ import { ortMatmulPeer } from './onnx/matmul-peer.js';
 import { startOnednnPeer } from './onednn/peer.js';
 import { ortVersion } from './onnx/session.js';
 import { measureMachine, printMachine } from './machine.js';
-import { memoryBound } from './memory-bound.js';
+import { decodeBound, memoryBound } from './memory-bound.js';
 import { printTable, writeReport } from './report.js';
 import { median } from './timing.js';
 import type { BenchSuite } from './types.js';
@@ -77,6 +77,11 @@ export const run: BenchSuite = async (opts) => {
   const mem = memoryBound(opts.quick);
   console.log(`cross-entropy and SwiGLU against their memory-bandwidth bound (bytes moved / copy ${mem.copyGBs.toFixed(1)} GB/s, same run; target ≤ 1.5)`);
   printTable(mem.rows.map((r) => ({ op: r.op, dtype: r.dtype, shape: r.shape, MB: r.bytes / 1e6, ms: r.ms, 'bound ms': r.boundMs, 'ms / bound': r.ratio })));
+  console.log('');
+
+  const decode = decodeBound(opts.quick);
+  console.log(`decoding x·Wᵀ (M rows, small-M path) against streaming the weights once (weight bytes / copy ${decode.copyGBs.toFixed(1)} GB/s, same run; target ≥ 70% at M = 1)`);
+  printTable(decode.rows.map((r) => ({ dtype: r.dtype, M: r.M, 'N×K': `${r.N}×${r.K}`, 'weights MB': r.weightBytes / 1e6, ms: r.ms, 'bound ms': r.boundMs, '% of bound': 100 * r.ofBound, 'tokens/s at M': (r.M * 1e3) / r.ms })));
   console.log('');
 
   // GEMM: ours against oneDNN in the same dtype, interleaved round by round (ours k calls, the
@@ -160,6 +165,7 @@ export const run: BenchSuite = async (opts) => {
     build: native().buildInfo(),
     machine,
     memoryBound: mem,
+    decode,
     onnxruntime: ortVersion(),
     matmul,
     attention,

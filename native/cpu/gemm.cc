@@ -14,6 +14,7 @@
 #include <string>
 
 #include "gemm_kernels.h"
+#include "gemm_small_m.h"
 
 namespace pt {
 namespace gemm_detail {
@@ -236,6 +237,8 @@ void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, c
         std::memset(static_cast<char*>(C) + r * ldc * dtype_size(dt), 0, size_t(N) * dtype_size(dt));
     return;
   }
+  // Decoding's x·Wᵀ with a few rows: stream the weights once, no packing.
+  if (!transA && transB && M <= kSmallM && gemm_small_m(dt, M, N, K, A, lda, B, ldb, C, ldc, accumulate)) return;
   if (dt == DType::F32) {
     run<PathF32>(transA, transB, M, N, K, static_cast<const float*>(A), lda, static_cast<const float*>(B),
                  ldb, static_cast<float*>(C), ldc, accumulate);

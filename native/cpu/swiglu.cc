@@ -4,6 +4,8 @@
 
 namespace pt {
 
+// Pieces of 2048 vectors go to threads as they come free (a thread that loses its core on a shared
+// machine holds up one piece, not a static share); results do not depend on who computes what.
 // One template for the vector loop and the scalar remainder (same IEEE operations in the same
 // order), so an element's result does not depend on where the thread split puts it.
 template <class S, typename T>
@@ -29,7 +31,7 @@ template <typename T>
 static void forward(int64_t n, const T* g, const T* u, T* out) {
   using N = vec::Native;
   const int64_t nv = n / N::W;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(dynamic, 2048) if (n >= kParallelMin)
   for (int64_t b = 0; b < nv; b++) forward_at<N>(g, u, out, b * N::W);
   for (int64_t i = nv * N::W; i < n; i++) forward_at<vec::Scalar>(g, u, out, i);
 }
@@ -38,7 +40,7 @@ template <typename T>
 static void backward(int64_t n, const T* g, const T* u, const T* dout, T* dg, T* du) {
   using N = vec::Native;
   const int64_t nv = n / N::W;
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(dynamic, 2048) if (n >= kParallelMin)
   for (int64_t b = 0; b < nv; b++) backward_at<N>(g, u, dout, dg, du, b * N::W);
   for (int64_t i = nv * N::W; i < n; i++) backward_at<vec::Scalar>(g, u, dout, dg, du, i);
 }
