@@ -50,7 +50,7 @@ export const run: BenchSuite = async (opts) => {
   if ('missing' in torch) console.log(`PyTorch peer skipped (python3 cannot import torch; Debian: apt-get install python3-torch): ${torch.missing}\n`);
   else console.log(`PyTorch peer: torch ${torch.version}, ${threads} threads; bf16 = torch.autocast (fp32 weights), f32 = fp32\n`);
 
-  const rounds = opts.quick ? 2 : 4, perRound = opts.quick ? 2 : 3;
+  const rounds = opts.quick ? 2 : 3, perRound = 2;
   const rows: Record<string, string | number>[] = [];
   const results: Record<string, unknown>[] = [];
   for (const c of cases(opts.quick)) {

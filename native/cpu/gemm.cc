@@ -8,6 +8,8 @@
 // them and the columns otherwise (x·Wᵀ with few tokens), so both cores stay busy.
 #include "gemm.h"
 
+#include <cstdio>
+#include <memory>
 #include <algorithm>
 #include <cstdlib>
 #include <new>
@@ -15,6 +17,7 @@
 
 #include "gemm_kernels.h"
 #include "gemm_small_m.h"
+#include "pack_cache.h"
 
 namespace pt {
 namespace gemm_detail {
@@ -27,6 +30,7 @@ struct NoTileState {
 };
 
 struct PathF32 : NoTileState {
+  static constexpr const char* name = "f32";
   using Kernel = KernelF32;
   using Packed = float;
   static constexpr int64_t KC = 256, MC_PANELS = 12, NC = 512;
@@ -43,6 +47,7 @@ struct PathF32 : NoTileState {
 
 #if defined(__AVX512BF16__)
 struct PathPair : NoTileState {
+  static constexpr const char* name = "pair";
   using Kernel = KernelPair;
   using Packed = uint32_t;
   static constexpr int64_t KC = 512, MC_PANELS = 12, NC = 512;
@@ -59,6 +64,7 @@ struct PathPair : NoTileState {
 #if defined(POLYTUNE_GEMM_AMX)
 // AMX tiles consume 32 k per step, so slices are padded to 16 pair rows.
 struct PathAmx {
+  static constexpr const char* name = "amx";
   using Kernel = KernelAmx;
   using Packed = uint32_t;
   static constexpr int64_t KC = 256, MC_PANELS = 8, NC = 1024;
@@ -103,7 +109,7 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 template <class Path, typename T>
 void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-         int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+         int64_t ldb, T* C, int64_t ldc, bool accumulate, const PackKey* bkey) {
   using Kernel = typename Path::Kernel;
   using P = typename Path::Packed;
   constexpr int MR = Kernel::MR, NR = Kernel::NR;
@@ -143,6 +149,19 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   P* const bpack = reinterpret_cast<P*>(base);
   char* const thread_base = base + (b_elems * sizeof(P) + 63) / 64 * 64;
 
+  // Packed op(B) for all column chunks, from the cache (skip packing) or into a new cache entry.
+  const int64_t chunks = ceil_div(N, nc);
+  std::shared_ptr<PackedB> cached;
+  bool fill = false;
+  if (bkey) {
+    char layout[160];
+    std::snprintf(layout, sizeof layout, "%s/%zu tB=%d N=%lld K=%lld ldb=%lld nc=%lld", Path::name, sizeof(T), int(tB),
+                  (long long)N, (long long)K, (long long)ldb, (long long)nc);
+    cached = pack_cache_get(*bkey, layout, size_t(chunks) * b_elems * sizeof(P), &fill);
+  }
+  P* const cache_base = cached ? static_cast<P*>(cached->data) : nullptr;
+  const bool packed_already = cached && !fill;
+
 #pragma omp parallel num_threads(nt)
   {
 #ifdef _OPENMP
@@ -157,13 +176,16 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
     for (int64_t jc = 0; jc < N; jc += nc) {
       const int64_t ncols = std::min(nc, N - jc);
       const int64_t npan = ceil_div(ncols, NR);
+      P* const bchunk = cache_base ? cache_base + (jc / nc) * int64_t(b_elems) : bpack;
       // Packed B: for each K slice, its npan panels one after another.
+      if (!packed_already) {
 #pragma omp for schedule(static)
-      for (int64_t q = 0; q < npan; q++) {
-        const int64_t c0 = jc + q * NR, cols = std::min<int64_t>(NR, N - c0);
-        for (int64_t kb = 0; kb < kblocks; kb++) {
-          const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
-          Path::pack_b(bt, c0, cols, k0, kc, bpack + kb * slice_rows * nc + q * kp * NR);
+        for (int64_t q = 0; q < npan; q++) {
+          const int64_t c0 = jc + q * NR, cols = std::min<int64_t>(NR, N - c0);
+          for (int64_t kb = 0; kb < kblocks; kb++) {
+            const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
+            Path::pack_b(bt, c0, cols, k0, kc, bchunk + kb * slice_rows * nc + q * kp * NR);
+          }
         }
       }
 
@@ -182,7 +204,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
             const int64_t r0 = ip * MR;
             Path::pack_a(a, r0, std::min<int64_t>(MR, M - r0), k0, kc, apack + (ip - p0) * kp * MR);
           }
-          const P* bslice = bpack + kb * slice_rows * nc;
+          const P* bslice = bchunk + kb * slice_rows * nc;
           for (int64_t q = q0; q < q1; q++) {
             for (int64_t ip = p0; ip < p1; ip++) {
               Kernel::run(kp, apack + (ip - p0) * kp * MR, bslice + q * kp * NR,
@@ -206,6 +228,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
     }
     Path::end();
   }
+  if (fill) pack_cache_ready(cached);
 }
 
 void check_ld(const char* name, int64_t ld, int64_t rows, int64_t cols, bool trans) {
@@ -219,7 +242,7 @@ void check_ld(const char* name, int64_t ld, int64_t rows, int64_t cols, bool tra
 }  // namespace gemm_detail
 
 void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, const void* A,
-          int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, bool accumulate) {
+          int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, bool accumulate, const PackKey* bkey) {
   using namespace gemm_detail;
   if (dt != DType::BF16 && dt != DType::F32)
     throw OpError(std::string("gemm: dtype ") + dtype_name(dt) + " is not supported (bf16 or f32)");
@@ -241,22 +264,22 @@ void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, c
   if (!transA && transB && M <= kSmallM && gemm_small_m(dt, M, N, K, A, lda, B, ldb, C, ldc, accumulate)) return;
   if (dt == DType::F32) {
     run<PathF32>(transA, transB, M, N, K, static_cast<const float*>(A), lda, static_cast<const float*>(B),
-                 ldb, static_cast<float*>(C), ldc, accumulate);
+                 ldb, static_cast<float*>(C), ldc, accumulate, bkey);
     return;
   }
 #if defined(POLYTUNE_GEMM_AMX)
   if (amx_available()) {
     run<PathAmx>(transA, transB, M, N, K, static_cast<const bf16*>(A), lda, static_cast<const bf16*>(B), ldb,
-                 static_cast<bf16*>(C), ldc, accumulate);
+                 static_cast<bf16*>(C), ldc, accumulate, bkey);
     return;
   }
 #endif
 #if defined(__AVX512BF16__)
   run<PathPair>(transA, transB, M, N, K, static_cast<const bf16*>(A), lda, static_cast<const bf16*>(B), ldb,
-                static_cast<bf16*>(C), ldc, accumulate);
+                static_cast<bf16*>(C), ldc, accumulate, bkey);
 #else
   run<PathF32>(transA, transB, M, N, K, static_cast<const bf16*>(A), lda, static_cast<const bf16*>(B), ldb,
-               static_cast<bf16*>(C), ldc, accumulate);
+               static_cast<bf16*>(C), ldc, accumulate, bkey);
 #endif
 }
 
