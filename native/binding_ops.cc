@@ -8,6 +8,7 @@
 #include "cpu/elementwise.h"
 #include "cpu/embedding.h"
 #include "cpu/gemm.h"
+#include "cpu/peak.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
@@ -50,7 +51,7 @@ void no_overlap(const char* op, const char* on, const Tensor& out, const char* i
 Napi::Value matmul(const Napi::CallbackInfo& info) {
   const char* op = "matmul";
   Tensor a = arg_tensor(info, 0, op, "a");
-  Tensor b = arg_tensor(info, 1, op, "b");
+  Tensor b = arg_input(info, 1, op, "b");  // read only: its packing may be cached
   Tensor c = arg_tensor(info, 2, op, "out");
   const bool ta = arg_bool(info, 3, op, "transA"), tb = arg_bool(info, 4, op, "transB");
   const bool acc = arg_bool(info, 5, op, "accumulate");
@@ -70,7 +71,10 @@ Napi::Value matmul(const Napi::CallbackInfo& info) {
   need_shape(op, "out", c, {M, N});
   no_overlap(op, "out", c, "a", a);
   no_overlap(op, "out", c, "b", b);
-  gemm(a.dtype, ta, tb, M, N, K, a.data(), a.shape[1], b.data(), b.shape[1], c.data(), N, acc);
+  // The version is read after every argument is parsed (JS getters may have run in between).
+  const PackKey bkey{b.storage->id, b.storage->version.load(), b.byte_offset};
+  gemm(a.dtype, ta, tb, M, N, K, a.data(), a.shape[1], b.data(), b.shape[1], c.data(), N, acc,
+       b.storage->exposed ? nullptr : &bkey);
   return info.Env().Undefined();
 }
 
@@ -430,9 +434,33 @@ Napi::Value adamw_op(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// peakGflops(dtype, ms): the measured FMA (f32) or vdpbf16ps (bf16) peak, for benchmarks.
+Napi::Value pack_cache_stats_op(const Napi::CallbackInfo& info) {
+  const PackCacheStats st = pack_cache_stats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("entries", double(st.entries));
+  o.Set("bytes", double(st.bytes));
+  o.Set("hits", double(st.hits));
+  o.Set("fills", double(st.fills));
+  o.Set("limitBytes", double(st.limit_bytes));
+  return o;
+}
+
+Napi::Value peak_gflops_op(const Napi::CallbackInfo& info) {
+  const char* op = "peakGflops";
+  if (info.Length() < 1 || !info[0].IsString()) fail(op, "dtype must be 'f32' or 'bf16'");
+  const std::string dt = info[0].As<Napi::String>().Utf8Value();
+  if (dt != "f32" && dt != "bf16") fail(op, "dtype must be 'f32' or 'bf16', not '" + dt + "'");
+  const double ms = arg_number(info, 1, op, "ms");
+  if (!(ms > 0 && ms <= 2000)) fail(op, "ms must be in (0, 2000]");
+  return Napi::Number::New(info.Env(), peak_gflops(dt == "bf16", ms));
+}
+
 }  // namespace
 
 void register_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("peakGflops", Napi::Function::New(env, guarded<peak_gflops_op>));
+  exports.Set("packCacheStats", Napi::Function::New(env, guarded<pack_cache_stats_op>));
   exports.Set("matmul", Napi::Function::New(env, guarded<matmul>));
   exports.Set("embedding", Napi::Function::New(env, guarded<embedding>));
   exports.Set("embeddingBackward", Napi::Function::New(env, guarded<embedding_bwd>));

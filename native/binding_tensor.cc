@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "bindings.h"
+#include "cpu/peak.h"
 
 namespace pt {
 
@@ -153,6 +154,8 @@ Napi::Value JsTensor::BytesView(const Napi::CallbackInfo& info) {
     if (t.device() != Device::CPU) throw OpError("bytesView: tensor " + t.describe() + " is not in host memory");
     if (len == 0) return Napi::Buffer<uint8_t>::New(info.Env(), 0);
     uint8_t* data = static_cast<uint8_t*>(t.data()) + size_t(off);
+    t.storage->exposed = true;  // JS may now write it at any time: no cache may trust its version
+    t.storage->mark_written();
     // The lambda's copy of the shared_ptr is the reference; node-addon-api destroys the lambda after
     // the finalizer runs, or at once if the buffer cannot be made, so it never leaks. Where a
     // runtime forbids external buffers, NewOrCopy copies instead (and drops the reference).
@@ -173,6 +176,7 @@ Napi::Value JsTensor::WriteBytes(const Napi::CallbackInfo& info) {
     const size_t len = a.ByteLength();
     check_range(t, off, double(len), "writeBytes");
     const uint8_t* src = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+    t.storage->mark_written();
     std::memcpy((uint8_t*)t.data() + size_t(off), src, len);
     return info.Env().Undefined();
   } catch (const std::exception& e) {
@@ -186,6 +190,19 @@ Napi::Value JsTensor::SameStorage(const Napi::CallbackInfo& info) {
 }
 
 Tensor arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (i >= info.Length() || !JsTensor::Is(info[i])) {
+    throw OpError(std::string(op) + ": argument '" + name + "' must be a Tensor");
+  }
+  Tensor t = JsTensor::Unwrap(info[i].As<Napi::Object>())->t;
+  if (!t.storage) throw OpError(std::string(op) + ": argument '" + name + "' (" + t.describe() + ") has been disposed");
+  if (t.device() != Device::CPU) throw OpError(std::string(op) + ": argument '" + name + "' is not on the cpu device");
+  // Any op may write any tensor argument unless it reads it through arg_input: a missed read-only
+  // mark costs a cache miss, never a stale result.
+  t.storage->mark_written();
+  return t;
+}
+
+Tensor arg_input(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   if (i >= info.Length() || !JsTensor::Is(info[i])) {
     throw OpError(std::string(op) + ": argument '" + name + "' must be a Tensor");
   }
@@ -240,6 +257,8 @@ static Napi::Value build_info(const Napi::CallbackInfo& info) {
       "generic";
 #endif
   o.Set("simd", simd);
+  o.Set("isa", isa_path());
+  o.Set("amx", amx_usable());
   return o;
 }
 

@@ -45,7 +45,10 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 // Argument readers; each throws OpError naming the op and the argument. Tensors come back by
 // value: the copy holds the storage, so JS that runs during the call (a getter, a Proxy) cannot
 // free memory an op is about to touch by disposing the tensor.
+// Marks the tensor's storage as written (see Storage::version).
 Tensor arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
+// A tensor the op only reads: its version is left alone, so derived data cached for it stays valid.
+Tensor arg_input(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 std::optional<Tensor> arg_tensor_or_null(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);

@@ -3,12 +3,16 @@
 #include <cstdlib>
 #include <new>
 
+#include "cpu/pack_cache.h"
+
 namespace pt {
 
 std::atomic<int64_t> MemoryStats::live_buffers{0};
 std::atomic<int64_t> MemoryStats::live_bytes{0};
 
-Storage::Storage(size_t n) : nbytes(n) {
+static std::atomic<uint64_t> next_storage_id{1};
+
+Storage::Storage(size_t n) : nbytes(n), id(next_storage_id.fetch_add(1)) {
   // 64-byte alignment keeps AVX-512 loads of whole rows aligned.
   const size_t rounded = ((n + 63) / 64) * 64;
   ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
@@ -18,6 +22,7 @@ Storage::Storage(size_t n) : nbytes(n) {
 }
 
 Storage::~Storage() {
+  pack_cache_forget(id);
   std::free(ptr);
   MemoryStats::live_buffers--;
   MemoryStats::live_bytes -= int64_t(nbytes);

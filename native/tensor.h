@@ -20,6 +20,13 @@ struct Storage {
   void* ptr = nullptr;
   size_t nbytes = 0;
   Device device = Device::CPU;
+  // For caches of derived data (packed GEMM weights): a process-unique id, never reused, and a
+  // version bumped whenever anything may write the memory. `exposed` is set once JS holds a Buffer
+  // over the memory, after which writes are invisible to us and nothing derived may be cached.
+  const uint64_t id;
+  std::atomic<uint64_t> version{0};
+  std::atomic<bool> exposed{false};
+  void mark_written() { version.fetch_add(1, std::memory_order_relaxed); }
   explicit Storage(size_t n);
   ~Storage();
   Storage(const Storage&) = delete;

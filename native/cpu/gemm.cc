@@ -1,6 +1,7 @@
 // Blocked GEMM driver. Loop nest, per call:
-//   for each NC-wide column chunk of op(B):  pack op(B)[:, chunk] for all of K (threads share it)
-//     for each task (a block of rows × a range of the chunk's panels), one per thread at a time:
+//   pack op(B) whole, cut in NC-wide column chunks (threads share it; from the packed-weights cache
+//   when B is unchanged since an earlier call; per chunk, just before its tasks, when too big)
+//   for each (chunk, task) (a block of rows × a range of the chunk's panels), one per thread at a time:
 //       for each KC-deep slice of K: pack op(A)[rows, slice]; micro-kernel over (panel, MR-rows)
 //       round the task's fp32 workspace into C once
 // Keeping all of K inside a task lets the fp32 partial sums live in a small per-thread workspace,
@@ -8,12 +9,16 @@
 // them and the columns otherwise (x·Wᵀ with few tokens), so both cores stay busy.
 #include "gemm.h"
 
+#include <cstdio>
+#include <memory>
 #include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <string>
 
 #include "gemm_kernels.h"
+#include "gemm_small_m.h"
+#include "pack_cache.h"
 
 namespace pt {
 namespace gemm_detail {
@@ -26,6 +31,7 @@ struct NoTileState {
 };
 
 struct PathF32 : NoTileState {
+  static constexpr const char* name = "f32";
   using Kernel = KernelF32;
   using Packed = float;
   static constexpr int64_t KC = 256, MC_PANELS = 12, NC = 512;
@@ -42,6 +48,7 @@ struct PathF32 : NoTileState {
 
 #if defined(__AVX512BF16__)
 struct PathPair : NoTileState {
+  static constexpr const char* name = "pair";
   using Kernel = KernelPair;
   using Packed = uint32_t;
   static constexpr int64_t KC = 512, MC_PANELS = 12, NC = 512;
@@ -58,6 +65,7 @@ struct PathPair : NoTileState {
 #if defined(POLYTUNE_GEMM_AMX)
 // AMX tiles consume 32 k per step, so slices are padded to 16 pair rows.
 struct PathAmx {
+  static constexpr const char* name = "amx";
   using Kernel = KernelAmx;
   using Packed = uint32_t;
   static constexpr int64_t KC = 256, MC_PANELS = 8, NC = 1024;
@@ -102,7 +110,7 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 template <class Path, typename T>
 void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-         int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+         int64_t ldb, T* C, int64_t ldc, bool accumulate, const PackKey* bkey) {
   using Kernel = typename Path::Kernel;
   using P = typename Path::Packed;
   constexpr int MR = Kernel::MR, NR = Kernel::NR;
@@ -137,10 +145,29 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   const size_t ws_elems = size_t(block_panels) * MR * size_t(split_panels) * NR;
   const size_t a_bytes = (a_elems * sizeof(P) + 63) / 64 * 64;
   const size_t per_thread = a_bytes + (ws_elems * sizeof(float) + 63) / 64 * 64;
+  // op(B) is packed whole when it comes from the cache or fits 192 MiB of scratch (a 7B MLP matrix
+  // in f32), else per chunk. The scratch is kept for the thread's next call.
+  const int64_t chunks = ceil_div(N, nc);
+  const size_t b_total = size_t(chunks) * b_elems;
+  const bool whole_scratch = b_total * sizeof(P) <= (size_t(192) << 20);
   static thread_local Scratch scratch;
-  char* base = scratch.get(b_elems * sizeof(P) + per_thread * size_t(nt) + 64);
+  char* base = scratch.get((whole_scratch ? b_total : b_elems) * sizeof(P) + per_thread * size_t(nt) + 64);
   P* const bpack = reinterpret_cast<P*>(base);
-  char* const thread_base = base + (b_elems * sizeof(P) + 63) / 64 * 64;
+  char* const thread_base = base + ((whole_scratch ? b_total : b_elems) * sizeof(P) + 63) / 64 * 64;
+
+  // Packed op(B) for all column chunks, from the cache (skip packing) or into a new cache entry.
+  std::shared_ptr<PackedB> cached;
+  bool fill = false;
+  if (bkey) {
+    char layout[160];
+    std::snprintf(layout, sizeof layout, "%s/%zu tB=%d N=%lld K=%lld ldb=%lld nc=%lld", Path::name, sizeof(T), int(tB),
+                  (long long)N, (long long)K, (long long)ldb, (long long)nc);
+    cached = pack_cache_get(*bkey, layout, size_t(chunks) * b_elems * sizeof(P), &fill);
+  }
+  P* const cache_base = cached ? static_cast<P*>(cached->data) : nullptr;
+  const bool packed_already = cached && !fill;
+  const bool whole = cached || whole_scratch;
+  P* const bfull = cached ? cache_base : bpack;
 
 #pragma omp parallel num_threads(nt)
   {
@@ -153,58 +180,84 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
     float* const ws = reinterpret_cast<float*>(reinterpret_cast<char*>(apack) + a_bytes);
     Path::begin();
 
-    for (int64_t jc = 0; jc < N; jc += nc) {
-      const int64_t ncols = std::min(nc, N - jc);
-      const int64_t npan = ceil_div(ncols, NR);
-      // Packed B: for each K slice, its npan panels one after another.
-#pragma omp for schedule(static)
-      for (int64_t q = 0; q < npan; q++) {
-        const int64_t c0 = jc + q * NR, cols = std::min<int64_t>(NR, N - c0);
-        for (int64_t kb = 0; kb < kblocks; kb++) {
-          const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
-          Path::pack_b(bt, c0, cols, k0, kc, bpack + kb * slice_rows * nc + q * kp * NR);
+    // One task: rows [p0, p1) panels × B panels [q0, q1) of column chunk jc, over all of K.
+    auto task_body = [&](int64_t jc, const P* bchunk, int64_t npan, int64_t splits, int64_t task) {
+      const int64_t span = ceil_div(npan, splits);
+      const int64_t rb = task / splits, s = task % splits;
+      const int64_t p0 = rb * block_panels, p1 = std::min(mpanels, p0 + block_panels);
+      const int64_t q0 = s * span, q1 = std::min(npan, q0 + span);
+      if (p0 >= p1 || q0 >= q1) return;
+      const int64_t ldws = (q1 - q0) * NR;
+      for (int64_t kb = 0; kb < kblocks; kb++) {
+        const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
+        for (int64_t ip = p0; ip < p1; ip++) {
+          const int64_t r0 = ip * MR;
+          Path::pack_a(a, r0, std::min<int64_t>(MR, M - r0), k0, kc, apack + (ip - p0) * kp * MR);
+        }
+        const P* bslice = bchunk + kb * slice_rows * nc;
+        for (int64_t q = q0; q < q1; q++) {
+          for (int64_t ip = p0; ip < p1; ip++) {
+            Kernel::run(kp, apack + (ip - p0) * kp * MR, bslice + q * kp * NR,
+                        ws + (ip - p0) * MR * ldws + (q - q0) * NR, ldws, kb > 0);
+          }
         }
       }
+      const int64_t r_end = std::min(M, p1 * MR);
+      const int64_t c0 = jc + q0 * NR, c_end = std::min(N, jc + q1 * NR);
+      for (int64_t r = p0 * MR; r < r_end; r++) {
+        const float* w = ws + (r - p0 * MR) * ldws;
+        T* crow = C + r * ldc + c0;
+        const int64_t n = c_end - c0;
+        if (accumulate) {
+          for (int64_t j = 0; j < n; j++) store(crow, j, load(crow, j) + w[j]);
+        } else {
+          for (int64_t j = 0; j < n; j++) store(crow, j, w[j]);
+        }
+      }
+    };
+    auto pack_panel = [&](int64_t jc, P* bchunk, int64_t q) {
+      const int64_t c0 = jc + q * NR, cols = std::min<int64_t>(NR, N - c0);
+      for (int64_t kb = 0; kb < kblocks; kb++) {
+        const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
+        Path::pack_b(bt, c0, cols, k0, kc, bchunk + kb * slice_rows * nc + q * kp * NR);
+      }
+    };
+    const int64_t npan_max = ceil_div(std::min(nc, N), NR);
 
-      const int64_t splits = std::min(col_splits, npan);
-      const int64_t span = ceil_div(npan, splits);
+    if (whole) {
+      // All of op(B) packed at once, then every chunk's tasks in one loop: two barriers per call
+      // instead of two per column chunk, which on a shared machine (a thread that lost its core
+      // holds every barrier) is most of the difference.
+      if (!packed_already) {
 #pragma omp for schedule(static)
-      for (int64_t task = 0; task < row_blocks * splits; task++) {
-        const int64_t rb = task / splits, s = task % splits;
-        const int64_t p0 = rb * block_panels, p1 = std::min(mpanels, p0 + block_panels);
-        const int64_t q0 = s * span, q1 = std::min(npan, q0 + span);
-        if (p0 >= p1 || q0 >= q1) continue;
-        const int64_t ldws = (q1 - q0) * NR;
-        for (int64_t kb = 0; kb < kblocks; kb++) {
-          const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
-          for (int64_t ip = p0; ip < p1; ip++) {
-            const int64_t r0 = ip * MR;
-            Path::pack_a(a, r0, std::min<int64_t>(MR, M - r0), k0, kc, apack + (ip - p0) * kp * MR);
-          }
-          const P* bslice = bpack + kb * slice_rows * nc;
-          for (int64_t q = q0; q < q1; q++) {
-            for (int64_t ip = p0; ip < p1; ip++) {
-              Kernel::run(kp, apack + (ip - p0) * kp * MR, bslice + q * kp * NR,
-                          ws + (ip - p0) * MR * ldws + (q - q0) * NR, ldws, kb > 0);
-            }
-          }
+        for (int64_t i = 0; i < chunks * npan_max; i++) {
+          const int64_t ch = i / npan_max, q = i % npan_max, jc = ch * nc;
+          if (q < ceil_div(std::min(nc, N - jc), NR)) pack_panel(jc, bfull + ch * int64_t(b_elems), q);
         }
-        const int64_t r_end = std::min(M, p1 * MR);
-        const int64_t c0 = jc + q0 * NR, c_end = std::min(N, jc + q1 * NR);
-        for (int64_t r = p0 * MR; r < r_end; r++) {
-          const float* w = ws + (r - p0 * MR) * ldws;
-          T* crow = C + r * ldc + c0;
-          const int64_t n = c_end - c0;
-          if (accumulate) {
-            for (int64_t j = 0; j < n; j++) store(crow, j, load(crow, j) + w[j]);
-          } else {
-            for (int64_t j = 0; j < n; j++) store(crow, j, w[j]);
-          }
-        }
+      }
+      const int64_t per_chunk = row_blocks * col_splits;
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < chunks * per_chunk; i++) {
+        const int64_t ch = i / per_chunk, jc = ch * nc;
+        const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
+        const int64_t splits = std::min(col_splits, npan);
+        const int64_t task = i % per_chunk;
+        if (task % col_splits >= splits) continue;
+        task_body(jc, bfull + ch * int64_t(b_elems), npan, splits, (task / col_splits) * splits + task % col_splits);
+      }
+    } else {
+      for (int64_t jc = 0; jc < N; jc += nc) {
+        const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < npan; q++) pack_panel(jc, bpack, q);
+        const int64_t splits = std::min(col_splits, npan);
+#pragma omp for schedule(static)
+        for (int64_t task = 0; task < row_blocks * splits; task++) task_body(jc, bpack, npan, splits, task);
       }
     }
     Path::end();
   }
+  if (fill) pack_cache_ready(cached);
 }
 
 void check_ld(const char* name, int64_t ld, int64_t rows, int64_t cols, bool trans) {
@@ -218,7 +271,7 @@ void check_ld(const char* name, int64_t ld, int64_t rows, int64_t cols, bool tra
 }  // namespace gemm_detail
 
 void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, const void* A,
-          int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, bool accumulate) {
+          int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, bool accumulate, const PackKey* bkey) {
   using namespace gemm_detail;
   if (dt != DType::BF16 && dt != DType::F32)
     throw OpError(std::string("gemm: dtype ") + dtype_name(dt) + " is not supported (bf16 or f32)");
@@ -236,24 +289,26 @@ void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, c
         std::memset(static_cast<char*>(C) + r * ldc * dtype_size(dt), 0, size_t(N) * dtype_size(dt));
     return;
   }
+  // Decoding's x·Wᵀ with a few rows: stream the weights once, no packing.
+  if (!transA && transB && M <= kSmallM && gemm_small_m(dt, M, N, K, A, lda, B, ldb, C, ldc, accumulate)) return;
   if (dt == DType::F32) {
     run<PathF32>(transA, transB, M, N, K, static_cast<const float*>(A), lda, static_cast<const float*>(B),
-                 ldb, static_cast<float*>(C), ldc, accumulate);
+                 ldb, static_cast<float*>(C), ldc, accumulate, bkey);
     return;
   }
 #if defined(POLYTUNE_GEMM_AMX)
   if (amx_available()) {
     run<PathAmx>(transA, transB, M, N, K, static_cast<const bf16*>(A), lda, static_cast<const bf16*>(B), ldb,
-                 static_cast<bf16*>(C), ldc, accumulate);
+                 static_cast<bf16*>(C), ldc, accumulate, bkey);
     return;
   }
 #endif
 #if defined(__AVX512BF16__)
   run<PathPair>(transA, transB, M, N, K, static_cast<const bf16*>(A), lda, static_cast<const bf16*>(B), ldb,
-                static_cast<bf16*>(C), ldc, accumulate);
+                static_cast<bf16*>(C), ldc, accumulate, bkey);
 #else
   run<PathF32>(transA, transB, M, N, K, static_cast<const bf16*>(A), lda, static_cast<const bf16*>(B), ldb,
-               static_cast<bf16*>(C), ldc, accumulate);
+               static_cast<bf16*>(C), ldc, accumulate, bkey);
 #endif
 }
 

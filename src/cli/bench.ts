@@ -3,7 +3,8 @@ import type { BenchOptions, BenchSuite } from '../../bench/types.js';
 
 // Each suite loads lazily, so `bench tokenize` never loads the native addon or onnxruntime.
 const suites: Record<string, { about: string; load: () => Promise<BenchSuite> }> = {
-  ops: { about: 'matmul and attention GFLOP/s, against onnxruntime-node MatMul', load: async () => (await import('../../bench/ops.js')).run },
+  ops: { about: 'matmul, attention, cross-entropy, SwiGLU: against oneDNN, onnxruntime-node and the bandwidth bound', load: async () => (await import('../../bench/ops.js')).run },
+  step: { about: 'one training step of Llama-shaped models, against PyTorch CPU', load: async () => (await import('../../bench/step.js')).run },
   tokenize: { about: 'encode MB/s on a 250k unigram model, against sentencepiece-js', load: async () => (await import('../../bench/tokenize.js')).run },
   data: { about: 'tokenize-and-cache examples/s, and the cached rerun', load: async () => (await import('../../bench/data.js')).run },
   decode: { about: 'KV-cache decode tokens/s (batch 1, 16) and prefill, against the measured bandwidth bound', load: async () => (await import('../../bench/decode.js')).run },

@@ -25,7 +25,12 @@ type T = NativeTensor;
 export interface NativeAddon {
   NativeTensor: new (shape: number[], dtype: string) => NativeTensor;
   memoryStats(): { liveBuffers: number; liveBytes: number };
-  buildInfo(): { cuda: boolean; threads: number; simd: string };
+  /** simd: the compile-time vector ISA; isa: the kernels' path in words; amx: AMX tiles usable now. */
+  buildInfo(): { cuda: boolean; threads: number; simd: string; isa: string; amx: boolean };
+  /** Measured FMA (f32) or vdpbf16ps (bf16) peak of all threads, best of rounds over `ms`; 0 where the build has none. */
+  peakGflops(dtype: 'f32' | 'bf16', ms: number): number;
+  /** The packed-weights cache of the CPU GEMM (native/cpu/pack_cache.h): live entries, bytes, hits, fills, limit. */
+  packCacheStats(): { entries: number; bytes: number; hits: number; fills: number; limitBytes: number };
   matmul(a: T, b: T, out: T, transA: boolean, transB: boolean, accumulate: boolean): void;
   embedding(ids: T, weight: T, out: T): void;
   embeddingBackward(ids: T, dout: T, dweight: T): void;

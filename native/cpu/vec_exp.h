@@ -1,0 +1,129 @@
+// One exp for every CPU op that needs it (cross-entropy, SwiGLU): AVX-512, AVX2 and scalar forms
+// that perform the very same IEEE operations in the same order, so a value gets bit-identical
+// results whichever form computes it (a vector lane, a masked tail, a scalar remainder), and an
+// op's output does not depend on how threads split its elements.
+//
+// Method: x = n·ln2 + r with n = round(x·log2 e) and r from a two-constant Cody-Waite reduction
+// (exact with FMA), |r| <= ln2/2; exp(r) by Cephes' degree-7 polynomial; then the result is scaled
+// by 2^n in two steps, 2^(n>>1) · 2^(n - (n>>1)), so gradual underflow is correct and only the
+// last multiply rounds into the subnormal range.
+// Accuracy (measured against double-precision exp over every float, test/core/exp.test.ts samples
+// it): at most 2 ulp of relative error where exp(x) is a normal float (x in [-87.33, 88.72]);
+// where it is subnormal (x in [-103.97, -87.33]) at most 1 ulp of the subnormal spacing (2^-149);
+// 0 below (exp(-inf) = 0), +inf above 88.72 (and for +inf), NaN for NaN.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace pt {
+namespace vexp {
+
+// The clamp keeps 2^n representable in two halves; exp is exactly 0 below -104 and inf above 89.
+constexpr float kLo = -104.f, kHi = 89.f;
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f,
+                kP3 = 4.1665795894e-2f, kP4 = 1.6666665459e-1f, kP5 = 5.0000001201e-1f;
+
+inline float pow2i(int32_t n) {
+  const uint32_t u = uint32_t(n + 127) << 23;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// a·b + c rounded once where the CPU has FMA (then it matches the vector forms bit for bit); a
+// portable build without FMA rounds twice rather than call libm's slow software fmaf.
+inline float fmadd(float a, float b, float c) {
+#if defined(__FMA__) || defined(__aarch64__)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// Scalar form; every step is one IEEE operation (no contraction left to the compiler).
+inline float exp_scalar(float x) {
+  if (x != x) return x + x;
+  x = std::fmin(std::fmax(x, kLo), kHi);
+  const float n = std::nearbyint(x * kLog2e);
+  float r = fmadd(n, -kLn2Hi, x);
+  r = fmadd(n, -kLn2Lo, r);
+  float p = kP0;
+  p = fmadd(p, r, kP1);
+  p = fmadd(p, r, kP2);
+  p = fmadd(p, r, kP3);
+  p = fmadd(p, r, kP4);
+  p = fmadd(p, r, kP5);
+  const float r2 = r * r;
+  float y = fmadd(p, r2, r);
+  y = y + 1.f;
+  const int32_t ni = int32_t(n), n1 = ni >> 1;
+  return (y * pow2i(n1)) * pow2i(ni - n1);
+}
+
+#if defined(__AVX512F__)
+inline __m512 exp512(__m512 x) {
+  // max(lo, x) then min(hi, .) return their second operand for NaN, so NaN flows through.
+  x = _mm512_maskz_min_ps(0xffff, _mm512_set1_ps(kHi), _mm512_maskz_max_ps(0xffff, _mm512_set1_ps(kLo), x));
+  const __m512 n = _mm512_maskz_roundscale_ps(0xffff, _mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-kLn2Hi), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(-kLn2Lo), r);
+  __m512 p = _mm512_set1_ps(kP0);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP1));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP2));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP3));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP4));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP5));
+  const __m512 r2 = _mm512_mul_ps(r, r);
+  __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.f));
+  const __m512i ni = _mm512_maskz_cvtps_epi32(0xffff, n);  // n is integral: exact
+  const __m512i n1 = _mm512_maskz_srai_epi32(0xffff, ni, 1), n2 = _mm512_sub_epi32(ni, n1);
+  const __m512i bias = _mm512_set1_epi32(127);
+  const __m512 s1 = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, _mm512_add_epi32(n1, bias), 23));
+  const __m512 s2 = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, _mm512_add_epi32(n2, bias), 23));
+  return _mm512_mul_ps(_mm512_mul_ps(y, s1), s2);
+}
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+inline __m256 exp256(__m256 x) {
+  x = _mm256_min_ps(_mm256_set1_ps(kHi), _mm256_max_ps(_mm256_set1_ps(kLo), x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-kLn2Hi), x);
+  r = _mm256_fmadd_ps(n, _mm256_set1_ps(-kLn2Lo), r);
+  __m256 p = _mm256_set1_ps(kP0);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP1));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP2));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP3));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP4));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP5));
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.f));
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(y, s1), s2);
+}
+#endif
+
+// exp of n contiguous floats (dst may be src). Used by the tests to check the routine itself.
+inline void exp_array(int64_t n, const float* src, float* dst) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, exp512(_mm512_loadu_ps(src + i)));
+#elif defined(__AVX2__) && defined(__FMA__)
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, exp256(_mm256_loadu_ps(src + i)));
+#endif
+  for (; i < n; i++) dst[i] = exp_scalar(src[i]);
+}
+
+}  // namespace vexp
+}  // namespace pt

@@ -1,0 +1,84 @@
+// pt::gemm on every shape class its driver routes differently (the small-M weight-streaming path
+// for x·Wᵀ with up to 16 rows, the packed path above it and for the other forms; edge tiles and
+// k tails), against double-precision sums of the same (bf16-rounded) inputs, and bit-identical
+// whatever the thread count.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Tensor, bf16ToF32, f32ToBf16, ops, withScope, type DType } from '../../src/tensor/index.js';
+import { randn, rng } from '../helpers/random.js';
+
+const q = (a: Float32Array) => bf16ToF32(f32ToBf16(a));
+const mk = (a: Float32Array, shape: number[], dt: DType) => (dt === 'bf16' ? Tensor.fromArray(f32ToBf16(a), shape, 'bf16') : Tensor.fromArray(a, shape, 'f32'));
+const read = (t: Tensor) => (t.dtype === 'bf16' ? bf16ToF32(t.toArray() as Uint16Array) : (t.toArray() as Float32Array));
+
+/**
+ * Checks C (+)= op(A)·op(B) against double precision: each output within fp32 accumulation error
+ * (K·2^-24 of the sum of |products|) plus, for bf16 C, its rounding (half an ulp, at most 2^-8 relative).
+ */
+function check(dt: DType, M: number, N: number, K: number, transA: boolean, transB: boolean, accumulate: boolean, seed: number) {
+  const r = rng(seed);
+  const a = q(randn(M * K, r)), b = q(randn(N * K, r)), c0 = q(randn(M * N, r));
+  const A = (m: number, k: number) => (transA ? a[k * M + m] : a[m * K + k]);
+  const B = (k: number, n: number) => (transB ? b[n * K + k] : b[k * N + n]);
+  withScope(() => {
+    const out = mk(c0, [M, N], dt);
+    ops.matmul(mk(a, transA ? [K, M] : [M, K], dt), mk(b, transB ? [N, K] : [K, N], dt), { transA, transB, out, accumulate });
+    const got = read(out);
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = accumulate ? c0[m * N + n] : 0, mag = Math.abs(s);
+        for (let k = 0; k < K; k++) {
+          s += A(m, k) * B(k, n);
+          mag += Math.abs(A(m, k) * B(k, n));
+        }
+        const tol = (K + 2) * 2 ** -24 * mag + (dt === 'bf16' ? 2 ** -8 * Math.abs(s) : 0) + 1e-30;
+        const err = Math.abs(got[m * N + n] - s);
+        if (!(err <= tol)) throw new Error(`${dt} ${M}x${N}x${K} tA=${transA} tB=${transB} acc=${accumulate}: C[${m}][${n}] = ${got[m * N + n]}, want ${s} (tolerance ${tol})`);
+      }
+    }
+  });
+}
+
+describe('gemm against double-precision sums', () => {
+  for (const dt of ['f32', 'bf16'] as const) {
+    it(`${dt} x·Wᵀ with 1..17 rows (small-M path and the packed path beside it), k tails, edge columns, accumulate`, () => {
+      let seed = 100;
+      for (const M of [1, 2, 3, 4, 5, 8, 13, 16, 17])
+        for (const [N, K] of [[1, 1], [7, 31], [9, 33], [33, 64], [5, 300]])
+          for (const acc of [false, true]) check(dt, M, N, K, false, true, acc, seed++);
+    });
+    it(`${dt} dY·W, dYᵀ·X and x·Wᵀ on the packed path (edge tiles, deep K)`, () => {
+      let seed = 200;
+      for (const [M, N, K] of [[1, 5, 7], [15, 33, 17], [29, 65, 600], [40, 3, 2]])
+        for (const [tA, tB] of [[false, false], [true, false], [false, true]] as const) check(dt, M, N, K, tA, tB, tA, seed++);
+    });
+  }
+});
+
+describe('gemm is bit-identical whatever the thread count', () => {
+  const child = `
+    const n = require(process.argv[1]);
+    let s = 7;
+    const rnd = (k) => { const a = new Float32Array(k); for (let i = 0; i < k; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; a[i] = s / 2 ** 32 * 2 - 1; } return a; };
+    const bf = (a) => { const u = new Uint32Array(a.buffer); const h = new Uint16Array(a.length); for (let i = 0; i < a.length; i++) h[i] = u[i] >>> 16; return h; };
+    const make = (shape, dt) => { const k = shape[0] * shape[1]; const t = new n.NativeTensor(shape, dt); const d = rnd(k); t.writeBytes(0, dt === 'bf16' ? bf(d) : d); return t; };
+    const h = require('node:crypto').createHash('sha256');
+    for (const dt of ['f32', 'bf16'])
+      for (const [M, N, K] of [[1, 1027, 515], [16, 515, 300], [70, 259, 130]]) {
+        const a = make([M, K], dt), b = make([N, K], dt), c = new n.NativeTensor([M, N], dt);
+        n.matmul(a, b, c, false, true, false);
+        h.update(c.readBytes());
+      }
+    console.log(h.digest('hex'));`;
+  it('small-M and packed x·Wᵀ, f32 and bf16, with 1, 2 and 3 OpenMP threads', () => {
+    const addon = join(import.meta.dirname, '..', '..', 'build', 'Release', 'polytune_native.node');
+    const digests = [1, 2, 3].map((threads) => {
+      const r = spawnSync(process.execPath, ['-e', child, addon], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim();
+    });
+    expect(digests[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(new Set(digests).size).toBe(1);
+  }, 60_000);
+});

@@ -1,0 +1,91 @@
+// The GEMM's packed-weights cache: reused while a weight is unchanged, never served stale after
+// anything writes it (every writer of a tensor is tried), bit-identical to an uncached product.
+import { describe, expect, it } from 'vitest';
+import { Tensor, native, ops, withScope, type DType } from '../../src/tensor/index.js';
+import { randn, rng } from '../helpers/random.js';
+import { f32ToBf16 } from '../../src/tensor/index.js';
+
+const [M, N, K] = [40, 70, 96]; // above the small-M path, so op(B) is packed
+const mk = (a: Float32Array, shape: number[], dt: DType) => (dt === 'bf16' ? Tensor.fromArray(f32ToBf16(a), shape, 'bf16') : Tensor.fromArray(a, shape, 'f32'));
+
+/** x·Wᵀ through the cache-keyed path, and the same product with a fresh copy of W's bytes (a new storage: never cached). */
+function bothWays(x: Tensor, w: Tensor): { viaW: Uint8Array; fresh: Uint8Array } {
+  return withScope(() => {
+    const copy = Tensor.empty(w.shape, w.dtype);
+    copy.writeBytes(0, w.readBytes(0, w.nbytes));
+    const y1 = ops.matmul(x, w, { transB: true }), y2 = ops.matmul(x, copy, { transB: true });
+    return { viaW: y1.readBytes(0, y1.nbytes).slice(), fresh: y2.readBytes(0, y2.nbytes).slice() };
+  });
+}
+
+describe('packed-weights cache', () => {
+  for (const dt of ['f32', 'bf16'] as const) {
+    it(`${dt}: hits while W is unchanged, and every way of writing W invalidates it`, () => {
+      withScope(() => {
+        const r = rng(dt === 'f32' ? 61 : 62);
+        const x = mk(randn(M * K, r), [M, K], dt);
+        const w = mk(randn(N * K, r), [N, K], dt);
+        const g = mk(randn(N * K, r, 0.1), [N, K], dt);
+        const master = Tensor.fromArray(randn(N * K, rng(63)), [N, K], 'f32');
+        const m = Tensor.zeros([N, K], 'f32'), v = Tensor.zeros([N, K], 'f32');
+        const ref = () => {
+          const { viaW, fresh } = bothWays(x, w);
+          expect(Buffer.from(viaW).equals(Buffer.from(fresh))).toBe(true);
+          return viaW;
+        };
+        // Uses 1 and 2 fill the cache; 3 and 4 must hit it.
+        const first = ref();
+        ref();
+        const hits0 = native().packCacheStats().hits;
+        const again = ref();
+        expect(native().packCacheStats().hits).toBeGreaterThan(hits0);
+        expect(Buffer.from(again).equals(Buffer.from(first))).toBe(true);
+
+        const writers: [string, () => void][] = [
+          ['adamw (the optimizer step)', () => ops.adamw(w, g, master, m, v, { lr: 0.1, step: 1 })],
+          ['writeBytes', () => w.writeBytes(0, mk(randn(N * K, r), [N, K], dt).readBytes(0, w.nbytes))],
+          ['fill', () => ops.fill(w, 0.25)],
+          ['scaleInPlace', () => ops.scaleInPlace(w, -3)],
+          ['cast into it', () => ops.cast(mk(randn(N * K, r), [N, K], dt), dt, w)],
+          ['matmul out', () => ops.matmul(mk(randn(N * 8, r), [N, 8], dt), mk(randn(8 * K, r), [8, K], dt), { out: w })],
+          ['add into it', () => ops.add(w, g, w)],
+          ['a view written through', () => ops.fill(w.rows(3, 5), 7)],
+        ];
+        let prev = first;
+        for (const [name, write] of writers) {
+          ref(); // the cache now holds this version's packing
+          write();
+          const after = ref(); // must see the new values: equal to a fresh copy (checked in ref)
+          expect(Buffer.from(after).equals(Buffer.from(prev)), `${name} changed nothing?`).toBe(false);
+          ref();
+          prev = after;
+        }
+        // A Buffer over W's memory lets JS write it behind our back: W is never cached again.
+        const fills0 = native().packCacheStats().fills;
+        const view = w.bytesView(0, w.nbytes);
+        ref();
+        ref();
+        view.fill(0x3c);
+        ref();
+        expect(native().packCacheStats().fills).toBe(fills0);
+      });
+    });
+  }
+
+  it('is bounded: entries die with their storage', () => {
+    const before = native().packCacheStats();
+    withScope(() => {
+      const x = Tensor.fromArray(randn(M * K, rng(64)), [M, K]);
+      for (let i = 0; i < 5; i++) {
+        const w = Tensor.fromArray(randn(N * K, rng(70 + i)), [N, K]);
+        ops.matmul(x, w, { transB: true });
+        ops.matmul(x, w, { transB: true });
+        w.dispose();
+      }
+    });
+    const after = native().packCacheStats();
+    expect(after.fills).toBeGreaterThan(before.fills);
+    expect(after.entries).toBeLessThanOrEqual(before.entries);
+    expect(after.bytes).toBeLessThanOrEqual(after.limitBytes);
+  });
+});
