@@ -6,22 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { CheckpointStore, readCheckpoint } from '../../src/checkpoint/index.js';
 import { Tensor, keep } from '../../src/tensor/index.js';
 import { DivergedError, LOCK_FILE, readMetrics, runTraining, settingWarnings, STUDY_TRAIN } from '../../src/train/index.js';
-import { quiet, smallRun, tempDirs } from './helpers.js';
+import { canMountTmpfs, quiet, smallRun, tempDirs } from './helpers.js';
 
 const tempDir = tempDirs();
 
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  const probe = tempDir('pt-mnt-probe-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
-    execFileSync('umount', [probe], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const mountable = canMount();
+const mountable = canMountTmpfs(tempDir);
 if (!mountable) console.warn('skipping the tmpfs ENOSPC test: `mount -t tmpfs` needs root in a container that allows it (the injected-error test still runs)');
 
 const du = (dir: string): number => readdirSync(dir, { recursive: true }).reduce<number>((n, f) => {

@@ -1,5 +1,6 @@
 // Small runs for the training-loop tests: the demo's generated sample (tiny model, word-unigram
 // tokenizer) cut to a few items, so a run takes seconds on 2 cores.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,4 +49,17 @@ export async function smallRunConfigFile(dir: string, train: Record<string, unkn
     '',
   ].join('\n'));
   return file;
+}
+
+/** Whether `mount -t tmpfs` works here (root in a container that allows it); probes in a temp folder. */
+export function canMountTmpfs(tempDir: (prefix: string) => string): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const probe = tempDir('pt-mnt-probe-');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

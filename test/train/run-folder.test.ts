@@ -7,23 +7,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runTrainJob } from '../../src/cli/train-job.js';
 import { LOCK_FILE, acquireRunLock, loadRunConfig, runTraining } from '../../src/train/index.js';
-import { quiet, smallRun, smallRunConfigFile, tempDirs } from './helpers.js';
+import { canMountTmpfs, quiet, smallRun, smallRunConfigFile, tempDirs } from './helpers.js';
 
 const tempDir = tempDirs();
 
-/** Whether `mount -t tmpfs` works here (root in a container that allows it). */
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  const probe = tempDir('pt-mnt-probe-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
-    execFileSync('umount', [probe], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const mountable = canMount();
+const mountable = canMountTmpfs(tempDir);
 
 describe('the run lock', () => {
   it('refuses a second holder in this process and in another one, naming the pid; takes over a dead pid', async () => {
