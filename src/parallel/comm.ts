@@ -85,5 +85,7 @@ export function communicator(env: NodeJS.ProcessEnv = process.env): Communicator
   if (me.rank !== world.rank || me.size !== world.size) {
     throw new Error(`MPI says rank ${me.rank} of ${me.size} but ${world.source.join('/')} say rank ${world.rank} of ${world.size}: the launcher and the MPI library disagree`);
   }
+  // MPI_Finalize on a normal exit: without it Open MPI reports the job as failed.
+  process.once('exit', () => d.finalize());
   return (current = new MpiComm(world, me.rank, me.size));
 }
