@@ -282,7 +282,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     if (dp) {
       // Every rank built the same weights (same seed or files); the broadcast makes that a guarantee.
       comm.broadcast([...m.params.values(), ...o.stateTensors().values()], 0, 'initial weights from rank 0');
-      log(`data parallel: ${comm.size} ranks (${comm.world.launcher}); each takes every ${comm.size}th micro-batch of a step`);
+      log(`data parallel: ${comm.size} ranks (${comm.world.launcher}); rank r computes micro-batches r, r + ${comm.size}, ... of each step`);
     }
 
     const metrics = lead ? new MetricsLog(join(cfg.out, 'metrics.jsonl')) : { append() {} };
