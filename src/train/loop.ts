@@ -486,7 +486,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     if (dp) {
       rep.close();
       lock.release();
-      comm.abort(`rank ${comm.rank} failed: ${(e as Error).message}`);
+      comm.abort((e as Error).message);
     }
     throw e;
   } finally {
