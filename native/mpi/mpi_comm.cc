@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -21,6 +24,7 @@ long g_seq = 0;  // collectives issued so far: the same count on every rank of a
 std::vector<RankInfo> g_ranks;
 RankInfo g_me;
 constexpr int kArriveTag = 7301;
+constexpr int kGoTag = 7302;
 
 std::string mpi_error(int rc) {
   char buf[MPI_MAX_ERROR_STRING];
@@ -38,48 +42,111 @@ std::string who(int r) {
   return "rank " + std::to_string(r) + " (pid " + std::to_string(i.pid) + " on " + i.host + ")";
 }
 
-// Waits for `reqs` with the deadline. Before the collective every rank told rank 0 it arrived
-// (one int each), so on a timeout rank 0 can name the ranks that never came.
-void timed_wait(std::vector<MPI_Request>& reqs, const std::string& label) {
-  const long seq = ++g_seq;
-  std::vector<MPI_Request> arrive;
+// Every collective starts with a timed arrival handshake: each rank tells rank 0 it is here (one
+// integer, the collective's sequence number) and waits for rank 0's go, which comes once all have
+// arrived. Waiting here polls with sleeps (a rank waiting for rank 0's validation leaves the cores
+// alone), and on the deadline rank 0 can name the ranks that never came. The collective itself is
+// then MPI's blocking one (its tuned algorithms are several times faster than the non-blocking
+// ones progressed by polling), watched by a thread that ends the process if it outlives the deadline.
+void arrive(const std::string& label, long seq) {
+  std::vector<MPI_Request> reqs;
   std::vector<long> seen(g_me.size, -1);
   long mine = seq;
+  long go = -1;
   if (g_me.rank == 0) {
-    arrive.resize(g_me.size - 1);
-    for (int r = 1; r < g_me.size; r++) check(MPI_Irecv(&seen[r], 1, MPI_LONG, r, kArriveTag, MPI_COMM_WORLD, &arrive[r - 1]), "arrival notice");
+    reqs.resize(g_me.size - 1);
+    for (int r = 1; r < g_me.size; r++) check(MPI_Irecv(&seen[r], 1, MPI_LONG, r, kArriveTag, MPI_COMM_WORLD, &reqs[r - 1]), "arrival notice");
   } else {
-    arrive.resize(1);
-    check(MPI_Isend(&mine, 1, MPI_LONG, 0, kArriveTag, MPI_COMM_WORLD, &arrive[0]), "arrival notice");
+    reqs.resize(2);
+    check(MPI_Isend(&mine, 1, MPI_LONG, 0, kArriveTag, MPI_COMM_WORLD, &reqs[0]), "arrival notice");
+    check(MPI_Irecv(&go, 1, MPI_LONG, 0, kGoTag, MPI_COMM_WORLD, &reqs[1]), "go from rank 0");
   }
-  std::vector<MPI_Request> all = reqs;
-  all.insert(all.end(), arrive.begin(), arrive.end());
   const auto start = std::chrono::steady_clock::now();
   int spins = 0;
   for (;;) {
     int done = 0;
-    check(MPI_Testall(int(all.size()), all.data(), &done, MPI_STATUSES_IGNORE), label);
+    check(MPI_Testall(int(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), label);
     if (done) break;
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (waited > g_timeout) {
-      std::string msg = label + " (collective #" + std::to_string(seq) + ") did not complete within " + std::to_string(int(g_timeout)) + " s";
+      std::string msg = label + " (collective #" + std::to_string(seq) + ") did not start within " + std::to_string(int(g_timeout)) + " s";
       if (g_me.rank == 0) {
         std::string missing;
         for (int r = 1; r < g_me.size; r++) {
           if (seen[r] == seq) continue;
           missing += (missing.empty() ? "" : ", ") + who(r) + (seen[r] < 0 ? " never arrived" : " is at collective #" + std::to_string(seen[r]));
         }
-        msg += missing.empty() ? ": every rank arrived; the transport itself is stuck" : ": " + missing + " (dead or hung)";
+        msg += ": " + missing + " (dead or hung)";
       } else {
-        msg += "; rank 0 names the ranks that did not arrive" ;
+        msg += ": rank 0 did not give the go (rank 0 names the ranks that did not arrive, unless it is the one that is gone)";
       }
       abort_job(3, msg);
     }
     // Spin briefly for the fast case, then sleep so waiting ranks leave the cores to the late one.
-    if (++spins > 200) std::this_thread::sleep_for(std::chrono::microseconds(spins > 2000 ? 1000 : 50));
+    if (++spins > 200) std::this_thread::sleep_for(std::chrono::microseconds(spins > 2000 ? 1000 : 20));
   }
-  // The Testall above completed `all`; copy the (now null) handles back.
-  for (size_t i = 0; i < reqs.size(); i++) reqs[i] = all[i];
+  if (g_me.rank == 0) {
+    for (int r = 1; r < g_me.size; r++) {
+      if (seen[r] != seq) abort_job(3, label + " (collective #" + std::to_string(seq) + "): " + who(r) + " is at collective #" + std::to_string(seen[r]) + ": the ranks disagree on what to do next");
+    }
+    std::vector<MPI_Request> gos(g_me.size - 1);
+    for (int r = 1; r < g_me.size; r++) check(MPI_Isend(&mine, 1, MPI_LONG, r, kGoTag, MPI_COMM_WORLD, &gos[r - 1]), "go to the ranks");
+    check(MPI_Waitall(int(gos.size()), gos.data(), MPI_STATUSES_IGNORE), "go to the ranks");
+  }
+}
+
+// Ends the process if the collective it guards outlives the deadline (every rank had arrived, so
+// this is a rank stopped or a transport stuck mid-collective). Only _exit is safe from this thread
+// under MPI_THREAD_FUNNELED; mpirun then ends the other ranks.
+class Watch {
+ public:
+  Watch(const std::string& label, long seq) {
+    std::lock_guard<std::mutex> l(mu());
+    active() = true;
+    what() = label + " (collective #" + std::to_string(seq) + ")";
+    deadline() = std::chrono::steady_clock::now() + std::chrono::milliseconds(long(g_timeout * 1000));
+    cv().notify_all();
+  }
+  ~Watch() {
+    std::lock_guard<std::mutex> l(mu());
+    active() = false;
+    cv().notify_all();
+  }
+  static void start_thread() {
+    std::thread([] {
+      std::unique_lock<std::mutex> l(mu());
+      for (;;) {
+        if (!active()) {
+          cv().wait(l);
+          continue;
+        }
+        if (cv().wait_until(l, deadline()) == std::cv_status::timeout && active() && std::chrono::steady_clock::now() >= deadline()) {
+          std::fprintf(stderr, "polytune dist: rank %d of %d (pid %d on %s): %s: every rank arrived but it did not complete within %d s (a rank stopped or the network is stuck); exiting\n",
+                       g_me.rank, g_me.size, g_me.pid, g_me.host.c_str(), what().c_str(), int(g_timeout));
+          std::fflush(stderr);
+          std::_Exit(3);
+        }
+      }
+    }).detach();
+  }
+
+ private:
+  // Never destroyed: at exit the watch thread still waits on them, and glibc's destructor of a
+  // condition variable with a waiter blocks (the process would never end).
+  static std::mutex& mu() { static auto* m = new std::mutex; return *m; }
+  static std::condition_variable& cv() { static auto* c = new std::condition_variable; return *c; }
+  static bool& active() { static auto* a = new bool(false); return *a; }
+  static std::string& what() { static auto* w = new std::string; return *w; }
+  static std::chrono::steady_clock::time_point& deadline() { static auto* d = new std::chrono::steady_clock::time_point; return *d; }
+};
+
+// Runs one blocking collective after the arrival handshake, under the watch.
+template <class F>
+void collective(const std::string& label, F&& f) {
+  const long seq = ++g_seq;
+  arrive(label, seq);
+  Watch w(label, seq);
+  check(f(), label);
 }
 
 void require_init(const char* op) {
@@ -118,6 +185,7 @@ RankInfo init(double timeout_s) {
   g_ranks.resize(g_me.size);
   for (int r = 0; r < g_me.size; r++) g_ranks[r] = {r, g_me.size, std::string(&hosts[size_t(r) * 256]), pids[r]};
   g_init = true;
+  Watch::start_thread();
   return g_me;
 }
 
@@ -135,51 +203,65 @@ std::string library_version() {
 
 void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label) {
   require_init("allreduceSum");
-  size_t n = 0;
-  for (const Tensor& t : tensors) n += size_t(t.numel());
-  std::vector<float> buf(n);
-  size_t off = 0;
-  for (const Tensor& t : tensors) {
-    const int64_t k = t.numel();
-    if (t.dtype == DType::F32) {
-      std::memcpy(&buf[off], t.data(), size_t(k) * 4);
-    } else {
-      const bf16* p = static_cast<const bf16*>(t.data());
-      for (int64_t i = 0; i < k; i++) buf[off + i] = bf16_to_f32(p[i]);
+  size_t total = 0;
+  for (const Tensor& t : tensors) total += size_t(t.numel());
+  std::vector<float> buf(std::min(total, kBucketElements));
+  // Walks the tensors as one concatenated array: [lo, hi) of it, packed into buf or unpacked from it.
+  auto each_piece = [&](size_t lo, size_t hi, auto&& fn) {
+    size_t base = 0;
+    for (const Tensor& t : tensors) {
+      const size_t k = size_t(t.numel());
+      const size_t a = std::max(lo, base), b = std::min(hi, base + k);
+      if (a < b) fn(t, a - base, b - a, &buf[a - lo]);
+      base += k;
     }
-    off += size_t(k);
-  }
-  std::vector<MPI_Request> reqs(2, MPI_REQUEST_NULL);
-  if (n) check(MPI_Iallreduce(MPI_IN_PLACE, buf.data(), int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &reqs[0]), label);
-  if (!extra.empty()) check(MPI_Iallreduce(MPI_IN_PLACE, extra.data(), int(extra.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &reqs[1]), label);
-  timed_wait(reqs, label);
-  off = 0;
-  for (const Tensor& t : tensors) {
-    const int64_t k = t.numel();
-    if (t.dtype == DType::F32) {
-      std::memcpy(t.data(), &buf[off], size_t(k) * 4);
-    } else {
-      bf16* p = static_cast<bf16*>(t.data());
-      for (int64_t i = 0; i < k; i++) p[i] = f32_to_bf16(buf[off + i]);
+  };
+  collective(label, [&] {
+    for (size_t lo = 0; lo < total; lo += kBucketElements) {
+      const size_t hi = std::min(total, lo + kBucketElements);
+      each_piece(lo, hi, [](const Tensor& t, size_t off, size_t n, float* dst) {
+        if (t.dtype == DType::F32) {
+          std::memcpy(dst, static_cast<const float*>(t.data()) + off, n * 4);
+        } else {
+          const bf16* p = static_cast<const bf16*>(t.data()) + off;
+          for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(p[i]);
+        }
+      });
+      const int rc = MPI_Allreduce(MPI_IN_PLACE, buf.data(), int(hi - lo), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+      if (rc != MPI_SUCCESS) return rc;
+      each_piece(lo, hi, [](const Tensor& t, size_t off, size_t n, float* src) {
+        if (t.dtype == DType::F32) {
+          std::memcpy(static_cast<float*>(t.data()) + off, src, n * 4);
+        } else {
+          bf16* p = static_cast<bf16*>(t.data()) + off;
+          for (size_t i = 0; i < n; i++) p[i] = f32_to_bf16(src[i]);
+        }
+      });
     }
-    off += size_t(k);
-  }
+    return extra.empty() ? MPI_SUCCESS : MPI_Allreduce(MPI_IN_PLACE, extra.data(), int(extra.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  });
 }
 
 void broadcast(const std::vector<Tensor>& tensors, int root, const std::string& label) {
   require_init("broadcast");
-  std::vector<MPI_Request> reqs(tensors.size(), MPI_REQUEST_NULL);
-  for (size_t i = 0; i < tensors.size(); i++) {
-    check(MPI_Ibcast(tensors[i].data(), int(tensors[i].nbytes()), MPI_BYTE, root, MPI_COMM_WORLD, &reqs[i]), label);
-  }
-  timed_wait(reqs, label);
+  collective(label, [&] {
+    for (const Tensor& t : tensors) {
+      // In pieces: MPI counts are ints.
+      for (size_t off = 0; off < t.nbytes(); off += size_t(1) << 30) {
+        const size_t n = std::min(t.nbytes() - off, size_t(1) << 30);
+        int rc = MPI_Bcast(static_cast<char*>(t.data()) + off, int(n), MPI_BYTE, root, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return rc;
+      }
+    }
+    return MPI_SUCCESS;
+  });
 }
 
 void barrier(const std::string& label) {
   require_init("barrier");
-  std::vector<MPI_Request> reqs(1, MPI_REQUEST_NULL);
-  check(MPI_Ibarrier(MPI_COMM_WORLD, &reqs[0]), label);
-  timed_wait(reqs, label);
+  // The arrival handshake is itself a barrier: every rank arrived before any gets the go.
+  const long seq = ++g_seq;
+  arrive(label, seq);
 }
 
 void abort_job(int code, const std::string& why) {

@@ -1,6 +1,5 @@
-// MPI collectives for data-parallel training on CPU tensors. Every collective is non-blocking
-// underneath and waited on with a deadline: a rank that died or hangs turns into an error that
-// names it on every rank (then MPI_Abort ends the job), never a silent hang.
+// MPI collectives for data-parallel training on CPU tensors. Every collective has a deadline: a rank
+// that died or hangs turns into an error naming it (then MPI_Abort ends the job), never a silent hang.
 #pragma once
 #include <string>
 #include <vector>
@@ -22,8 +21,10 @@ bool initialized();
 const std::vector<RankInfo>& ranks();
 std::string library_version();
 
-// Sums the tensors over all ranks in place. bf16 and f32 tensors are packed into one f32 buffer, so a
-// bf16 gradient is reduced in fp32 and rounded once; `extra` (loss sums, flags) is reduced in f64.
+// Sums the tensors over all ranks in place. bf16 and f32 tensors are packed into f32 buckets (at most
+// kBucketElements each), so a bf16 gradient is reduced in fp32 and rounded once; `extra` (loss sums,
+// flags) is reduced in f64.
+constexpr size_t kBucketElements = size_t(1) << 26;  // 256 MB of fp32
 void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label);
 // Copies root's tensors to every rank.
 void broadcast(const std::vector<Tensor>& tensors, int root, const std::string& label);
