@@ -267,6 +267,7 @@ Napi::Object init_module(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryStats", Napi::Function::New(env, memory_stats));
   exports.Set("buildInfo", Napi::Function::New(env, build_info));
   register_ops(env, exports);
+  register_dist(env, exports);
   return exports;
 }
 

@@ -57,5 +57,7 @@ DType parse_dtype(const std::string& s, const char* op);
 void register_ops(Napi::Env env, Napi::Object exports);
 // KV-cache attention for incremental decoding (binding_kv.cc).
 void register_kv_ops(Napi::Env env, Napi::Object exports);
+// MPI collectives for data parallel (binding_dist.cc).
+void register_dist(Napi::Env env, Napi::Object exports);
 
 }  // namespace pt

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerChat } from './chat.js';
 import { registerConfig } from './config.js';
+import { registerEnv } from './env.js';
 import { registerGenerate } from './generate.js';
 import { registerGrid } from './grid.js';
 import { registerMtbench } from './mtbench.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerMtbench(program);
   registerReport(program);
+  registerEnv(program);
   return program;
 }
 

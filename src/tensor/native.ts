@@ -50,6 +50,21 @@ export interface NativeAddon {
   sumSquares(t: T): number;
   crossEntropy(logits: T, targets: T, ignoreIndex: number, dlogits: T | null, gradScale: number): { lossSum: number; count: number };
   adamw(param: T, grad: T, master: T | null, m: T, v: T, opts: AdamWNativeOptions): void;
+  /** MPI collectives (native/binding_dist.cc); built: false where the addon was built without MPI. */
+  dist: NativeDist;
+}
+
+export interface NativeDist {
+  built: boolean;
+  /** The MPI library's own version line, where built. */
+  library?: string;
+  nccl: boolean;
+  init(timeoutSeconds: number): { rank: number; size: number; host: string; hosts: string[] };
+  allreduceSum(tensors: T[], extra: Float64Array | null, label: string): void;
+  broadcast(tensors: T[], root: number, label: string): void;
+  barrier(label: string): void;
+  abort(code: number, why: string): never;
+  finalize(): void;
 }
 
 export interface AdamWNativeOptions {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { CheckpointStore, readCheckpoint, readHfConfig, resolveCheckpointDir, writeCheckpoint, type TrainingState } from '../checkpoint/index.js';
 import { collateBatch, hashFile, loadDataset, planBatches, prepareExamples, specialTokenStrings, trainedChatTemplate, type Batch as DataBatch, type Dataset } from '../data/index.js';
 import { LlamaModel, initLlamaWeights, resolveConfig, type Batch, type LlamaConfig } from '../model/index.js';
+import { communicator, shareOf, type Communicator } from '../parallel/index.js';
 import { Tensor, keep, withScope } from '../tensor/index.js';
 import { SentencePieceTokenizer } from '../tokenizer/index.js';
 import { AdamW } from './adamw.js';
@@ -16,7 +17,7 @@ import { writeLossPlot } from './plots.js';
 import { plainReporter, reporterFor, type ProgressReporter } from './progress.js';
 import { acquireRunLock, checkStartOver, clearRunOutputs, readRunInfo, writeRunInfo } from './run-folder.js';
 import { linearLr } from './schedule.js';
-import { trainStep } from './step.js';
+import { parallelStep, trainStep, trainedTokens } from './step.js';
 import { summaryTable, writeSummary, type EpochValidation, type RunStatus, type RunSummary } from './summary.js';
 import { TensorBoardWriter } from './tensorboard.js';
 
@@ -37,6 +38,11 @@ export interface TrainOptions {
   source?: string;
   /** Clear the outputs of an earlier run from the same source first (the demo); another source's run is refused. */
   startOver?: boolean;
+  /**
+   * The processes this run is split over; default: from the launcher's variables (mpirun, srun), one
+   * process when there are none. Every rank runs runTraining with the same config.
+   */
+  comm?: Communicator;
 }
 
 export interface TrainResult {
@@ -174,25 +180,33 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
   const started = performance.now();
   const s = cfg.train;
   const source = opts.source ?? 'the API (runTraining)';
+  const comm = opts.comm ?? communicator();
+  // Data parallel: rank 0 owns the run folder (lock, checkpoints, metrics, validation, log lines);
+  // every rank computes its share of each step's micro-batches and the same AdamW update.
+  const dp = comm.size > 1;
+  const lead = comm.rank === 0;
   // Checked first, before anything slow: the folder is writable and no other process uses it.
-  const lock = acquireRunLock(cfg.out);
-  const reporter = opts.reporter ?? (opts.log ? plainReporter(opts.log, { every: s.logEvery || 1 }) : undefined);
+  const lock = lead ? acquireRunLock(cfg.out) : { release() {} };
+  const silent: ProgressReporter = { log() {}, step() {}, close() {} };
+  const reporter = !lead ? silent : opts.reporter ?? (opts.log ? plainReporter(opts.log, { every: s.logEvery || 1 }) : undefined);
   let rep: ProgressReporter = reporter ?? { log: (l) => console.log(l), step() {}, close() {} };
   const log = (l: string) => rep.log(l);
   let model: LlamaModel | undefined;
   let opt: AdamW | undefined;
   try {
-    if (opts.startOver) {
+    if (opts.startOver && lead) {
       checkStartOver(cfg.out, source);
       clearRunOutputs(cfg.out);
     }
+    // The other ranks look at the checkpoints only once rank 0 has the lock and has cleared the folder.
+    comm.barrier('rank 0 taking the run folder');
     const store = new CheckpointStore(join(cfg.out, 'checkpoints'), { keepLast: s.keepLast });
     const resumeFrom = opts.resume === true ? (store.latest()?.path ?? null) : opts.resume ? resumeDir(opts.resume) : null;
     if (opts.resume === true && !resumeFrom) log(`resume: no checkpoint in ${store.root} yet; starting fresh`);
     if (!resumeFrom && store.list().length > 0) {
       throw new Error(`${store.root} already holds checkpoints of a run: resume it with --resume, or choose another "out"`);
     }
-    if (!resumeFrom || !readRunInfo(cfg.out)) writeRunInfo(cfg.out, { source, started: new Date().toISOString() });
+    if (lead && (!resumeFrom || !readRunInfo(cfg.out))) writeRunInfo(cfg.out, { source, started: new Date().toISOString() });
 
     opts.onPhase?.('loading', 0, 0);
     log(`loading the tokenizer and the data (${cfg.data.languages.join(', ')})`);
@@ -221,7 +235,11 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
       `${data.validation.ids.length} validation; ${tr.truncated} truncated to ${maxSeqLen} tokens` +
       `${maxSeqLen < cfg.data.maxSeqLen ? ` (the model's max_position_embeddings)` : ''}, ${tr.noTrainedTokensLeft} left out`);
     for (const w of settingWarnings(s, totalSteps, perEpoch)) log(`warning: ${w}`);
-    if (opts.shouldStop?.()) {
+    if (dp && perEpoch * Math.ceil(s.globalBatch / s.microBatch) > 0 && Math.ceil(s.globalBatch / s.microBatch) < comm.size) {
+      log(`warning: a step has ${Math.ceil(s.globalBatch / s.microBatch)} micro-batches for ${comm.size} ranks: ${comm.size - Math.ceil(s.globalBatch / s.microBatch)} ranks idle; lower train.microBatch`);
+    }
+    // Data parallel: a stop request is honoured at a step, where the ranks agree on it.
+    if (!dp && opts.shouldStop?.()) {
       log('stopped during data loading: no step was taken and nothing was saved');
       const summary = emptySummary(totalSteps, s.epochs, resumeFrom);
       return { steps: 0, totalSteps, status: 'interrupted', checkpoint: resumeFrom ?? '', stoppedEarly: true, resumedFrom: resumeFrom ?? undefined, summary };
@@ -261,10 +279,15 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     }
     const m = model;
     const o = opt;
+    if (dp) {
+      // Every rank built the same weights (same seed or files); the broadcast makes that a guarantee.
+      comm.broadcast([...m.params.values(), ...o.stateTensors().values()], 0, 'initial weights from rank 0');
+      log(`data parallel: ${comm.size} ranks (${comm.world.launcher}); rank r computes micro-batches r, r + ${comm.size}, ... of each step`);
+    }
 
-    const metrics = new MetricsLog(join(cfg.out, 'metrics.jsonl'));
+    const metrics = lead ? new MetricsLog(join(cfg.out, 'metrics.jsonl')) : { append() {} };
     if (resumeFrom) metrics.append({ event: 'resume', step: o.step, from: resumeFrom, time: new Date().toISOString() });
-    const tb = cfg.report.includes('tensorboard') ? new TensorBoardWriter(join(cfg.out, 'tensorboard')) : undefined;
+    const tb = lead && cfg.report.includes('tensorboard') ? new TensorBoardWriter(join(cfg.out, 'tensorboard')) : undefined;
     if (tb) log(`tensorboard: ${tb.file} (tensorboard --logdir ${join(cfg.out, 'tensorboard')})`);
     const title = `${source === 'embedded default' ? 'node train.js (embedded default)' : source}: loss`;
     let lastCheckpoint = resumeFrom ?? '';
@@ -273,6 +296,10 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
 
     const save = (valLoss?: number) => {
       opts.onPhase?.('saving', o.step, totalSteps);
+      if (!lead) {
+        comm.barrier(`checkpoint of step ${o.step} on rank 0`);
+        return;
+      }
       const state: TrainingState = {
         step: o.step,
         epoch,
@@ -296,9 +323,17 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
         { valLoss },
       );
       log(`saved ${lastCheckpoint}${valLoss === undefined ? '' : ` (validation loss ${valLoss.toFixed(4)})`}`);
+      if (dp) comm.barrier(`checkpoint of step ${o.step} on rank 0`);
     };
     const validate = async (what: string) => {
+      if (!lead) {
+        // Only the overall loss is needed here (early stopping); rank 0 sends it.
+        const all = new Float64Array(1);
+        comm.allreduceSum([], all, `validation ${what} on rank 0`);
+        return (validation = { all: all[0] });
+      }
       validation = evaluate(m, data, s, maxSeqLen);
+      if (dp) comm.allreduceSum([], new Float64Array([validation.all]), `validation ${what} on rank 0`);
       metrics.append({ step: o.step, epoch: epoch + (batchIndex === 0 ? 0 : 1), validation });
       tb?.scalars(o.step, Object.fromEntries(Object.entries(validation).map(([l, v]) => [`validation/${l}`, v])));
       log(`validation ${what}: ${Object.entries(validation).map(([l, v]) => `${l} ${v.toFixed(4)}`).join(', ')}`);
@@ -317,7 +352,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     };
 
     let status: RunStatus = 'completed';
-    if (reporter === undefined) rep = reporterFor(process.stdout, s.logEvery || Math.max(1, Math.round(totalSteps / 25)));
+    if (reporter === undefined && lead) rep = reporterFor(process.stdout, s.logEvery || Math.max(1, Math.round(totalSteps / 25)));
     if (epoch >= s.epochs) log(`the run is already complete (${o.step} steps)`);
     const firstStep = o.step;
     const early = s.earlyStopping;
@@ -329,7 +364,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     opts.onPhase?.('training', o.step, totalSteps);
     train: while (epoch < s.epochs && status === 'completed') {
       const batches = plan(epoch);
-      if (maxStepsReached() || opts.shouldStop?.()) {
+      if (maxStepsReached() || (!dp && opts.shouldStop?.())) {
         status = maxStepsReached() ? 'paused' : 'interrupted';
         log(status === 'paused' ? `stopped before step ${o.step + 1}: train.maxSteps is ${s.maxSteps}; raise it to continue` : `stopped before step ${o.step + 1}`);
         break;
@@ -342,14 +377,25 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
         // Told before the step, so a Ctrl-C during it is answered with this step's number.
         opts.onPhase?.('training', o.step, totalSteps);
         let res;
+        let stopAgreed = false;
         try {
           res = withScope(() => {
             const micro = [];
-            for (let i = 0; i < rows.length; i += s.microBatch) {
-              const b = collateBatch(data.train, rows.slice(i, i + s.microBatch), maxSeqLen);
-              micro.push({ batch: modelBatch(b), targets: b.labels });
+            for (let i = 0; i < rows.length; i += s.microBatch) micro.push(rows.slice(i, i + s.microBatch));
+            if (dp) {
+              // The loss is normalised by the trained tokens of the whole global batch, which every
+              // rank counts from the data plan (host arrays only) for the micro-batches it skips.
+              const hosts = micro.map((r) => collateBatch(data.train, r, maxSeqLen));
+              const tokens = hosts.reduce((n, b) => n + trainedTokens(b.labels), 0);
+              const mine = shareOf(hosts, comm.rank, comm.size).map(modelBatch);
+              const r = parallelStep(m, o, mine, tokens, lr, comm, { step: stepNo, stop: opts.shouldStop?.() ?? false });
+              stopAgreed = r.stop;
+              return r;
             }
-            return trainStep(m, o, micro, lr);
+            return trainStep(m, o, micro.map((r) => {
+              const b = collateBatch(data.train, r, maxSeqLen);
+              return { batch: modelBatch(b), targets: b.labels };
+            }), lr);
           });
         } catch (e) {
           const msg = (e as Error).message;
@@ -391,7 +437,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
           if (s.evalEvery > 0 && o.step % s.evalEvery === 0) await validate(`at step ${o.step}`);
           if (s.saveEvery > 0 && o.step % s.saveEvery === 0) save();
         }
-        const stop = maxStepsReached() ? 'paused' : opts.shouldStop?.() ? 'interrupted' : undefined;
+        const stop = maxStepsReached() ? 'paused' : (dp ? stopAgreed : opts.shouldStop?.()) ? 'interrupted' : undefined;
         if (stop && epoch < s.epochs && status === 'completed') {
           if (!endOfEpoch && !(s.saveEvery > 0 && o.step % s.saveEvery === 0)) save();
           status = stop;
@@ -418,8 +464,10 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
       lastCheckpoint,
       resumedFrom: resumeFrom,
     };
-    writeSummary(cfg.out, summary);
-    if (record.epochs.length || validation) await writeLossPlot(cfg.out, title);
+    if (lead) writeSummary(cfg.out, summary);
+    if (lead && (record.epochs.length || validation)) await writeLossPlot(cfg.out, title);
+    // The others leave only once rank 0 has written the record, so the job ends as one.
+    comm.barrier('rank 0 writing the run summary');
     opts.onPhase?.('done', o.step, totalSteps);
     log(summaryTable(summary, cfg.out));
     return {
@@ -433,6 +481,14 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
       resumedFrom: resumeFrom ?? undefined,
       summary,
     };
+  } catch (e) {
+    // A rank that fails alone would leave the others waiting for it: end the whole job now, naming it.
+    if (dp) {
+      rep.close();
+      lock.release();
+      comm.abort((e as Error).message);
+    }
+    throw e;
   } finally {
     rep.close();
     model?.dispose();

@@ -2,6 +2,7 @@ import { Tensor } from '../tensor/index.js';
 import type { Batch, LlamaModel } from '../model/index.js';
 import { IGNORE_INDEX } from '../tensor/ops.js';
 import type { AdamW } from './adamw.js';
+import type { Communicator } from '../parallel/index.js';
 
 export interface StepResult {
   /** Mean loss per trained token over the whole global batch. */
@@ -35,6 +36,33 @@ export function trainStep(
   for (const m of micro) lossSum += model.forwardBackward(m.batch, 1 / tokens).lossSum;
   const { gradNorm } = opt.update(model.grads, lr);
   return { loss: lossSum / tokens, tokens, gradNorm };
+}
+
+/**
+ * One data-parallel step: this rank's share of the global batch's micro-batches, with gradients
+ * scaled by 1 / (trained tokens of the whole global batch), summed over the ranks in one all-reduce
+ * (bf16 gradients in fp32, rounded once) together with the loss sums and the stop requests. Every
+ * rank then holds the global batch's gradient, so the norm, the clipping and AdamW are global and
+ * identical on every rank.
+ */
+export function parallelStep(
+  model: LlamaModel,
+  opt: AdamW,
+  mine: Batch[],
+  tokens: number,
+  lr: number,
+  comm: Communicator,
+  at: { step: number; stop: boolean },
+): StepResult & { stop: boolean } {
+  if (tokens === 0) throw new Error('trainStep: the global batch has no trained tokens');
+  model.zeroGrads();
+  let lossSum = 0;
+  for (const b of mine) lossSum += model.forwardBackward(b, 1 / tokens).lossSum;
+  const extra = new Float64Array([lossSum, at.stop ? 1 : 0]);
+  // Map order is the model's parameter order, the same on every rank.
+  comm.allreduceSum([...model.grads.values()], extra, `gradients of step ${at.step}`);
+  const { gradNorm } = opt.update(model.grads, lr);
+  return { loss: extra[0] / tokens, tokens, gradNorm, stop: extra[1] > 0 };
 }
 
 /** A micro-batch from host arrays: ids [B, T] and next-token targets [B·T]. */

@@ -1,0 +1,36 @@
+// MPI collectives for data-parallel training on CPU tensors. Every collective has a deadline: a rank
+// that died or hangs turns into an error naming it (then MPI_Abort ends the job), never a silent hang.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "../tensor.h"
+
+namespace pt::dist {
+
+struct RankInfo {
+  int rank = 0;
+  int size = 1;
+  std::string host;
+  int pid = 0;
+};
+
+// MPI_Init_thread (funneled); idempotent. timeout_s bounds every later collective.
+RankInfo init(double timeout_s);
+bool initialized();
+const std::vector<RankInfo>& ranks();
+std::string library_version();
+
+// Sums the tensors over all ranks in place. bf16 and f32 tensors are packed into f32 buckets (at most
+// kBucketElements each), so a bf16 gradient is reduced in fp32 and rounded once; `extra` (loss sums,
+// flags) is reduced in f64.
+constexpr size_t kBucketElements = size_t(1) << 26;  // 256 MB of fp32
+void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label);
+// Copies root's tensors to every rank.
+void broadcast(const std::vector<Tensor>& tensors, int root, const std::string& label);
+void barrier(const std::string& label);
+// Ends the whole job at once (every rank exits with `code`).
+[[noreturn]] void abort_job(int code, const std::string& why);
+void finalize();
+
+}  // namespace pt::dist
