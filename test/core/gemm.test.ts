@@ -2,11 +2,10 @@
 // for x·Wᵀ with up to 16 rows, the packed path above it and for the other forms; edge tiles and
 // k tails), against double-precision sums of the same (bf16-rounded) inputs, and bit-identical
 // whatever the thread count.
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor, bf16ToF32, f32ToBf16, ops, withScope, type DType } from '../../src/tensor/index.js';
 import { randn, rng } from '../helpers/random.js';
+import { digestsPerThreadCount } from '../helpers/threads.js';
 
 const q = (a: Float32Array) => bf16ToF32(f32ToBf16(a));
 const mk = (a: Float32Array, shape: number[], dt: DType) => (dt === 'bf16' ? Tensor.fromArray(f32ToBf16(a), shape, 'bf16') : Tensor.fromArray(a, shape, 'f32'));
@@ -72,12 +71,7 @@ describe('gemm is bit-identical whatever the thread count', () => {
       }
     console.log(h.digest('hex'));`;
   it('small-M and packed x·Wᵀ, f32 and bf16, with 1, 2 and 3 OpenMP threads', () => {
-    const addon = join(import.meta.dirname, '..', '..', 'build', 'Release', 'polytune_native.node');
-    const digests = [1, 2, 3].map((threads) => {
-      const r = spawnSync(process.execPath, ['-e', child, addon], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
-      expect(r.status, r.stderr).toBe(0);
-      return r.stdout.trim();
-    });
+    const digests = digestsPerThreadCount(child);
     expect(digests[0]).toMatch(/^[0-9a-f]{64}$/);
     expect(new Set(digests).size).toBe(1);
   }, 60_000);
