@@ -2,7 +2,7 @@
 // language after each epoch (and every evalEvery steps), early stopping, atomic checkpoints, an
 // exact resume, and the run folder's record: metrics.jsonl, loss.svg, summary.json, TensorBoard.
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CheckpointStore, readCheckpoint, readHfConfig, resolveCheckpointDir, writeCheckpoint, type TrainingState } from '../checkpoint/index.js';
 import { collateBatch, hashFile, loadDataset, planBatches, prepareExamples, specialTokenStrings, trainedChatTemplate, type Batch as DataBatch, type Dataset } from '../data/index.js';
 import { LlamaModel, initLlamaWeights, resolveConfig, type Batch, type LlamaConfig } from '../model/index.js';
@@ -185,8 +185,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
   // every rank computes its share of each step's micro-batches and the same AdamW update.
   const dp = comm.size > 1;
   const lead = comm.rank === 0;
-  // Checked first, before anything slow: the folder is writable and no other process uses it.
-  const lock = lead ? acquireRunLock(cfg.out) : { release() {} };
+  let lock: { release(): void } = { release() {} };
   const silent: ProgressReporter = { log() {}, step() {}, close() {} };
   const reporter = !lead ? silent : opts.reporter ?? (opts.log ? plainReporter(opts.log, { every: s.logEvery || 1 }) : undefined);
   let rep: ProgressReporter = reporter ?? { log: (l) => console.log(l), step() {}, close() {} };
@@ -194,6 +193,9 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
   let model: LlamaModel | undefined;
   let opt: AdamW | undefined;
   try {
+    // Checked first, before anything slow: the folder is writable and no other process uses it
+    // (inside the try, so that in a data-parallel job a refused lock ends every rank at once).
+    if (lead) lock = acquireRunLock(cfg.out);
     if (opts.startOver && lead) {
       checkStartOver(cfg.out, source);
       clearRunOutputs(cfg.out);
@@ -205,6 +207,12 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     if (opts.resume === true && !resumeFrom) log(`resume: no checkpoint in ${store.root} yet; starting fresh`);
     if (!resumeFrom && store.list().length > 0) {
       throw new Error(`${store.root} already holds checkpoints of a run: resume it with --resume, or choose another "out"`);
+    }
+    // Resuming another folder's checkpoint into an "out" that holds a run of its own would rotate
+    // that run's checkpoints away (and mix them with this one's as "best").
+    if (resumeFrom && store.list().length > 0 && resolve(dirname(resumeFrom)) !== resolve(store.root)) {
+      throw new Error(`${store.root} already holds checkpoints of another run; resuming ${resumeFrom} would write among them: ` +
+        `set "out" to ${dirname(dirname(resumeFrom))} (the run it belongs to) or to an empty folder`);
     }
     if (lead && (!resumeFrom || !readRunInfo(cfg.out))) writeRunInfo(cfg.out, { source, started: new Date().toISOString() });
 

@@ -105,3 +105,21 @@ describe('the demo and other runs', () => {
     expect(readdirSync(join(demo, 'checkpoints')).filter((f) => f.startsWith('checkpoint-'))).toEqual(['checkpoint-2']);
   });
 });
+
+describe('resuming into another run', () => {
+  it("refuses a checkpoint from elsewhere when out already holds a run, and leaves that run's checkpoints alone", async () => {
+    const a = await smallRun(tempDir('pt-resume-a-'), ['train.maxSteps=2']);
+    const b = await smallRun(tempDir('pt-resume-b-'), ['train.maxSteps=3']);
+    await runTraining(a, { log: quiet });
+    await runTraining(b, { log: quiet });
+    const bCheckpoints = () => readdirSync(join(b.out, 'checkpoints')).filter((f) => f.startsWith('checkpoint-')).sort();
+    const before = bCheckpoints();
+    expect(before.length).toBeGreaterThan(0);
+    // A's config with B's folder as out (a copy-paste slip), resuming A's checkpoints.
+    await expect(runTraining({ ...a, out: b.out }, { log: quiet, resume: join(a.out, 'checkpoints') }))
+      .rejects.toThrow(`${join(b.out, 'checkpoints')} already holds checkpoints of another run`);
+    expect(bCheckpoints()).toEqual(before);
+    // Resuming a run into its own folder still works.
+    await runTraining({ ...a, train: { ...a.train, maxSteps: 3 } }, { log: quiet, resume: join(a.out, 'checkpoints') });
+  });
+});
