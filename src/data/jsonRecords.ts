@@ -42,6 +42,10 @@ async function* byteChunks(file: string): AsyncGenerator<Buffer> {
     for await (const chunk of stream) yield chunk as Buffer;
   } catch (e) {
     throw new Error(`${file}: cannot read: ${(e as Error).message}`);
+  } finally {
+    // A reader that stops early (a bad record) leaves the file stream open under gunzip otherwise.
+    raw.destroy();
+    stream.destroy();
   }
 }
 

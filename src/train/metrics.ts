@@ -1,6 +1,6 @@
 // metrics.jsonl: one JSON line per step, per validation, and per resume. A resume line names the
 // checkpoint it continued from; steps after it replace any earlier lines for the same steps.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { osError } from './run-folder.js';
 
 export interface StepRecord {
@@ -26,7 +26,20 @@ export interface ResumeRecord {
 }
 
 export class MetricsLog {
-  constructor(readonly file: string) {}
+  constructor(readonly file: string) {
+    // A run stopped mid-append (full disk, kill -9) leaves a torn last line: end it, so the next
+    // record starts on a line of its own and only the torn fragment is unreadable.
+    try {
+      if (existsSync(file) && statSync(file).size > 0) {
+        const fd = openSync(file, 'r');
+        const last = Buffer.alloc(1);
+        try { readSync(fd, last, 0, 1, statSync(file).size - 1); } finally { closeSync(fd); }
+        if (last[0] !== 0x0a) appendFileSync(file, '\n');
+      }
+    } catch (e) {
+      throw osError(`appending to ${file}`, e);
+    }
+  }
 
   append(o: StepRecord | ValidationRecord | ResumeRecord | Record<string, unknown>): void {
     try {
@@ -53,9 +66,9 @@ export function readMetrics(file: string): { steps: StepRecord[]; validations: V
     try {
       o = JSON.parse(line);
     } catch {
-      // The last line of a killed run may be torn; any other bad line is an error.
-      if (i >= lines.length - 2) return;
-      throw new Error(`${file}:${i + 1}: not valid JSON`);
+      // A torn line (a run killed mid-append; the next run starts a new line after it) is skipped:
+      // it is at most one record, and the history stays readable.
+      return;
     }
     if (o.event === 'resume') {
       const r = o as unknown as ResumeRecord;
