@@ -134,6 +134,8 @@ export interface JudgmentLines {
   completeBytes: number;
   /** The unterminated last line that is not a valid record (a write cut short), if any. */
   tornTail?: { line: number; text: string };
+  /** The last record parsed but its newline is missing: the next append must start a line first. */
+  missingNewline?: boolean;
 }
 
 /**
@@ -157,7 +159,9 @@ export async function readJudgmentLines(file: string, tolerateTornTail = false):
     } catch (e) {
       if (last && tolerateTornTail) {
         out.tornTail = { line: i + 1, text: raw };
-        out.completeBytes = buf.length - Buffer.byteLength(raw);
+        // From the bytes, not the decoded text: a cut inside a multi-byte character decodes to
+        // U+FFFD (3 bytes), and a length taken from it would cut into the previous record.
+        out.completeBytes = buf.lastIndexOf(0x0a) + 1;
         break;
       }
       fail(file, i + 1, `malformed JSON: ${(e as Error).message}`);
@@ -167,6 +171,7 @@ export async function readJudgmentLines(file: string, tolerateTornTail = false):
     if ('single' in r) out.single.push(r.single);
     else out.pairwise.push(r.pair);
   }
+  if (!out.tornTail && buf.length > 0 && buf[buf.length - 1] !== 0x0a) out.missingNewline = true;
   return out;
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { readJsonRecords } from '../data/jsonRecords.js';
@@ -259,6 +259,7 @@ export async function runJudge(opts: JudgeRunOptions): Promise<JudgeRunResult> {
         const fd = openSync(out, 'r+');
         try { ftruncateSync(fd, prev.completeBytes); fsyncSync(fd); } finally { closeSync(fd); }
       }
+      if (prev.missingNewline) appendFileSync(out, '\n');
       for (const s of prev.single) done.add(recordKey(s.question_id, s.turn, s.judge[0], s.judge[1], s.model));
       for (const p of prev.pairwise) done.add(recordKey(p.question_id, p.turn, p.judge[0], p.judge[1], p.model_1, p.model_2));
     }
