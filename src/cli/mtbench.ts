@@ -19,7 +19,7 @@ function nonNegativeInt(v: string): number {
 }
 
 interface JudgeCliOptions {
-  benchDir: string; lang: string; mode: string; models: string[]; baseline?: string; judgeUrl: string; judgeModel: string;
+  benchDir: string; lang: string; mode: string; models: string[]; baseline?: string; judgeUrl: string; apiKeyEnv?: string; judgeModel: string;
   judgePrompts?: string; reference?: string; out?: string; parallel: number; firstN?: number; timeout: number; retries: number; progress?: boolean;
 }
 
@@ -32,7 +32,8 @@ function addJudge(mtbench: Command): void {
     .requiredOption('--mode <mode>', 'single (a 1-10 grade per answer) or pairwise (two answers compared, in both orders)')
     .requiredOption('--models <A,B,...>', 'models to judge: model_answer/<model>.jsonl', list)
     .option('--baseline <model>', 'pairwise: compare each model with this one only (default: all pairs)')
-    .option('--judge-url <url>', 'OpenAI-compatible base URL (the key, if any, comes from OPENAI_API_KEY)', DEFAULT_JUDGE_URL)
+    .option('--judge-url <url>', 'OpenAI-compatible base URL (OPENAI_API_KEY is sent to api.openai.com only)', DEFAULT_JUDGE_URL)
+    .option('--api-key-env <name>', "environment variable holding another endpoint's key (never sent over plain http off this machine)")
     .option('--judge-model <name>', 'judge model name (also names the output file)', 'gpt-4')
     .option('--judge-prompts <file>', 'judge prompts (default mt_bench_XX/judge_prompts.jsonl)')
     .option('--reference <file>', 'reference answers for math, reasoning, coding (default mt_bench_XX/reference_answer/gpt-4.jsonl)')
@@ -55,7 +56,7 @@ function addJudge(mtbench: Command): void {
       process.on('SIGTERM', onSignal);
       const r = await runJudge({
         signal: stop.signal,
-        benchDir: o.benchDir, lang: o.lang, mode: o.mode, models: o.models, baseline: o.baseline, judgeUrl: o.judgeUrl, judgeModel: o.judgeModel,
+        benchDir: o.benchDir, lang: o.lang, mode: o.mode, models: o.models, baseline: o.baseline, judgeUrl: o.judgeUrl, apiKeyEnv: o.apiKeyEnv, judgeModel: o.judgeModel,
         judgePrompts: o.judgePrompts, referenceFile: o.reference, out: o.out, parallel: o.parallel, firstN: o.firstN, timeoutMs: o.timeout * 1000, maxRetries: o.retries,
         progress: o.progress === false ? false : undefined,
       }).finally(() => {

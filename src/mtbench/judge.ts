@@ -162,12 +162,34 @@ class Limit {
  * written for them, so a rerun judges them); a non-retriable error (bad key, bad model name) or a
  * run of consecutive failures stops the run after the requests in flight.
  */
+/**
+ * The key sent to the judge. OPENAI_API_KEY goes to OpenAI only: users keep it exported, and
+ * pointing the judge at a local or third-party server must not hand it over. Another endpoint's
+ * key comes from the variable named by `apiKeyEnv`; no key ever travels over plain http to a host
+ * off this machine.
+ */
+export function judgeApiKey(judgeUrl: string, opts: Pick<JudgeRunOptions, 'apiKey' | 'apiKeyEnv'>): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(judgeUrl);
+  } catch {
+    throw new Error(`--judge-url ${JSON.stringify(judgeUrl)} is not a URL`);
+  }
+  const key = opts.apiKey ?? (opts.apiKeyEnv ? process.env[opts.apiKeyEnv] : url.hostname === 'api.openai.com' ? process.env.OPENAI_API_KEY : undefined);
+  if (opts.apiKeyEnv && !key) throw new Error(`${opts.apiKeyEnv} is not set (named by --api-key-env)`);
+  const loopback = ['localhost', '127.0.0.1', '[::1]', '::1'].includes(url.hostname) || url.hostname.startsWith('127.');
+  if (key && url.protocol === 'http:' && !loopback) {
+    throw new Error(`refusing to send an API key over plain http to ${url.host}: use https, or no key`);
+  }
+  return key || undefined;
+}
+
 export async function runJudge(opts: JudgeRunOptions): Promise<JudgeRunResult> {
   const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
   const dir = langDir(opts.benchDir, opts.lang);
   const judgeModel = opts.judgeModel ?? 'gpt-4';
   const judgeUrl = opts.judgeUrl ?? DEFAULT_JUDGE_URL;
-  const apiKey = opts.apiKey ?? process.env.OPENAI_API_KEY;
+  const apiKey = judgeApiKey(judgeUrl, opts);
   if (!apiKey && judgeUrl === DEFAULT_JUDGE_URL) throw new Error('OPENAI_API_KEY is not set (needed for the default judge URL, https://api.openai.com/v1)');
   const parallel = opts.parallel ?? 1;
   if (!Number.isInteger(parallel) || parallel < 1) throw new Error(`--parallel must be a positive integer, found ${parallel}`);

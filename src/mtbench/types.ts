@@ -279,8 +279,13 @@ export interface JudgeRunOptions {
   firstN?: number;
   /** Concurrent requests; default 1. */
   parallel?: number;
-  /** Default process.env.OPENAI_API_KEY; never written or logged. */
+  /**
+   * The key itself; default: the variable named by `apiKeyEnv`, or OPENAI_API_KEY when the judge is
+   * api.openai.com (never sent elsewhere). Never written or logged.
+   */
   apiKey?: string;
+  /** Environment variable holding the key for a judge other than OpenAI's. */
+  apiKeyEnv?: string;
   /** Per-request timeout; default 300 s. */
   timeoutMs?: number;
   /** Retries after the first attempt on 429, 5xx, timeouts and network errors; default 8. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/index.js';
 import { computeAgreement, summarizeResults, type Vote } from '../../src/mtbench/index.js';
+import { judgeApiKey } from '../../src/mtbench/judge.js';
 import { writeFixtureBench } from './helpers/fixture-bench.js';
 import { markers, startScriptedJudge } from './helpers/scripted-judge.js';
 
@@ -33,20 +34,28 @@ describe('polytune mtbench judge / show / agreement', () => {
       if (r.body.messages[0].content.startsWith('Compare')) return { content: markers(user)[0].model === 'alpha' ? '[[A]]' : '[[B]]' };
       return { content: markers(user).pop()!.model === 'alpha' ? '[[9]]' : '[[4]]' };
     });
-    const saved = process.env.OPENAI_API_KEY;
-    process.env.OPENAI_API_KEY = key;
+    const saved = { openai: process.env.OPENAI_API_KEY, judge: process.env.POLYTUNE_TEST_JUDGE_KEY };
+    const openaiKey = 'sk-openai-must-stay-home-1a2b';
+    process.env.OPENAI_API_KEY = openaiKey;
+    process.env.POLYTUNE_TEST_JUDGE_KEY = key;
     try {
-      const a = await cli('mtbench', 'judge', '--bench-dir', root, '--lang', 'XX', '--mode', 'single', '--models', 'alpha,beta', '--judge-url', s.url, '--judge-model', 'j1', '--parallel', '2', '--no-progress');
+      const a = await cli('mtbench', 'judge', '--bench-dir', root, '--lang', 'XX', '--mode', 'single', '--models', 'alpha,beta', '--judge-url', s.url, '--api-key-env', 'POLYTUNE_TEST_JUDGE_KEY', '--judge-model', 'j1', '--parallel', '2', '--no-progress');
       expect(a.out).toBe(`${join(root, 'mt_bench_XX/model_judgment/j1_single.jsonl')}: 16 judgment(s) written, 0 already there (of 16); 0 without a score (-1)\n`);
+      expect(s.requests.length).toBe(16);
+      expect(s.requests.every((r) => r.authorization === `Bearer ${key}`)).toBe(true);
+      // Without --api-key-env a server other than OpenAI's gets no key: the exported OpenAI key stays home.
       const b = await cli('mtbench', 'judge', '--bench-dir', root, '--lang', 'XX', '--mode', 'pairwise', '--models', 'alpha,beta', '--judge-url', s.url, '--judge-model', 'j1', '--no-progress');
       expect(b.out).toContain('8 judgment(s) written');
-      expect(s.requests.every((r) => r.authorization === `Bearer ${key}`)).toBe(true);
+      expect(s.requests.slice(16).every((r) => r.authorization === undefined)).toBe(true);
       for (const text of [a.out, a.err, b.out, b.err, readFileSync(join(root, 'mt_bench_XX/model_judgment/j1_single.jsonl'), 'utf8'), readFileSync(join(root, 'mt_bench_XX/model_judgment/j1_pair.jsonl'), 'utf8')]) {
         expect(text).not.toContain(key);
+        expect(text).not.toContain(openaiKey);
       }
     } finally {
-      if (saved === undefined) delete process.env.OPENAI_API_KEY;
-      else process.env.OPENAI_API_KEY = saved;
+      for (const [name, v] of [['OPENAI_API_KEY', saved.openai], ['POLYTUNE_TEST_JUDGE_KEY', saved.judge]] as const) {
+        if (v === undefined) delete process.env[name];
+        else process.env[name] = v;
+      }
       await s.close();
     }
     const json = await cli('mtbench', 'show', '--bench-dir', root, '--json');
@@ -78,5 +87,28 @@ describe('polytune mtbench judge / show / agreement', () => {
     expect(text).toMatch(/^all\s+-0\.500\s+/m);
     writeFileSync(vf, '{"question_id": 81}\n');
     await expect(cli('mtbench', 'agreement', '--votes', vf)).rejects.toThrow(`${vf}:1: field "model_a" must be a non-empty string`);
+  });
+});
+
+describe('which key goes to which judge', () => {
+  it('sends OPENAI_API_KEY to api.openai.com only, a named variable elsewhere, and no key over http off this machine', () => {
+    const saved = { openai: process.env.OPENAI_API_KEY, other: process.env.POLYTUNE_TEST_OTHER_KEY };
+    process.env.OPENAI_API_KEY = 'sk-o';
+    process.env.POLYTUNE_TEST_OTHER_KEY = 'sk-x';
+    try {
+      expect(judgeApiKey('https://api.openai.com/v1', {})).toBe('sk-o');
+      expect(judgeApiKey('https://judge.example.org/v1', {})).toBeUndefined();
+      expect(judgeApiKey('http://127.0.0.1:8000/v1', {})).toBeUndefined();
+      expect(judgeApiKey('https://judge.example.org/v1', { apiKeyEnv: 'POLYTUNE_TEST_OTHER_KEY' })).toBe('sk-x');
+      expect(judgeApiKey('http://localhost:8000/v1', { apiKeyEnv: 'POLYTUNE_TEST_OTHER_KEY' })).toBe('sk-x');
+      expect(() => judgeApiKey('http://gpu-box:8000/v1', { apiKeyEnv: 'POLYTUNE_TEST_OTHER_KEY' })).toThrow('refusing to send an API key over plain http to gpu-box:8000');
+      expect(() => judgeApiKey('https://judge.example.org/v1', { apiKeyEnv: 'POLYTUNE_TEST_UNSET_KEY' })).toThrow('POLYTUNE_TEST_UNSET_KEY is not set');
+      expect(() => judgeApiKey('not a url', {})).toThrow('is not a URL');
+    } finally {
+      for (const [name, v] of [['OPENAI_API_KEY', saved.openai], ['POLYTUNE_TEST_OTHER_KEY', saved.other]] as const) {
+        if (v === undefined) delete process.env[name];
+        else process.env[name] = v;
+      }
+    }
   });
 });
