@@ -23,6 +23,8 @@ std::vector<Tensor> arg_tensors(const Napi::CallbackInfo& info, size_t i, const 
     Tensor t = JsTensor::Unwrap(v.As<Napi::Object>())->t;
     if (!t.storage) throw OpError(std::string(op) + ": tensors[" + std::to_string(k) + "] has been disposed");
     if (t.device() != Device::CPU) throw OpError(std::string(op) + ": tensors[" + std::to_string(k) + "] is not on the cpu device");
+    // Collectives write their tensors: a cached packing of one (a weight) must not outlive it.
+    t.storage->mark_written();
     out.push_back(t);
   }
   return out;
@@ -48,9 +50,14 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
 // allreduceSum(tensors, extra: Float64Array | null, label) sums in place.
 Napi::Value AllreduceSum(const Napi::CallbackInfo& info) {
   std::vector<Tensor> ts = arg_tensors(info, 0, "dist.allreduceSum");
+  // Sums are taken in fp32: an i32 tensor would be read as pairs of bf16.
+  for (size_t k = 0; k < ts.size(); k++)
+    if (ts[k].dtype == DType::I32) throw OpError("dist.allreduceSum: tensors[" + std::to_string(k) + "] is i32; it sums f32 and bf16 tensors");
   std::vector<double> extra;
   Napi::Float64Array ex;
   if (info.Length() > 1 && info[1].IsTypedArray()) {
+    // As<Float64Array> does not check the element type: a Float32Array would be overrun.
+    if (info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) throw OpError("dist.allreduceSum: argument 'extra' must be a Float64Array");
     ex = info[1].As<Napi::Float64Array>();
     extra.assign(ex.Data(), ex.Data() + ex.ElementLength());
   }

@@ -156,7 +156,8 @@ void require_init(const char* op) {
 }  // namespace
 
 RankInfo init(double timeout_s) {
-  if (timeout_s > 0) g_timeout = timeout_s;
+  // Clamped: a huge or infinite value would overflow the deadline's clock arithmetic into the past.
+  if (timeout_s > 0) g_timeout = std::min(timeout_s, 1e7);
   if (g_init) return g_me;
   // Node loads the addon with RTLD_LOCAL; Open MPI's plugins (dlopened by libmpi) need libmpi's
   // symbols global, or MPI_Init fails with "undefined symbol" in mca_*.

@@ -29,9 +29,13 @@ const b = new a.NativeTensor([2], 'i32');
 b.writeBytes(0, new Int32Array([me.rank * 10, 7]));
 a.dist.broadcast([b], 2, 'test broadcast');
 a.dist.barrier('test barrier');
+// Refused before any message is sent (so on every rank alike, without a hang).
+const errors = [];
+try { a.dist.allreduceSum([f32], new Float32Array(4), 'bad extra'); } catch (e) { errors.push(e.message); }
+try { a.dist.allreduceSum([b], null, 'bad dtype'); } catch (e) { errors.push(e.message); }
 const host = (t, T) => new T(Uint8Array.from(t.readBytes()).buffer);
 const bfOut = [...host(bf, Uint16Array)].map((h) => new Float32Array(new Uint32Array([h << 16]).buffer)[0]);
-console.log(JSON.stringify({ rank: me.rank, size: me.size, f32: [...host(f32, Float32Array)], bf16: bfOut, extra: [...extra], bcast: [...host(b, Int32Array)] }));
+console.log(JSON.stringify({ rank: me.rank, size: me.size, f32: [...host(f32, Float32Array)], bf16: bfOut, extra: [...extra], bcast: [...host(b, Int32Array)], errors }));
 a.dist.finalize();
 `;
 
@@ -48,6 +52,10 @@ describe.skipIf(!ready)('MPI collectives (mpirun -np 4)', () => {
       expect(x.bf16).toEqual([1 + 2 ** -7, -6]);
       expect(x.extra).toEqual([0.5 + 1.5 + 2.5 + 3.5, 4e-300]);
       expect(x.bcast).toEqual([20, 7]);
+      expect(x.errors).toEqual([
+        "dist.allreduceSum: argument 'extra' must be a Float64Array",
+        'dist.allreduceSum: tensors[0] is i32; it sums f32 and bf16 tensors',
+      ]);
     }
   }, 60_000);
 });
