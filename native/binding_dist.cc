@@ -61,7 +61,8 @@ Napi::Value AllreduceSum(const Napi::CallbackInfo& info) {
     ex = info[1].As<Napi::Float64Array>();
     extra.assign(ex.Data(), ex.Data() + ex.ElementLength());
   }
-  dist::allreduce_sum(ts, extra, arg_label(info, 2));
+  const double timeout = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
+  dist::allreduce_sum(ts, extra, arg_label(info, 2), timeout);
   if (!extra.empty()) std::copy(extra.begin(), extra.end(), ex.Data());
   return info.Env().Undefined();
 }
@@ -74,7 +75,8 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Barrier(const Napi::CallbackInfo& info) {
-  dist::barrier(arg_label(info, 0));
+  const double timeout = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  dist::barrier(arg_label(info, 0), timeout);
   return info.Env().Undefined();
 }
 

@@ -48,7 +48,7 @@ std::string who(int r) {
 // alone), and on the deadline rank 0 can name the ranks that never came. The collective itself is
 // then MPI's blocking one (its tuned algorithms are several times faster than the non-blocking
 // ones progressed by polling), watched by a thread that ends the process if it outlives the deadline.
-void arrive(const std::string& label, long seq) {
+void arrive(const std::string& label, long seq, double timeout) {
   std::vector<MPI_Request> reqs;
   std::vector<long> seen(g_me.size, -1);
   long mine = seq;
@@ -68,8 +68,8 @@ void arrive(const std::string& label, long seq) {
     check(MPI_Testall(int(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), label);
     if (done) break;
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (waited > g_timeout) {
-      std::string msg = label + " (collective #" + std::to_string(seq) + ") did not start within " + std::to_string(int(g_timeout)) + " s";
+    if (waited > timeout) {
+      std::string msg = label + " (collective #" + std::to_string(seq) + ") did not start within " + std::to_string(long(timeout)) + " s";
       if (g_me.rank == 0) {
         std::string missing;
         for (int r = 1; r < g_me.size; r++) {
@@ -100,11 +100,12 @@ void arrive(const std::string& label, long seq) {
 // under MPI_THREAD_FUNNELED; mpirun then ends the other ranks.
 class Watch {
  public:
-  Watch(const std::string& label, long seq) {
+  Watch(const std::string& label, long seq, double timeout) {
     std::lock_guard<std::mutex> l(mu());
     active() = true;
     what() = label + " (collective #" + std::to_string(seq) + ")";
-    deadline() = std::chrono::steady_clock::now() + std::chrono::milliseconds(long(g_timeout * 1000));
+    deadline() = std::chrono::steady_clock::now() + std::chrono::milliseconds(long(timeout * 1000));
+    limit() = timeout;
     cv().notify_all();
   }
   ~Watch() {
@@ -121,8 +122,8 @@ class Watch {
           continue;
         }
         if (cv().wait_until(l, deadline()) == std::cv_status::timeout && active() && std::chrono::steady_clock::now() >= deadline()) {
-          std::fprintf(stderr, "polytune dist: rank %d of %d (pid %d on %s): %s: every rank arrived but it did not complete within %d s (a rank stopped or the network is stuck); exiting\n",
-                       g_me.rank, g_me.size, g_me.pid, g_me.host.c_str(), what().c_str(), int(g_timeout));
+          std::fprintf(stderr, "polytune dist: rank %d of %d (pid %d on %s): %s: every rank arrived but it did not complete within %ld s (a rank stopped or the network is stuck); exiting\n",
+                       g_me.rank, g_me.size, g_me.pid, g_me.host.c_str(), what().c_str(), long(limit()));
           std::fflush(stderr);
           std::_Exit(3);
         }
@@ -138,14 +139,20 @@ class Watch {
   static bool& active() { static auto* a = new bool(false); return *a; }
   static std::string& what() { static auto* w = new std::string; return *w; }
   static std::chrono::steady_clock::time_point& deadline() { static auto* d = new std::chrono::steady_clock::time_point; return *d; }
+  static double& limit() { static auto* t = new double(0); return *t; }
 };
 
 // Runs one blocking collective after the arrival handshake, under the watch.
+// The deadline: the job's, unless the call asks for its own (0: the job's; capped so the clock
+// arithmetic cannot overflow).
+double deadline_of(double timeout_s) { return timeout_s > 0 ? std::min(timeout_s, 1e7) : g_timeout; }
+
 template <class F>
-void collective(const std::string& label, F&& f) {
+void collective(const std::string& label, double timeout_s, F&& f) {
   const long seq = ++g_seq;
-  arrive(label, seq);
-  Watch w(label, seq);
+  const double t = deadline_of(timeout_s);
+  arrive(label, seq, t);
+  Watch w(label, seq, t);
   check(f(), label);
 }
 
@@ -202,7 +209,7 @@ std::string library_version() {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
-void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label) {
+void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label, double timeout_s) {
   require_init("allreduceSum");
   size_t total = 0;
   for (const Tensor& t : tensors) total += size_t(t.numel());
@@ -217,7 +224,7 @@ void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extr
       base += k;
     }
   };
-  collective(label, [&] {
+  collective(label, timeout_s, [&] {
     for (size_t lo = 0; lo < total; lo += kBucketElements) {
       const size_t hi = std::min(total, lo + kBucketElements);
       each_piece(lo, hi, [](const Tensor& t, size_t off, size_t n, float* dst) {
@@ -245,7 +252,7 @@ void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extr
 
 void broadcast(const std::vector<Tensor>& tensors, int root, const std::string& label) {
   require_init("broadcast");
-  collective(label, [&] {
+  collective(label, 0, [&] {
     for (const Tensor& t : tensors) {
       // In pieces: MPI counts are ints.
       for (size_t off = 0; off < t.nbytes(); off += size_t(1) << 30) {
@@ -258,11 +265,11 @@ void broadcast(const std::vector<Tensor>& tensors, int root, const std::string& 
   });
 }
 
-void barrier(const std::string& label) {
+void barrier(const std::string& label, double timeout_s) {
   require_init("barrier");
   // The arrival handshake is itself a barrier: every rank arrived before any gets the go.
   const long seq = ++g_seq;
-  arrive(label, seq);
+  arrive(label, seq, deadline_of(timeout_s));
 }
 
 void abort_job(int code, const std::string& why) {

@@ -25,10 +25,11 @@ std::string library_version();
 // kBucketElements each), so a bf16 gradient is reduced in fp32 and rounded once; `extra` (loss sums,
 // flags) is reduced in f64.
 constexpr size_t kBucketElements = size_t(1) << 26;  // 256 MB of fp32
-void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label);
+// timeout_s: this call's deadline in seconds (0: the job's, from init).
+void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label, double timeout_s = 0);
 // Copies root's tensors to every rank.
 void broadcast(const std::vector<Tensor>& tensors, int root, const std::string& label);
-void barrier(const std::string& label);
+void barrier(const std::string& label, double timeout_s = 0);
 // Ends the whole job at once (every rank exits with `code`).
 [[noreturn]] void abort_job(int code, const std::string& why);
 void finalize();

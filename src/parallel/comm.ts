@@ -9,13 +9,22 @@ export interface Communicator {
   readonly rank: number;
   readonly size: number;
   readonly world: World;
-  /** Sums tensors (bf16 ones in fp32, rounded once) and `extra` (f64) over all ranks, in place. */
-  allreduceSum(tensors: Tensor[], extra: Float64Array | null, label: string): void;
+  /**
+   * Sums tensors (bf16 ones in fp32, rounded once) and `extra` (f64) over all ranks, in place.
+   * `opts.waitForRank0`: the others wait while rank 0 alone validates or writes a checkpoint, which
+   * can take longer than any deadline suited to a collective; no deadline then (a rank 0 that dies
+   * still ends the job: the launcher kills the rest).
+   */
+  allreduceSum(tensors: Tensor[], extra: Float64Array | null, label: string, opts?: WaitOptions): void;
   broadcast(tensors: Tensor[], root: number, label: string): void;
-  barrier(label: string): void;
+  barrier(label: string, opts?: WaitOptions): void;
   /** Ends every rank of the job at once with an error line (MPI_Abort); one process just exits. */
   abort(why: string): never;
   finalize(): void;
+}
+
+export interface WaitOptions {
+  waitForRank0?: boolean;
 }
 
 export const DEFAULT_TIMEOUT_S = 300;
@@ -44,14 +53,14 @@ class SingleProcess implements Communicator {
 
 class MpiComm implements Communicator {
   constructor(readonly world: World, readonly rank: number, readonly size: number) {}
-  allreduceSum(tensors: Tensor[], extra: Float64Array | null, label: string): void {
-    native().dist.allreduceSum(tensors.map((t) => t.handle), extra, label);
+  allreduceSum(tensors: Tensor[], extra: Float64Array | null, label: string, opts: WaitOptions = {}): void {
+    native().dist.allreduceSum(tensors.map((t) => t.handle), extra, label, opts.waitForRank0 ? Infinity : 0);
   }
   broadcast(tensors: Tensor[], root: number, label: string): void {
     native().dist.broadcast(tensors.map((t) => t.handle), root, label);
   }
-  barrier(label: string): void {
-    native().dist.barrier(label);
+  barrier(label: string, opts: WaitOptions = {}): void {
+    native().dist.barrier(label, opts.waitForRank0 ? Infinity : 0);
   }
   abort(why: string): never {
     return native().dist.abort(1, why);

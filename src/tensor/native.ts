@@ -60,9 +60,10 @@ export interface NativeDist {
   library?: string;
   nccl: boolean;
   init(timeoutSeconds: number): { rank: number; size: number; host: string; hosts: string[] };
-  allreduceSum(tensors: T[], extra: Float64Array | null, label: string): void;
+  /** timeoutS: this call's deadline (0 or absent: the job's; Infinity: capped at 1e7 s). */
+  allreduceSum(tensors: T[], extra: Float64Array | null, label: string, timeoutS?: number): void;
   broadcast(tensors: T[], root: number, label: string): void;
-  barrier(label: string): void;
+  barrier(label: string, timeoutS?: number): void;
   abort(code: number, why: string): never;
   finalize(): void;
 }

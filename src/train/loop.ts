@@ -305,7 +305,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     const save = (valLoss?: number) => {
       opts.onPhase?.('saving', o.step, totalSteps);
       if (!lead) {
-        comm.barrier(`checkpoint of step ${o.step} on rank 0`);
+        comm.barrier(`checkpoint of step ${o.step} on rank 0`, { waitForRank0: true });
         return;
       }
       const state: TrainingState = {
@@ -331,17 +331,17 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
         { valLoss },
       );
       log(`saved ${lastCheckpoint}${valLoss === undefined ? '' : ` (validation loss ${valLoss.toFixed(4)})`}`);
-      if (dp) comm.barrier(`checkpoint of step ${o.step} on rank 0`);
+      if (dp) comm.barrier(`checkpoint of step ${o.step} on rank 0`, { waitForRank0: true });
     };
     const validate = async (what: string) => {
       if (!lead) {
         // Only the overall loss is needed here (early stopping); rank 0 sends it.
         const all = new Float64Array(1);
-        comm.allreduceSum([], all, `validation ${what} on rank 0`);
+        comm.allreduceSum([], all, `validation ${what} on rank 0`, { waitForRank0: true });
         return (validation = { all: all[0] });
       }
       validation = evaluate(m, data, s, maxSeqLen);
-      if (dp) comm.allreduceSum([], new Float64Array([validation.all]), `validation ${what} on rank 0`);
+      if (dp) comm.allreduceSum([], new Float64Array([validation.all]), `validation ${what} on rank 0`, { waitForRank0: true });
       metrics.append({ step: o.step, epoch: epoch + (batchIndex === 0 ? 0 : 1), validation });
       tb?.scalars(o.step, Object.fromEntries(Object.entries(validation).map(([l, v]) => [`validation/${l}`, v])));
       log(`validation ${what}: ${Object.entries(validation).map(([l, v]) => `${l} ${v.toFixed(4)}`).join(', ')}`);
@@ -475,7 +475,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     if (lead) writeSummary(cfg.out, summary);
     if (lead && (record.epochs.length || validation)) await writeLossPlot(cfg.out, title);
     // The others leave only once rank 0 has written the record, so the job ends as one.
-    comm.barrier('rank 0 writing the run summary');
+    comm.barrier('rank 0 writing the run summary', { waitForRank0: true });
     opts.onPhase?.('done', o.step, totalSteps);
     log(summaryTable(summary, cfg.out));
     return {

@@ -58,4 +58,28 @@ describe.skipIf(!ready)('MPI collectives (mpirun -np 4)', () => {
       ]);
     }
   }, 60_000);
+
+  it('a wait for rank 0 (validating, saving) has no deadline, where a collective has the job\'s', () => {
+    const file = join(temp('polytune-coll-'), 'slow.mjs');
+    writeFileSync(file, `
+import { createRequire } from 'node:module';
+const a = createRequire(import.meta.url)(${JSON.stringify(addon)});
+const me = a.dist.init(1);
+if (me.rank === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+a.dist.barrier('rank 0 busy', Infinity);
+const extra = new Float64Array([1]);
+if (me.rank === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+a.dist.allreduceSum([], extra, 'rank 0 busy again', Infinity);
+console.log(JSON.stringify({ rank: me.rank, sum: extra[0] }));
+if (me.rank === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+a.dist.barrier('rank 0 late for a plain barrier');
+console.log('unreachable');
+`);
+    const r = spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', '2', process.execPath, file], { encoding: 'utf8', timeout: 60_000 });
+    const rows = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).sort((x, y) => x.rank - y.rank);
+    expect(rows).toEqual([{ rank: 0, sum: 2 }, { rank: 1, sum: 2 }]);
+    expect(r.stdout).not.toContain('unreachable');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('rank 0 late for a plain barrier');
+  }, 60_000);
 });
