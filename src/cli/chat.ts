@@ -20,7 +20,8 @@ async function chatCommand(o: ChatOptions): Promise<void> {
   const m = await loadModel(o.model, { dtype: o.dtype, template: o.template });
   const tty = process.stdin.isTTY === true;
   const maxNew = o.maxNewTokens ?? m.generation.maxNewTokens ?? 512;
-  const gen = new Generator(m.model, m.tokenizer, { slots: 1, maxLen: m.model.config.max_position_embeddings, eos: m.generation.eos });
+  // The cache is allocated whole up front: a 32k-context model would take gigabytes before the first word.
+  const gen = new Generator(m.model, m.tokenizer, { slots: 1, maxLen: Math.min(m.model.config.max_position_embeddings, 4096), eos: m.generation.eos });
   const sampling = samplingFrom(o, m);
   const fresh = (): Message[] => (o.system !== undefined ? [{ role: 'system', content: o.system }] : []);
   let messages = fresh();

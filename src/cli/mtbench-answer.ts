@@ -67,6 +67,9 @@ async function answerCommand(o: AnswerCliOptions): Promise<void> {
       maxNewTokens: o.maxNewTokens,
       stop: o.stop,
       seed: o.seed,
+      // As FastChat's model.generate(do_sample, temperature): the rest from generation_config.json,
+      // else Hugging Face's defaults (top-k 50, top-p 1, no repetition penalty).
+      sampling: { topK: m.generation.fileSampling.topK ?? 50, topP: m.generation.fileSampling.topP ?? 1, repetitionPenalty: m.generation.fileSampling.repetitionPenalty ?? 1 },
       concurrency: o.batch,
       onProgress: (p) => {
         const tps = (p.tokens / Math.max(1e-3, (performance.now() - t0) / 1000)).toFixed(1);

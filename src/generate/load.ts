@@ -13,6 +13,11 @@ export interface GenerationConfig {
   bos?: number;
   /** Sampling defaults the folder asks for (do_sample false, or absent: greedy). */
   defaults: SamplingParams;
+  /**
+   * The sampling settings the file names, whatever its do_sample: Hugging Face's generate() merges
+   * them into a call that sets do_sample and temperature itself, as FastChat's answer generation does.
+   */
+  fileSampling: Pick<SamplingParams, 'topP' | 'topK' | 'repetitionPenalty'>;
   maxNewTokens?: number;
 }
 
@@ -102,5 +107,6 @@ export function readGenerationConfig(dir: string, fallbackEos: number | undefine
   const defaults: SamplingParams = raw.do_sample === true
     ? { temperature: num('temperature') ?? 1, topP: num('top_p') ?? 1, topK: num('top_k') ?? 50, repetitionPenalty: num('repetition_penalty') ?? 1 }
     : { temperature: 0, repetitionPenalty: num('repetition_penalty') ?? 1 };
-  return { eos, bos, defaults, maxNewTokens: num('max_new_tokens') };
+  const fileSampling = { topP: num('top_p'), topK: num('top_k'), repetitionPenalty: num('repetition_penalty') };
+  return { eos, bos, defaults, fileSampling, maxNewTokens: num('max_new_tokens') };
 }

@@ -41,9 +41,15 @@ describe('generation_config.json', () => {
   it('eos lists and bos are honoured over config.json; sampling defaults follow do_sample', () => {
     const d = mkdtempSync(join(tmp, 'gc-'));
     writeFileSync(join(d, 'generation_config.json'), JSON.stringify({ bos_token_id: 5, eos_token_id: [2, 7], do_sample: true, temperature: 0.6, top_p: 0.9 }));
-    expect(readGenerationConfig(d, 2, 1)).toEqual({ eos: [2, 7], bos: 5, defaults: { temperature: 0.6, topP: 0.9, topK: 50, repetitionPenalty: 1 }, maxNewTokens: undefined });
+    expect(readGenerationConfig(d, 2, 1)).toEqual({
+      eos: [2, 7], bos: 5, defaults: { temperature: 0.6, topP: 0.9, topK: 50, repetitionPenalty: 1 },
+      fileSampling: { topP: 0.9, topK: undefined, repetitionPenalty: undefined }, maxNewTokens: undefined,
+    });
     writeFileSync(join(d, 'generation_config.json'), JSON.stringify({ eos_token_id: 3 }));
     expect(readGenerationConfig(d, 2, 1)).toMatchObject({ eos: [3], bos: 1, defaults: { temperature: 0 } });
+    // Greedy by default, but what it names still reaches a caller that samples (FastChat's answers).
+    writeFileSync(join(d, 'generation_config.json'), JSON.stringify({ top_p: 0.9, top_k: 20, repetition_penalty: 1.1 }));
+    expect(readGenerationConfig(d, 2, 1)).toMatchObject({ defaults: { temperature: 0, repetitionPenalty: 1.1 }, fileSampling: { topP: 0.9, topK: 20, repetitionPenalty: 1.1 } });
     writeFileSync(join(d, 'generation_config.json'), JSON.stringify({ eos_token_id: 'x' }));
     expect(() => readGenerationConfig(d, 2, 1)).toThrow(/generation_config.json: field "eos_token_id" must be a token id/);
   });
