@@ -242,6 +242,9 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     log(`data: ${prep.indices.length} training examples (${Object.entries(data.report.trainByLang).map(([l, n]) => `${l} ${n}`).join(', ')}), ` +
       `${data.validation.ids.length} validation; ${tr.truncated} truncated to ${maxSeqLen} tokens` +
       `${maxSeqLen < cfg.data.maxSeqLen ? ` (the model's max_position_embeddings)` : ''}, ${tr.noTrainedTokensLeft} left out`);
+    if (data.validation.ids.length === 0 && (s.earlyStopping || s.evalEvery > 0)) {
+      throw new Error(`train.${s.earlyStopping ? 'earlyStopping' : 'evalEvery'} needs validation data, but the validation set is empty: set data.validation (e.g. fraction: 0.05)`);
+    }
     for (const w of settingWarnings(s, totalSteps, perEpoch)) log(`warning: ${w}`);
     if (dp && perEpoch * Math.ceil(s.globalBatch / s.microBatch) > 0 && Math.ceil(s.globalBatch / s.microBatch) < comm.size) {
       log(`warning: a step has ${Math.ceil(s.globalBatch / s.microBatch)} micro-batches for ${comm.size} ranks: ${comm.size - Math.ceil(s.globalBatch / s.microBatch)} ranks idle; lower train.microBatch`);

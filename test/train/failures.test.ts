@@ -103,3 +103,11 @@ describe('divergence and absurd settings', () => {
     ]);
   });
 });
+
+describe('early stopping without validation data', () => {
+  it('is refused before step 1, naming data.validation', async () => {
+    const cfg = await smallRun(tempDir('pt-noval-'), ['data.validation.fraction=0', 'train.earlyStopping.patience=1']);
+    await expect(runTraining(cfg, { log: quiet })).rejects.toThrow('train.earlyStopping needs validation data, but the validation set is empty: set data.validation');
+    expect(readMetrics(join(cfg.out, 'metrics.jsonl')).steps).toEqual([]);
+  });
+});
