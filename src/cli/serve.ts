@@ -8,6 +8,7 @@ interface ServeCliOptions extends ModelCliOptions {
   batch: number;
   maxLen?: number;
   maxNewTokens?: number;
+  maxQueue?: number;
   modelId?: string;
   quiet: boolean;
 }
@@ -23,11 +24,12 @@ export function registerServe(program: Command): void {
     .option('--batch <n>', 'concurrent requests decoded together', int('--batch'), 8)
     .addOption(new Option('--max-len <n>', 'context per request (default: max_position_embeddings, at most 4096)').argParser(int('--max-len')))
     .addOption(new Option('--max-new-tokens <n>', "cap on each completion's length, whatever the request asks").argParser(int('--max-new-tokens')))
+    .addOption(new Option('--max-queue <n>', 'requests that may wait for a slot (default 4 x --batch); more get 429').argParser(int('--max-queue')))
     .option('--model-id <name>', 'model id reported by /v1/models (default: the folder name)')
     .option('--quiet', 'no request log', false)
     .action(async (o: ServeCliOptions) => {
       const log = (l: string) => process.stderr.write(`${new Date().toISOString()} ${l}\n`);
-      const s = await startServer({ model: o.model, host: o.host, port: o.port, log: o.quiet ? undefined : log, batch: o.batch, maxLen: o.maxLen, maxNewTokens: o.maxNewTokens, dtype: o.dtype, template: o.template, modelId: o.modelId });
+      const s = await startServer({ model: o.model, host: o.host, port: o.port, log: o.quiet ? undefined : log, batch: o.batch, maxLen: o.maxLen, maxNewTokens: o.maxNewTokens, maxQueue: o.maxQueue, dtype: o.dtype, template: o.template, modelId: o.modelId });
       // The base URL alone on stdout, for scripts (and the tests) to pick up.
       process.stdout.write(`${s.url}\n`);
       await new Promise<void>((resolve) => {

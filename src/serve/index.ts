@@ -24,6 +24,11 @@ export interface ServeOptions {
    * beyond the context). For small or slow models acting as judges, which are asked for 2048.
    */
   maxNewTokens?: number;
+  /**
+   * Requests that may wait for a free sequence slot (default 4 × batch); beyond them a request is
+   * answered 429 at once (OpenAI clients retry with backoff) instead of holding its body in memory.
+   */
+  maxQueue?: number;
   dtype?: 'bf16' | 'f32';
   /** Chat template: the folder's (default), 'teuken', 'llama2' or a tokenizer_config.json. */
   template?: string;
@@ -164,7 +169,21 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const gen = new Generator(m.model, m.tokenizer, { slots: opts.batch ?? 8, maxLen, eos: m.generation.eos });
   const created = Math.floor(Date.now() / 1000);
 
+  const slots = opts.batch ?? 8;
+  const maxPending = slots + (opts.maxQueue ?? 4 * slots);
+  let pending = 0;
   const chat = async (req: IncomingMessage, res: ServerResponse) => {
+    if (pending >= maxPending) {
+      throw new RequestError(`The server is busy: ${pending - slots} requests are already waiting for one of ${slots} slots; retry later.`, null, 429, 'rate_limit_error');
+    }
+    pending++;
+    try {
+      await complete(req, res);
+    } finally {
+      pending--;
+    }
+  };
+  const complete = async (req: IncomingMessage, res: ServerResponse) => {
     const r = parseChatRequest(await readBody(req));
     let prompt: number[];
     try {

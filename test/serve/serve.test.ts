@@ -150,6 +150,26 @@ describe('polytune serve', () => {
   });
 });
 
+describe('polytune serve under more requests than it holds', () => {
+  it('answers 429 (rate_limit_error) past batch + maxQueue at once, serves the rest, and stays up', async () => {
+    const busy = await startServer({ model: dir, port: 0, batch: 1, maxQueue: 1, dtype: 'f32', maxNewTokens: 400 });
+    try {
+      const body = JSON.stringify({ messages: [{ role: 'user', content: 'Tell me more.' }], max_tokens: 400, temperature: 0 });
+      const rs = await Promise.all(Array.from({ length: 6 }, () => fetch(busy.url + '/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body })));
+      const codes = rs.map((r) => r.status);
+      const bodies = await Promise.all(rs.map((r) => r.json() as Promise<{ error?: { type: string; message: string } }>));
+      expect(codes.filter((c) => c === 200).length).toBeGreaterThanOrEqual(2);
+      expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(1);
+      expect(codes.every((c) => c === 200 || c === 429)).toBe(true);
+      for (const [i, b] of bodies.entries()) if (codes[i] === 429) expect(b.error).toMatchObject({ type: 'rate_limit_error', message: expect.stringContaining('retry later') });
+      const after = await fetch(busy.url + '/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'Hi!' }], max_tokens: 2 }) });
+      expect(after.status).toBe(200);
+    } finally {
+      await busy.close();
+    }
+  });
+});
+
 describe('polytune serve (CLI)', () => {
   it('prints its base URL, answers plain fetch, and stops on SIGTERM', async () => {
     const child = spawnCli(['serve', '--model', dir, '--port', '0', '--quiet']);
