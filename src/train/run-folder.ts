@@ -1,7 +1,8 @@
 // The run folder's guards: one process per folder (a lock file with the pid), a writability check
 // before anything slow, and run.json, which says whose run a folder holds so that a start-over
 // (the demo) never clears another run.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { replaceFileAtomic } from '../checkpoint/durable.js';
@@ -66,15 +67,31 @@ export function acquireRunLock(out: string): RunLock {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST') throw osError(`cannot write to the run folder ${out} (checked before loading the data and the model)`, e);
       let other: Partial<LockInfo> = {};
+      let raw = '';
       try {
-        other = JSON.parse(readFileSync(file, 'utf8'));
+        raw = readFileSync(file, 'utf8');
+        other = JSON.parse(raw);
       } catch {
         // A lock being written right now, or garbage: treated as held by an unknown process below.
       }
       const sameHost = other.host === undefined || other.host === info.host;
       const stale = typeof other.pid === 'number' && sameHost && ((other.pid !== process.pid && !processAlive(other.pid)) || (other.pid === process.pid && !held.has(out)));
-      if (stale && attempt === 0) {
-        rmSync(file, { force: true });
+      if (stale && attempt < 5) {
+        // Two processes taking over one stale lock must not both win: the lock is moved aside
+        // (atomic), and only if what moved is the lock judged stale is it dropped. Otherwise another
+        // process took it over in between: it goes back, unless a third one holds the name by now.
+        const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+        try {
+          renameSync(file, aside);
+        } catch {
+          continue; // gone already: try to create it
+        }
+        let moved = '';
+        try { moved = readFileSync(aside, 'utf8'); } catch { /* read below as not the same */ }
+        if (moved !== raw) {
+          try { linkSync(aside, file); } catch { /* a third process holds the name now */ }
+        }
+        rmSync(aside, { force: true });
         continue;
       }
       const who = typeof other.pid === 'number' ? `process ${other.pid}${sameHost ? '' : ` on ${other.host}`}${other.started ? ` (since ${other.started})` : ''}` : 'another process';

@@ -4,9 +4,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runTrainJob } from '../../src/cli/train-job.js';
 import { LOCK_FILE, acquireRunLock, loadRunConfig, runTraining } from '../../src/train/index.js';
+import { ensureBuilt, projectRoot } from '../helpers/build.js';
 import { canMountTmpfs, quiet, smallRun, smallRunConfigFile, tempDirs } from './helpers.js';
 
 const tempDir = tempDirs();
@@ -122,4 +124,30 @@ describe('resuming into another run', () => {
     // Resuming a run into its own folder still works.
     await runTraining({ ...a, train: { ...a.train, maxSteps: 3 } }, { log: quiet, resume: join(a.out, 'checkpoints') });
   });
+});
+
+describe('taking over a stale lock', () => {
+  // The window between reading a stale lock and replacing it is narrow, so this catches a takeover
+  // that lets two processes win outright, not every interleaving (the move-aside-and-compare in
+  // acquireRunLock is what closes the window).
+  it('lets exactly one of several processes racing for it win', async () => {
+    expect(ensureBuilt()).toBe('');
+    const out = tempDir('pt-lock-race-');
+    // The lock of a process that is gone (a pid above Linux's pid_max can belong to none).
+    writeFileSync(join(out, LOCK_FILE), JSON.stringify({ pid: 2 ** 22 + 4321, host: hostname(), started: '2026-01-01T00:00:00Z' }) + '\n');
+    const script = `
+      const { acquireRunLock } = await import(${JSON.stringify(pathToFileURL(join(projectRoot, 'dist/src/train/run-folder.js')).href)});
+      try { acquireRunLock(${JSON.stringify(out)}); console.log('won'); await new Promise((r) => setTimeout(r, 1500)); }
+      catch (e) { console.log('lost: ' + e.message); }`;
+    const runs = Array.from({ length: 6 }, () => new Promise<string>((resolveRun) => {
+      const c = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let o = '';
+      c.stdout.on('data', (d) => (o += d));
+      c.on('close', () => resolveRun(o.trim()));
+    }));
+    const results = await Promise.all(runs);
+    expect(results.filter((r) => r === 'won')).toHaveLength(1);
+    expect(results.filter((r) => r.startsWith('lost: ') && r.includes('is in use by process'))).toHaveLength(5);
+    expect(readdirSync(out).filter((f) => f.includes('.stale-'))).toEqual([]);
+  }, 60_000);
 });
