@@ -78,6 +78,9 @@ void after_launch(Context& ctx, const char* op, const char* file, int line) {
   }
 }
 
+// The device this thread last made current; context() changes it too, so it is kept here.
+static thread_local int t_current_device = -1;
+
 void enter(Context& ctx, const char* op) {
   if (ctx.lost.load()) {
     throw CudaError(op, "lost", "", true,
@@ -86,10 +89,9 @@ void enter(Context& ctx, const char* op) {
   }
   // One device per process is the expected case (DESIGN: one process per GPU), so this is nearly
   // always a cached no-op; it keeps a second device's launches off the first.
-  thread_local int current = -1;
-  if (current != ctx.device) {
+  if (t_current_device != ctx.device) {
     check_api(cudaSetDevice(ctx.device), "cudaSetDevice", __FILE__, __LINE__, &ctx);
-    current = ctx.device;
+    t_current_device = ctx.device;
   }
 }
 
@@ -121,6 +123,7 @@ Context& context(int device) {
   ctx->sync_each_op = sync && sync[0] == '1';
   Context& c = *ctx;
   PT_CUDA_CHECK_CTX(c, cudaSetDevice(device));
+  t_current_device = device;
   // Non-blocking: the legacy default stream must not serialise against ours.
   PT_CUDA_CHECK_CTX(c, cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
   PT_CUDA_CHECK_CTX(c, cudaDeviceGetDefaultMemPool(&c.pool, device));

@@ -44,12 +44,13 @@ __global__ void rms_bwd_dx(int64_t C, const T* x, const T* w, const float* rstd,
   }
 }
 
-// Block (blockIdx.y) of kRows rows, columns strided over x: partial[b, c] = sum_n g[n, c] xhat[n, c].
+// Block (blockIdx.x: up to 2^31-1 of them, where y stops at 65535) of kRows rows, columns over
+// blockIdx.y: partial[b, c] = sum_n g[n, c] xhat[n, c].
 template <typename T>
 __global__ void rms_bwd_dw_partial(int64_t N, int64_t C, const T* x, const float* rstd, const T* dout, float* partial) {
-  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t c = blockIdx.y * int64_t(blockDim.x) + threadIdx.x;
   if (c >= C) return;
-  const int64_t b = blockIdx.y;
+  const int64_t b = blockIdx.x;
   const int64_t n1 = min(N, (b + 1) * kRows);
   float s = 0.f;
   for (int64_t n = b * kRows; n < n1; n++) s += ld(dout + n * C, c) * (ld(x + n * C, c) * rstd[n]);
@@ -80,7 +81,7 @@ void rmsnorm_backward(Context& ctx, DType dt, int64_t N, int64_t C, const void* 
   if (N == 0 || C == 0) return;
   const int64_t nb = (N + kRows - 1) / kRows;
   float* partial = (float*)alloc(ctx, size_t(nb * C) * sizeof(float), "rmsnorm_backward dw partials");
-  const dim3 pgrid(unsigned((C + kThreads - 1) / kThreads), unsigned(nb));
+  const dim3 pgrid(unsigned(nb), unsigned((C + kThreads - 1) / kThreads));
   PT_DISPATCH_FLOAT(dt, T, {
     rms_bwd_dx<T><<<unsigned(N), kThreads, 0, ctx.stream>>>(C, (const T*)x, (const T*)w, rstd, (const T*)dout, (T*)dx);
     rms_bwd_dw_partial<T><<<pgrid, kThreads, 0, ctx.stream>>>(N, C, (const T*)x, rstd, (const T*)dout, partial);
