@@ -177,17 +177,32 @@ export class Generator {
     a.out.push(id);
     a.seen.push(id);
     this.stats.generated++;
-    a.req.onToken?.(id);
+    if (!this.guard(a, () => a.req.onToken?.(id))) return;
     if (a.eos.has(id)) return this.finish(a, 'stop');
     if (a.text) {
       const delta = a.text.push(id);
       a.stops?.append(delta);
-      this.emit(a);
+      if (!this.guard(a, () => this.emit(a))) return;
       if (a.stops && a.stops.stoppedAt >= 0) return this.finish(a, 'stop');
     }
     // The whole sequence fits the context, as Hugging Face's max_length bounds it.
     if (a.out.length >= a.req.maxNewTokens || a.req.prompt.length + a.out.length >= this.decoder.maxLen) return this.finish(a, 'length');
     a.pending = [id];
+  }
+
+  /**
+   * Runs a caller's callback. One that throws fails its own request only: the exception would
+   * otherwise leave the batch loop, stranding every other sequence and killing a server.
+   */
+  private guard(a: Active, f: () => void): boolean {
+    try {
+      f();
+      return true;
+    } catch (e) {
+      this.active.delete(a.slot);
+      a.reject(e instanceof Error ? e : new Error(String(e)));
+      return false;
+    }
   }
 
   private emit(a: Active): void {
@@ -208,7 +223,8 @@ export class Generator {
         if (a.stops.stoppedAt >= 0) reason = reason === 'abort' ? reason : 'stop';
         // Everything not shown yet is final now (the held-back tail never became a stop string).
         const end = a.stops.stoppedAt >= 0 ? a.stops.stoppedAt : a.stops.text.length;
-        if (a.req.onText && end > a.shown) a.req.onText(a.stops.text.slice(a.shown, end));
+        const rest = a.stops.text.slice(a.shown, end);
+        if (a.req.onText && rest && !this.guard(a, () => a.req.onText!(rest))) return;
       }
       const body = a.eos.has(a.out[a.out.length - 1]) ? a.out.slice(0, -1) : a.out;
       text = this.tokenizer.decode(body);

@@ -126,6 +126,25 @@ describe('Generator', () => {
     expect(r.finishReason).toBe('length');
     gen.dispose();
   });
+
+  it('a callback that throws fails its own request only; the others finish as if alone', async () => {
+    const gen = new Generator(m.model, m.tokenizer, { slots: 3, maxLen: 128, eos: [] });
+    const [p0, p1] = prompts();
+    const alone = await gen.generate({ prompt: p1, maxNewTokens: 8, sampling: { temperature: 0 } });
+    let calls = 0;
+    const results = await Promise.allSettled([
+      gen.generate({ prompt: p0, maxNewTokens: 8, sampling: { temperature: 0 }, onText: () => { throw new Error('client gone'); } }),
+      gen.generate({ prompt: p0, maxNewTokens: 8, sampling: { temperature: 0 }, onToken: () => { if (++calls === 3) throw new Error('token hook'); } }),
+      gen.generate({ prompt: p1, maxNewTokens: 8, sampling: { temperature: 0 } }),
+    ]);
+    expect(results[0]).toMatchObject({ status: 'rejected', reason: { message: 'client gone' } });
+    expect(results[1]).toMatchObject({ status: 'rejected', reason: { message: 'token hook' } });
+    expect(results[2]).toMatchObject({ status: 'fulfilled', value: { ids: alone.ids } });
+    // The generator still serves: its slots were freed.
+    expect((await gen.generate({ prompt: p1, maxNewTokens: 8, sampling: { temperature: 0 } })).ids).toEqual(alone.ids);
+    expect(gen.load).toEqual({ active: 0, queued: 0 });
+    gen.dispose();
+  });
 });
 
 describe('polytune generate', () => {
