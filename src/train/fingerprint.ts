@@ -19,19 +19,31 @@ export function hashTokenizedSet(s: TokenizedSet): string {
 const modelName = (m: string): string => (/[/\\]/.test(m) ? (basename(m) === 'config.json' ? basename(dirname(m)) : basename(m)) : m);
 
 export function runFingerprint(cfg: RunConfig, o: { tokenizerHash: string; model: LlamaConfig; train: TokenizedSet; validation: TokenizedSet }): Record<string, unknown> {
+  const fp = configFingerprint(cfg) as { model: Record<string, unknown>; data: Record<string, unknown> } & Record<string, unknown>;
+  fp.model.architecture = JSON.parse(JSON.stringify(o.model));
+  fp.tokenizer = o.tokenizerHash;
+  Object.assign(fp.data, {
+    trainingExamples: o.train.ids.length,
+    trainingTokens: hashTokenizedSet(o.train),
+    validationExamples: o.validation.ids.length,
+    validationTokens: hashTokenizedSet(o.validation),
+  });
+  return fp;
+}
+
+/** The fields of a fingerprint that come from reading files (model, tokenizer, data), not from the config. */
+const FROM_FILES = ['model.architecture', 'tokenizer', 'data.trainingExamples', 'data.trainingTokens', 'data.validationExamples', 'data.validationTokens'];
+
+/** The part of the run fingerprint that follows from the config alone: no file is read. */
+export function configFingerprint(cfg: RunConfig): Record<string, unknown> {
   const { files: _f, cacheDir: _c, validation, template, ...data } = cfg.data;
   const fp: Record<string, unknown> = {
-    model: { name: modelName(cfg.model), architecture: o.model },
-    tokenizer: o.tokenizerHash,
+    model: { name: modelName(cfg.model) },
     data: {
       ...data,
       validation: 'fraction' in validation ? validation : 'files',
       // A template file is known by its name; its effect is in the token hashes.
       template: template.kind === 'jinja' ? { ...template, path: basename(template.path) } : template,
-      trainingExamples: o.train.ids.length,
-      trainingTokens: hashTokenizedSet(o.train),
-      validationExamples: o.validation.ids.length,
-      validationTokens: hashTokenizedSet(o.validation),
     },
     train: { ...cfg.train },
   };
@@ -41,6 +53,17 @@ export function runFingerprint(cfg: RunConfig, o: { tokenizerHash: string; model
     else if (fp[a]) delete (fp[a] as Record<string, unknown>)[b];
   }
   return JSON.parse(JSON.stringify(fp));
+}
+
+/** A saved fingerprint without the fields read from files, to compare with configFingerprint. */
+export function configPart(saved: Record<string, unknown>): Record<string, unknown> {
+  const fp = JSON.parse(JSON.stringify(saved)) as Record<string, Record<string, unknown> | unknown>;
+  for (const key of FROM_FILES) {
+    const [a, b] = key.split('.');
+    if (b === undefined) delete fp[a];
+    else if (fp[a] && typeof fp[a] === 'object') delete (fp[a] as Record<string, unknown>)[b];
+  }
+  return fp;
 }
 
 function flatten(v: unknown, path: string, out: Map<string, string>): void {

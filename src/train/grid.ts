@@ -7,6 +7,7 @@ import { replaceFileAtomic } from '../checkpoint/durable.js';
 import type { Mixture } from '../data/index.js';
 import { renderSvg, type VegaLiteSpec } from '../report/vega.js';
 import { loadRunConfig, readConfigFile, type RunConfig } from './config.js';
+import { configFingerprint, configPart, fingerprintDiff } from './fingerprint.js';
 import { runTraining, type TrainOptions } from './loop.js';
 import { readMetrics } from './metrics.js';
 import { SUMMARY_FILE, type RunStatus, type RunSummary } from './summary.js';
@@ -189,6 +190,7 @@ export async function runGrid(spec: GridSpec, opts: GridOptions = {}): Promise<G
   const configs = variants.map((v) => variantConfig(spec, v));
 
   const results = variants.map((v, i) => readVariant(v.name, v.description, configs[i].out));
+  checkFinishedSettings(results, configs);
   const inProcess = async (job: VariantJob) => {
     // Without a log of its own, each run shows its progress bar (or periodic lines) on stdout.
     const train: TrainOptions = { ...(opts.log ? { log: opts.log } : {}), ...opts.train };
@@ -225,6 +227,29 @@ export async function runGrid(spec: GridSpec, opts: GridOptions = {}): Promise<G
     }
   }
   return { spec, languages, variants: results, stopped, files };
+}
+
+/**
+ * A finished variant is skipped, so one finished under other settings (lr, epochs, mixture...)
+ * would silently stand in the table for the study as it is now configured: refuse, naming each
+ * difference. Only the config's own fields are compared (data files are not re-read to skip a run).
+ */
+function checkFinishedSettings(results: VariantResult[], configs: RunConfig[]): void {
+  const stale: string[] = [];
+  results.forEach((r, i) => {
+    if (!FINISHED.includes(r.status as RunStatus)) return;
+    const file = join(r.dir, SUMMARY_FILE);
+    const saved = (JSON.parse(readFileSync(file, 'utf8')) as RunSummary).settings;
+    if (!saved) return; // written before summaries recorded settings
+    const diff = fingerprintDiff(configPart(saved), configFingerprint(configs[i]));
+    if (diff.length) stale.push(`${r.name} (${file}), finished → now:\n    ${diff.join('\n    ')}`);
+  });
+  if (stale.length) {
+    throw new Error(
+      `grid: ${stale.length === 1 ? 'a variant' : `${stale.length} variants`} finished under other settings than the study has now:\n  ${stale.join('\n  ')}\n` +
+        'Restore those settings, or move the variant folders away to train them again.',
+    );
+  }
 }
 
 const COLUMNS = (languages: string[]) => [...languages, 'all'];

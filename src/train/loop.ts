@@ -474,6 +474,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
       epochs: record.epochs,
       lastCheckpoint,
       resumedFrom: resumeFrom,
+      settings: runConfig,
     };
     if (lead) writeSummary(cfg.out, summary);
     if (lead && (record.epochs.length || validation)) await writeLossPlot(cfg.out, title);

@@ -27,6 +27,8 @@ export interface RunSummary {
   epochs: EpochValidation[];
   lastCheckpoint: string;
   resumedFrom: string | null;
+  /** The run's fingerprint (what a resume must agree with): the grid compares a finished variant's with its config. */
+  settings?: Record<string, unknown>;
 }
 
 export const SUMMARY_FILE = 'summary.json';

@@ -137,6 +137,18 @@ describe('polytune grid over the bundled sample', () => {
     expect(r.variants.map((v) => v.action)).toEqual(Array(7).fill('skipped (finished)'));
   });
 
+  it('refuses to skip variants finished under other settings, naming each difference; result-neutral ones still skip', async () => {
+    writeFileSync(join(dir, 'changed.yaml'), 'run: run.yaml\nout: grid\nvariants: [EN, DE]\nset: [train.lr=0.006, train.logEvery=3]\n');
+    const err = await runGrid(loadGridSpec(join(dir, 'changed.yaml')), { log: () => {} }).then(() => null, (e: Error) => e.message);
+    expect(err).toContain('2 variants finished under other settings');
+    expect(err).toContain(`EN (${join(dir, 'grid/EN/summary.json')}), finished → now:\n    train.lr: 0.003 → 0.006`);
+    expect(err).toContain(`DE (${join(dir, 'grid/DE/summary.json')})`);
+    expect(err).not.toContain('logEvery');
+    writeFileSync(join(dir, 'neutral.yaml'), 'run: run.yaml\nout: grid\nvariants: [EN]\nset: [train.logEvery=3]\n');
+    const r = await runGrid(loadGridSpec(join(dir, 'neutral.yaml')), { log: () => {} });
+    expect(r.variants.map((v) => v.action)).toEqual(['skipped (finished)']);
+  });
+
   it('the CLI prints the table from the run folders and exits 0 when all is done', () => {
     const r = polytune(['grid', study]);
     expect(r.stderr).toBe('');
