@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint, writeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { expectedLlamaTensors } from '../src/checkpoint/llama-names.js';
-import { fsyncPath } from '../src/checkpoint/durable.js';
+import { fsyncPath } from '../src/util/durable.js';
 import type { LlamaConfig } from '../src/model/config.js';
 import { Tensor } from '../src/tensor/index.js';
 import { measureMachine, printMachine } from './machine.js';

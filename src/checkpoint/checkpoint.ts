@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LlamaConfig } from '../model/config.js';
 import { tensorSource, type Alloc, type ByteTensor } from './byte-tensor.js';
-import { fsyncPath, writeFileDurable } from './durable.js';
+import { fsyncPath, writeFileDurable } from '../util/durable.js';
 import { copyTokenizerFiles, hfConfigJson, readHfConfig, writeChatTemplateFiles, writeGenerationConfig, writeHfConfig, type ChatTemplateFiles, type HfConfig } from './hf-files.js';
 import { checkTensorSet, expectedLlamaTensors, isIgnoredHfBuffer } from './llama-names.js';
 import { stDtypeOf, type HostDtype } from './safetensors/dtypes.js';

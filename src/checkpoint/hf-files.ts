@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseLlamaConfig, type LlamaConfig } from '../model/config.js';
-import { fsyncPath, writeFileDurable } from './durable.js';
+import { fsyncPath, writeFileDurable } from '../util/durable.js';
 
 /** Files a Hugging Face tokenizer may consist of; the ones present are copied beside the weights. */
 export const TOKENIZER_FILES = ['tokenizer.model', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json'] as const;

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fsyncPath, replaceFileAtomic, writeFileDurable } from './durable.js';
+import { fsyncPath, replaceFileAtomic, writeFileDurable } from '../util/durable.js';
 
 export interface StoreOptions {
   /** How many of the newest checkpoints to keep (the best by validation loss is kept besides). */

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { replaceFileAtomic } from '../checkpoint/durable.js';
+import { replaceFileAtomic } from '../util/durable.js';
 import { encodeConversation, questionLanguage, type MtBenchQuestion, type Message } from '../data/index.js';
 import type { Generator } from '../generate/engine.js';
 import type { LoadedModel } from '../generate/load.js';

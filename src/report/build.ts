@@ -3,7 +3,7 @@
 // again as an SVG file beside it.
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { replaceFileAtomic } from '../checkpoint/durable.js';
+import { replaceFileAtomic } from '../util/durable.js';
 import {
   computeAgreement, langDir, listBenchLanguages, loadBenchLanguage, readVotes, summarizeResults,
   type AgreementResult, type BenchLanguage, type ResultsSummary, type Vote,

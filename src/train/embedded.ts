@@ -1,7 +1,8 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SAMPLE_LANGUAGES, writeSample } from '../data/index.js';
 import { packageRoot } from '../tensor/root.js';
+import { writeFileIfChanged } from '../util/durable.js';
 import { buildWordUnigramModel, writeModelProto } from '../tokenizer/index.js';
 import { parseRunConfig, type RunConfig } from './config.js';
 import { applyOverrides } from './overrides.js';
@@ -15,7 +16,9 @@ import { applyOverrides } from './overrides.js';
 export const EMBEDDED_SOURCE = 'embedded default';
 
 /**
- * Generates the demo's inputs into `out` and returns its run config; `overrides` are `--set`
+ * Generates the demo's inputs into `out` and returns its run config (before the run takes the
+ * folder's lock, so each file is replaced atomically and only when its bytes differ: a second
+ * `node train.js` started beside a running one rewrites nothing under it, then meets the lock); `overrides` are `--set`
  * strings applied as to a config file (`train.epochs=2`).
  */
 export async function embeddedDefault(out = 'runs/default', opts: { items?: number; overrides?: string[] } = {}): Promise<RunConfig> {
@@ -29,11 +32,11 @@ export async function embeddedDefault(out = 'runs/default', opts: { items?: numb
   }
   const tokenizer = join(dir, 'tokenizer.model');
   const spec = buildWordUnigramModel([...texts, 'System: User: Assistant:'], { vocabSize: 1024 });
-  writeFileSync(tokenizer, writeModelProto(spec));
+  writeFileIfChanged(tokenizer, writeModelProto(spec));
   const modelDir = join(dir, 'model');
   mkdirSync(modelDir, { recursive: true });
   const preset = JSON.parse(readFileSync(join(packageRoot(), 'models', 'tiny', 'config.json'), 'utf8'));
-  writeFileSync(join(modelDir, 'config.json'), JSON.stringify({ ...preset, vocab_size: spec.pieces.length, pad_token_id: 3 }, null, 2) + '\n');
+  writeFileIfChanged(join(modelDir, 'config.json'), JSON.stringify({ ...preset, vocab_size: spec.pieces.length, pad_token_id: 3 }, null, 2) + '\n');
   const raw = {
     model: join(modelDir, 'config.json'),
     tokenizer,

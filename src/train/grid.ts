@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { replaceFileAtomic } from '../checkpoint/durable.js';
+import { replaceFileAtomic } from '../util/durable.js';
 import type { Mixture } from '../data/index.js';
 import { renderSvg, type VegaLiteSpec } from '../report/vega.js';
 import { loadRunConfig, readConfigFile, type RunConfig } from './config.js';

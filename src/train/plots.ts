@@ -1,7 +1,7 @@
 // loss.svg in the run folder: training loss per step and validation loss per language, redrawn
 // after each validation from metrics.jsonl (so a resumed run's plot covers the whole run).
 import { join } from 'node:path';
-import { replaceFileAtomic } from '../checkpoint/durable.js';
+import { replaceFileAtomic } from '../util/durable.js';
 import { renderSvg, type VegaLiteSpec } from '../report/vega.js';
 import { readMetrics } from './metrics.js';
 import { osError } from './run-folder.js';

@@ -1,6 +1,6 @@
 // The end of a run: a table for people and summary.json for tools (the grid reads it).
 import { join } from 'node:path';
-import { replaceFileAtomic } from '../checkpoint/durable.js';
+import { replaceFileAtomic } from '../util/durable.js';
 import { formatDuration } from './progress.js';
 import { osError } from './run-folder.js';
 

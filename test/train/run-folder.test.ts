@@ -1,7 +1,7 @@
 // One process per run folder, a writability check before anything slow, and a demo that clears
 // only its own run.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -105,6 +105,43 @@ describe('the demo and other runs', () => {
     expect(readFileSync(join(demo, 'notes.txt'), 'utf8')).toBe('mine');
     expect(readFileSync(join(demo, 'metrics.jsonl'), 'utf8')).not.toContain('"step":99');
     expect(readdirSync(join(demo, 'checkpoints')).filter((f) => f.startsWith('checkpoint-'))).toEqual(['checkpoint-2']);
+  });
+
+  it('a second demo started beside a running one rewrites none of its inputs, then meets the lock', async () => {
+    const cwd = tempDir('pt-demo2-');
+    const demo = join(cwd, 'runs', 'default');
+    const job = { overrides: ['train.maxSteps=1', 'train.epochs=1'], cwd };
+    expect(await runTrainJob(job, { inProcess: false })).toBe(0);
+    const inputs = ['data/EN.json', 'data/ES.json', 'tokenizer.model', 'model/config.json'].map((f) => join(demo, f));
+    const identity = () => inputs.map((f) => { const st = statSync(f); return `${st.ino}:${st.mtimeMs}`; });
+    const before = identity();
+    // The running one, as a live process holding the lock.
+    const child = spawn('sleep', ['60']);
+    writeFileSync(join(demo, LOCK_FILE), JSON.stringify({ pid: child.pid, host: hostname(), started: new Date().toISOString() }) + '\n');
+    try {
+      const err: string[] = [];
+      const spy = (s: string | Uint8Array) => (err.push(String(s)), true);
+      const write = process.stderr.write;
+      process.stderr.write = spy as typeof process.stderr.write;
+      let code: number;
+      try {
+        code = await runTrainJob(job, { inProcess: false });
+      } finally {
+        process.stderr.write = write;
+      }
+      expect(code).toBe(1);
+      expect(err.join('')).toContain(`is in use by process ${child.pid}`);
+      expect(identity()).toEqual(before);
+    } finally {
+      child.kill();
+    }
+    // A damaged input is replaced whole (a new file, never rewritten in place under a reader).
+    writeFileSync(inputs[0], '[]');
+    const ino = statSync(inputs[0]).ino;
+    rmSync(join(demo, LOCK_FILE));
+    expect(await runTrainJob({ ...job, resume: true }, { inProcess: false })).toBe(0);
+    expect(statSync(inputs[0]).ino).not.toBe(ino);
+    expect(JSON.parse(readFileSync(inputs[0], 'utf8')).length).toBeGreaterThan(0);
   });
 });
 

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { dtypeSize } from './dtypes.js';
 import { numelOf } from './header.js';
 import { readHeader, readTensors, writeSafetensors, type ReadOptions, type SafetensorsFile, type TensorInfo, type TensorSink, type TensorSource, type WriteOptions, type WriteResult } from './file.js';
-import { writeFileDurable } from '../durable.js';
+import { writeFileDurable } from '../../util/durable.js';
 
 /** Hugging Face's default max_shard_size, "5GB" (decimal, as huggingface_hub parses it). */
 export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;

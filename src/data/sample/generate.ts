@@ -1,5 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileIfChanged } from '../../util/durable.js';
 import { seededRandom } from '../random.js';
 import { numberWord } from './numberWords.js';
 
@@ -90,7 +91,7 @@ export async function writeSample(dir: string, opts: { items?: number; seed?: nu
   const paths = {} as Record<SampleLanguage, string>;
   for (const lang of SAMPLE_LANGUAGES) {
     paths[lang] = join(dir, `${lang}.json`);
-    await writeFile(paths[lang], JSON.stringify(data[lang], null, 1) + '\n');
+    writeFileIfChanged(paths[lang], JSON.stringify(data[lang], null, 1) + '\n');
   }
   return paths;
 }

@@ -5,7 +5,7 @@
 // hashing a list of likely names. Share the .jsonl; keep the .salt with whoever runs the study.
 import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
-import { replaceFileAtomic } from '../../checkpoint/durable.js';
+import { replaceFileAtomic } from '../../util/durable.js';
 
 export const PSEUDONYM_RE = /^anno_[0-9a-f]{12}$/;
 

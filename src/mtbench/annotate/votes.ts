@@ -3,7 +3,7 @@
 // crash or a restart loses nothing and the server rebuilds each annotator's progress from it.
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { fsyncPath } from '../../checkpoint/durable.js';
+import { fsyncPath } from '../../util/durable.js';
 import { DataFileError } from '../../data/jsonRecords.js';
 
 export const WINNERS = ['model_a', 'model_b', 'tie', 'tie (bothbad)'] as const;

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** fsyncs a file or folder, so its contents (or its entries, for a folder) are on disk. */
@@ -25,9 +25,19 @@ export function writeFileDurable(path: string, data: string | Uint8Array): void 
 }
 
 /** Replaces a file atomically: readers see the old contents or the new, never a torn mix. */
-export function replaceFileAtomic(path: string, data: string): void {
+export function replaceFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = join(dirname(path), `.tmp-${basename(path)}-${process.pid}`);
   writeFileDurable(tmp, data);
   renameSync(tmp, path);
   fsyncPath(dirname(path));
+}
+
+/**
+ * replaceFileAtomic, skipped when the file already holds exactly these bytes: a second process
+ * writing the same generated inputs never truncates a file the first one is reading.
+ */
+export function writeFileIfChanged(path: string, data: string | Uint8Array): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  if (existsSync(path) && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(readFileSync(path))) return;
+  replaceFileAtomic(path, bytes);
 }
