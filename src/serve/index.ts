@@ -239,7 +239,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         if (req.method !== 'POST') throw new RequestError(`Method ${req.method} is not allowed on ${url}; use POST.`, null, 405);
         await chat(req, res);
       } else if (url === '/health') {
-        sendJson(res, 200, { status: 'ok', ...gen.load });
+        sendJson(res, 200, { status: 'ok', ...gen.load, generatedTokens: gen.stats.generated, prefilledTokens: gen.stats.prefilled });
       } else {
         throw new RequestError(`Unknown path ${url}; this server has GET /v1/models and POST /v1/chat/completions.`, null, 404);
       }

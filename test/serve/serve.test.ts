@@ -131,22 +131,28 @@ describe('polytune serve', () => {
     expect(ok.choices[0].message.content).toBe((await expected([{ role: 'user', content: 'Hi!' }], 3)).text);
   });
 
-  it('a client that disconnects mid-stream frees its slot', async () => {
+  it('a client that disconnects mid-stream stops its generation and frees its slot', async () => {
+    const messages: Message[] = [{ role: 'user', content: 'Tell me more.' }];
+    // Left alone, this request would generate all 1500 tokens (no EOS on the way).
+    expect((await expected(messages, 1500)).finishReason).toBe('length');
+    const health = async () => (await fetch(server.url.replace(/\/v1$/, '') + '/health')).json();
+    const before = (await health()).generatedTokens;
     const ctrl = new AbortController();
     const res = await fetch(server.url + '/chat/completions', {
       method: 'POST', headers: { 'content-type': 'application/json' }, signal: ctrl.signal,
-      body: JSON.stringify({ messages: [{ role: 'user', content: 'Tell me more.' }], stream: true, max_tokens: 1500, temperature: 0 }),
+      body: JSON.stringify({ messages, stream: true, max_tokens: 1500, temperature: 0 }),
     });
     const reader = res.body!.getReader();
     await reader.read();
     ctrl.abort();
     const t0 = Date.now();
-    let load = { active: 1, queued: 1 };
+    let load = { active: 1, queued: 1, generatedTokens: 0 };
     while (Date.now() - t0 < 20_000 && (load.active > 0 || load.queued > 0)) {
       await new Promise((r) => setTimeout(r, 50));
-      load = await (await fetch(server.url.replace(/\/v1$/, '') + '/health')).json();
+      load = await health();
     }
     expect(load).toMatchObject({ active: 0, queued: 0 });
+    expect(load.generatedTokens - before).toBeLessThan(500);
   });
 });
 
