@@ -2,7 +2,7 @@
 // before anything slow, and run.json, which says whose run a folder holds so that a start-over
 // (the demo) never clears another run.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { replaceFileAtomic } from '../util/durable.js';
@@ -37,6 +37,16 @@ interface LockInfo {
   pid: number;
   host: string;
   started: string;
+  /** The pid namespace (`pid:[4026531836]`): containers can share a hostname but not their pids. */
+  pidns?: string;
+}
+
+function pidNamespace(): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined; // no /proc (macOS): the hostname is all there is
+  }
 }
 
 /** Folders this process holds, so a second run in the same process is refused like another process. */
@@ -58,7 +68,7 @@ export function acquireRunLock(out: string): RunLock {
     throw osError(`cannot create the run folder ${out}`, e);
   }
   const file = join(out, LOCK_FILE);
-  const info: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+  const info: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString(), pidns: pidNamespace() };
   for (let attempt = 0; ; attempt++) {
     let fd: number;
     try {
@@ -74,7 +84,9 @@ export function acquireRunLock(out: string): RunLock {
       } catch {
         // A lock being written right now, or garbage: treated as held by an unknown process below.
       }
-      const sameHost = other.host === undefined || other.host === info.host;
+      // Only a pid of this host and pid namespace can be looked up here; any other lock is live.
+      const sameHost = (other.host === undefined || other.host === info.host) && (other.pidns === undefined || info.pidns === undefined || other.pidns === info.pidns);
+      const where = other.host !== undefined && other.host !== info.host ? ` on ${other.host}` : sameHost ? '' : ` in another container on ${other.host} (pid namespace ${other.pidns})`;
       const stale = typeof other.pid === 'number' && sameHost && ((other.pid !== process.pid && !processAlive(other.pid)) || (other.pid === process.pid && !held.has(out)));
       if (stale && attempt < 5) {
         // Two processes taking over one stale lock must not both win: the lock is moved aside
@@ -94,7 +106,7 @@ export function acquireRunLock(out: string): RunLock {
         rmSync(aside, { force: true });
         continue;
       }
-      const who = typeof other.pid === 'number' ? `process ${other.pid}${sameHost ? '' : ` on ${other.host}`}${other.started ? ` (since ${other.started})` : ''}` : 'another process';
+      const who = typeof other.pid === 'number' ? `process ${other.pid}${where}${other.started ? ` (since ${other.started})` : ''}` : 'another process';
       throw new Error(`${out} is in use by ${who}: two runs must not write one folder. Wait for it or stop it` +
         `${sameHost ? '' : `; if it is gone, remove ${file}`}`);
     }

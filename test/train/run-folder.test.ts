@@ -1,6 +1,6 @@
 // One process per run folder, a writability check before anything slow, and a demo that clears
 // only its own run.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,22 @@ describe('the run lock', () => {
     }
     // The holder died without releasing: its lock is stale and taken over.
     expect(JSON.parse(readFileSync(join(out, LOCK_FILE), 'utf8')).pid).toBe(child.pid);
+    acquireRunLock(out).release();
+  });
+
+  it('never takes over a lock from another pid namespace (a container sharing the hostname): its pid means nothing here', () => {
+    const out = tempDir('pt-lock-ns-');
+    const mine = acquireRunLock(out);
+    const own = JSON.parse(readFileSync(join(out, LOCK_FILE), 'utf8'));
+    mine.release();
+    expect(own.pidns).toMatch(/^pid:\[\d+\]$/);
+    // A pid that is dead here, written by a process of another namespace on this host.
+    const dead = spawnSync('true').pid!;
+    writeFileSync(join(out, LOCK_FILE), JSON.stringify({ pid: dead, host: hostname(), started: 'then', pidns: 'pid:[1]' }) + '\n');
+    expect(() => acquireRunLock(out)).toThrow(`in use by process ${dead} in another container on ${hostname()} (pid namespace pid:[1]) (since then)`);
+    expect(() => acquireRunLock(out)).toThrow(`if it is gone, remove ${join(out, LOCK_FILE)}`);
+    // The same dead pid in this namespace is stale, as before.
+    writeFileSync(join(out, LOCK_FILE), JSON.stringify({ pid: dead, host: hostname(), started: 'then', pidns: own.pidns }) + '\n');
     acquireRunLock(out).release();
   });
 });
