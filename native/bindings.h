@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <optional>
+#include <vector>
 
 #include "tensor.h"
 
@@ -19,6 +20,8 @@ class JsTensor : public Napi::ObjectWrap<JsTensor> {
  private:
   Napi::Value Dtype(const Napi::CallbackInfo& info);
   Napi::Value Shape(const Napi::CallbackInfo& info);
+  Napi::Value DeviceName(const Napi::CallbackInfo& info);
+  Napi::Value EndBytesViews(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value View(const Napi::CallbackInfo& info);
@@ -26,6 +29,13 @@ class JsTensor : public Napi::ObjectWrap<JsTensor> {
   Napi::Value BytesView(const Napi::CallbackInfo& info);
   Napi::Value WriteBytes(const Napi::CallbackInfo& info);
   Napi::Value SameStorage(const Napi::CallbackInfo& info);
+
+  struct ViewToken;
+  struct LiveView {
+    std::shared_ptr<ViewToken> token;
+    Napi::Reference<Napi::ArrayBuffer> buffer;  // weak: the Buffer's lifetime is JS's
+  };
+  std::vector<LiveView> views_;  // live bytesViews made through this handle
 };
 
 // Runs an op body, turning every C++ failure into a JS Error: no input from JS may abort Node.
@@ -54,9 +64,6 @@ double arg_number(const Napi::CallbackInfo& info, size_t i, const char* op, cons
 bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name);
 DType parse_dtype(const std::string& s, const char* op);
 
-void register_ops(Napi::Env env, Napi::Object exports);
-// KV-cache attention for incremental decoding (binding_kv.cc).
-void register_kv_ops(Napi::Env env, Napi::Object exports);
 // MPI collectives for data parallel (binding_dist.cc).
 void register_dist(Napi::Env env, Napi::Object exports);
 
