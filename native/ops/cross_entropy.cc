@@ -39,8 +39,8 @@ CrossEntropyTotals cross_entropy(const In& logits, const In& targets, double ign
         cuda::Context& c = ctx(logits);
         DeviceScratch rows(c, size_t(N > 0 ? N : 1) * sizeof(float), "crossEntropy row losses");
         cuda::cross_entropy(c, logits.dtype, N, V, logits.data(), tg, int32_t(ignore), static_cast<float*>(rows.p), dl, float(grad_scale));
-        std::vector<float> loss(size_t(N));
-        std::vector<int32_t> t(size_t(N));
+        std::vector<float> loss(static_cast<size_t>(N));
+        std::vector<int32_t> t(static_cast<size_t>(N));
         cuda::copy_to_host(c, loss.data(), rows.p, loss.size() * sizeof(float));
         cuda::copy_to_host(c, t.data(), tg, t.size() * sizeof(int32_t));
         if (cuda::take_status(c) & cuda::kBadTarget) fail(op, "a target is outside the vocabulary of logits " + logits.describe());
