@@ -1,9 +1,9 @@
-// Every op's backward against centered finite differences of its own forward, in the f32 path.
+// Backwards against centered finite differences of their own forward, in the f32 path: matmul,
+// attention and cross-entropy (rmsnorm, rope, swiglu and embedding: test/ops/<op>.test.ts).
 import { describe, expect, it } from 'vitest';
 import { Tensor, ops, withScope } from '../../src/tensor/index.js';
 import { rng, randn } from '../helpers/random.js';
 import { dot, gradCheck } from '../helpers/gradcheck.js';
-import { ropeTables } from '../../src/model/rope-tables.js';
 
 const f32 = (a: Float32Array, shape: number[]) => Tensor.fromArray(a, shape, 'f32');
 const arr = (t: Tensor) => t.toArray() as Float32Array;
@@ -37,63 +37,6 @@ describe('finite-difference gradients (f32)', () => {
         for (let k = 0; k < 4; k++) s += a[i * 4 + k] * b[k * 3 + j];
         expect(got[i * 3 + j]).toBeCloseTo(s, 5);
       }
-  });
-
-  it('embedding: backward scatter-adds repeated ids', () => {
-    const r = rng(3);
-    const [V, C, N] = [11, 5, 9];
-    const w = randn(V * C, r), G = randn(N * C, r);
-    const ids = new Int32Array([3, 1, 3, 10, 0, 3, 1, 7, 7]);
-    const f = () => withScope(() => dot(arr(ops.embedding(Tensor.fromArray(ids, [N]), f32(w, [V, C]))), G));
-    const dw = withScope(() => {
-      const d = Tensor.zeros([V, C], 'f32');
-      ops.embeddingBackward(Tensor.fromArray(ids, [N]), f32(G, [N, C]), d);
-      return arr(d);
-    });
-    // Only looked-up rows have a gradient; check those exactly and the rest are zero.
-    const used = new Set(ids);
-    for (let v = 0; v < V; v++) if (!used.has(v)) for (let c = 0; c < C; c++) expect(dw[v * C + c]).toBe(0);
-    gradCheck('embedding', [w], [dw], f, { coords: 0 });
-  });
-
-  it('rmsnorm', () => {
-    const r = rng(4);
-    const [N, C] = [4, 16];
-    const x = randn(N * C, r), w = randn(C, r), G = randn(N * C, r);
-    const f = () => withScope(() => dot(arr(ops.rmsnorm(f32(x, [N, C]), f32(w, [C]), 1e-5).out), G));
-    const [dx, dw] = withScope(() => {
-      const { rstd } = ops.rmsnorm(f32(x, [N, C]), f32(w, [C]), 1e-5);
-      const dw = Tensor.zeros([C], 'f32');
-      const dx = ops.rmsnormBackward(f32(x, [N, C]), f32(w, [C]), rstd, f32(G, [N, C]), dw);
-      return [arr(dx), arr(dw)];
-    });
-    gradCheck('rmsnorm', [x, w], [dx, dw], f);
-  });
-
-  it('rope: the inverse rotation is the backward', () => {
-    const r = rng(5);
-    const [N, H, D] = [6, 3, 8];
-    const { cos, sin } = ropeTables(32, D, 10000);
-    const x = randn(N * H * D, r), G = randn(N * H * D, r);
-    const pos = new Int32Array([0, 1, 2, 5, 17, 31]);
-    const run = (src: Float32Array, inverse: boolean) =>
-      withScope(() => arr(ops.rope(f32(src, [N, H, D]), Tensor.fromArray(pos, [N]), cos, sin, { inverse })));
-    const dx = run(G, true);
-    gradCheck('rope', [x], [dx], () => dot(run(x, false), G));
-    cos.dispose();
-    sin.dispose();
-  });
-
-  it('swiglu', () => {
-    const r = rng(6);
-    const n = 40;
-    const g = randn(n, r, 3), u = randn(n, r), G = randn(n, r);
-    const f = () => withScope(() => dot(arr(ops.swiglu(f32(g, [n]), f32(u, [n]))), G));
-    const [dg, du] = withScope(() => {
-      const { dgate, dup } = ops.swigluBackward(f32(g, [n]), f32(u, [n]), f32(G, [n]));
-      return [arr(dgate), arr(dup)];
-    });
-    gradCheck('swiglu', [g, u], [dg, du], f);
   });
 
   for (const [Hq, Hkv, label] of [[4, 2, 'GQA'], [3, 3, 'MHA'], [4, 1, 'MQA']] as const) {

@@ -1,5 +1,6 @@
 // Ops against independent double-precision references written here, the bf16 path against the f32
-// path, and bad calls against their error messages.
+// path, and bad calls against their error messages. rmsnorm, rope, swiglu, embedding, the elementwise
+// ops and adamw have their references in test/ops/<op>.test.ts (the cross-backend harness).
 import { describe, expect, it } from 'vitest';
 import { Tensor, bf16ToF32, f32ToBf16, memoryStats, ops, withScope } from '../../src/tensor/index.js';
 import { ropeTables } from '../../src/model/rope-tables.js';
@@ -30,72 +31,6 @@ describe('against double-precision references', () => {
     const got = withScope(() => ops.crossEntropy(f32(x, [N, V]), Tensor.fromArray(t, [N])));
     expect(got.count).toBe(4);
     expect(Math.abs(got.lossSum - want) / want).toBeLessThan(1e-6);
-  });
-
-  it('AdamW follows torch.optim.AdamW over several steps, with clipping scale and bf16 weights', () => {
-    const r = rng(21);
-    const n = 257;
-    const w0 = randn(n, r);
-    const o = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
-    // Reference in double.
-    const w = Float64Array.from(w0), m = new Float64Array(n), v = new Float64Array(n);
-    const master = f32(w0, [n]);
-    const param = bf(w0, [n]);
-    const mt = Tensor.zeros([n], 'f32'), vt = Tensor.zeros([n], 'f32');
-    for (let step = 1; step <= 5; step++) {
-      const g = q(randn(n, r));
-      const scale = step === 3 ? 0.5 : 1;
-      for (let i = 0; i < n; i++) {
-        const gi = g[i] * scale;
-        m[i] = o.beta1 * m[i] + (1 - o.beta1) * gi;
-        v[i] = o.beta2 * v[i] + (1 - o.beta2) * gi * gi;
-        const mh = m[i] / (1 - o.beta1 ** step), vh = v[i] / (1 - o.beta2 ** step);
-        w[i] = w[i] * (1 - o.lr * o.weightDecay) - (o.lr * mh) / (Math.sqrt(vh) + o.eps);
-      }
-      const gt = bf(g, [n]);
-      ops.adamw(param, gt, master, mt, vt, { ...o, step, gradScale: scale });
-      gt.dispose();
-    }
-    const gotMaster = master.toArray() as Float32Array;
-    const gotParam = asF32(param);
-    for (let i = 0; i < n; i++) {
-      expect(Math.abs(gotMaster[i] - w[i])).toBeLessThan(1e-5);
-      // The bf16 working weights are the fp32 master rounded once.
-      expect(gotParam[i]).toBe(q(new Float32Array([gotMaster[i]]))[0]);
-    }
-    for (const t of [master, param, mt, vt]) t.dispose();
-  });
-
-  it('sumSquares and the bf16 rounding of cast match JS', () => {
-    const r = rng(22);
-    const x = randn(1001, r, 3);
-    withScope(() => {
-      const t = f32(x, [1001]);
-      let ss = 0;
-      for (const v of x) ss += v * v;
-      expect(ops.sumSquares(t)).toBeCloseTo(ss, 9);
-      const b = ops.cast(t, 'bf16');
-      expect(Array.from(b.toArray())).toEqual(Array.from(f32ToBf16(x)));
-    });
-  });
-
-  it('rope rotates pairs (i, i + D/2) as Hugging Face rotate_half does', () => {
-    const [N, H, D] = [3, 2, 6];
-    const x = randn(N * H * D, rng(23));
-    const pos = new Int32Array([0, 4, 9]);
-    const { cos, sin } = ropeTables(16, D, 500);
-    const got = withScope(() => asF32(ops.rope(f32(x, [N, H, D]), Tensor.fromArray(pos, [N]), cos, sin)));
-    for (let n = 0; n < N; n++)
-      for (let h = 0; h < H; h++)
-        for (let i = 0; i < D / 2; i++) {
-          const a = pos[n] * Math.pow(500, (-2 * i) / D);
-          const base = (n * H + h) * D;
-          const [x1, x2] = [x[base + i], x[base + i + D / 2]];
-          expect(got[base + i]).toBeCloseTo(x1 * Math.cos(a) - x2 * Math.sin(a), 5);
-          expect(got[base + i + D / 2]).toBeCloseTo(x2 * Math.cos(a) + x1 * Math.sin(a), 5);
-        }
-    cos.dispose();
-    sin.dispose();
   });
 
   it('attention with a KV cache: the last query of a long prefix equals full attention', () => {
