@@ -1,6 +1,5 @@
-// Ops against independent double-precision references written here, the bf16 path against the f32
-// path, and bad calls against their error messages. rmsnorm, rope, swiglu, embedding, the elementwise
-// ops, crossEntropy and adamw have their references in test/ops/<op>.test.ts (the cross-backend harness).
+// The bf16 path of every op against its f32 path, and bad calls against their error messages. Each
+// op's double-precision reference, gradients and cross-backend cases: test/ops/<op>.test.ts.
 import { describe, expect, it } from 'vitest';
 import { Tensor, bf16ToF32, f32ToBf16, memoryStats, ops, withScope } from '../../src/tensor/index.js';
 import { ropeTables } from '../../src/model/rope-tables.js';
@@ -11,56 +10,6 @@ const bf = (a: Float32Array, shape: number[]) => Tensor.fromArray(f32ToBf16(a), 
 const asF32 = (t: Tensor) => (t.dtype === 'bf16' ? bf16ToF32(t.toArray() as Uint16Array) : (t.toArray() as Float32Array));
 /** Rounds through bf16, so both paths start from identical values. */
 const q = (a: Float32Array) => bf16ToF32(f32ToBf16(a));
-
-describe('against double-precision references', () => {
-  it('attention with a KV cache: the last query of a long prefix equals full attention', () => {
-    const r = rng(24);
-    const [B, T, Hq, Hkv, D] = [1, 12, 4, 2, 8];
-    const qa = randn(B * T * Hq * D, r), k = randn(B * T * Hkv * D, r), v = randn(B * T * Hkv * D, r);
-    withScope(() => {
-      const full = asF32(ops.attention(f32(qa, [B, T, Hq, D]), f32(k, [B, T, Hkv, D]), f32(v, [B, T, Hkv, D])).out);
-      const last = qa.slice((T - 3) * Hq * D);
-      const part = asF32(ops.attention(f32(last, [B, 3, Hq, D]), f32(k, [B, T, Hkv, D]), f32(v, [B, T, Hkv, D])).out);
-      const tail = full.slice((T - 3) * Hq * D);
-      for (let i = 0; i < tail.length; i++) expect(part[i]).toBeCloseTo(tail[i], 5);
-    });
-  });
-
-  it('attention on a row of many short packed documents: each document as if alone, forward and backward', () => {
-    // T is no multiple of the kernel's 64- and 128-position blocks, and documents of 1 to 45
-    // positions start and end anywhere inside them.
-    const r = rng(25);
-    const [T, Hq, Hkv, D] = [333, 4, 2, 8];
-    const doc = new Int32Array(T), starts: number[] = [];
-    for (let at = 0, id = 0; at < T; id++) {
-      const n = Math.min(T - at, 1 + Math.floor(r() * 45));
-      starts.push(at);
-      doc.fill(id, at, at + n);
-      at += n;
-    }
-    starts.push(T);
-    const qa = randn(T * Hq * D, r), k = randn(T * Hkv * D, r), v = randn(T * Hkv * D, r), g = randn(T * Hq * D, r);
-    const run = (n: number, s: number, docIds: Int32Array | null) => {
-      const [qs, ks] = [[1, n, Hq, D], [1, n, Hkv, D]];
-      const [qt, kt, vt] = [f32(qa.slice(s * Hq * D, (s + n) * Hq * D), qs), f32(k.slice(s * Hkv * D, (s + n) * Hkv * D), ks), f32(v.slice(s * Hkv * D, (s + n) * Hkv * D), ks)];
-      const opt = docIds ? { doc: Tensor.fromArray(docIds, [1, n]) } : {};
-      const { out, lse } = ops.attention(qt, kt, vt, opt);
-      const gr = ops.attentionBackward(qt, kt, vt, out, f32(g.slice(s * Hq * D, (s + n) * Hq * D), qs), lse, opt);
-      return [asF32(out), asF32(gr.dq), asF32(gr.dk), asF32(gr.dv)];
-    };
-    withScope(() => {
-      const packed = run(T, 0, doc);
-      for (let d = 0; d + 1 < starts.length; d++) {
-        const [s, n] = [starts[d], starts[d + 1] - starts[d]];
-        const alone = run(n, s, null);
-        alone.forEach((a, t) => {
-          const w = t === 0 || t === 1 ? Hq * D : Hkv * D;  // out and dq per query head, dk and dv per kv head
-          for (let i = 0; i < a.length; i++) expect(packed[t][s * w + i]).toBeCloseTo(a[i], 5);
-        });
-      }
-    });
-  });
-});
 
 describe('bf16 path agrees with the f32 path', () => {
   // Inputs are bf16-representable, so the only differences are the bf16 roundings inside the op.
