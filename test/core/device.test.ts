@@ -45,6 +45,22 @@ describe('Tensor.device', () => {
     });
   });
 
+  it('argument errors carry code ERR_POLYTUNE_ARG, a CPU-only build\'s CUDA refusal included', () => {
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+      return 'no error';
+    };
+    withScope(() => {
+      expect(code(() => ops.matmul(Tensor.zeros([2, 3], 'f32'), Tensor.zeros([4, 5], 'f32')))).toBe('ERR_POLYTUNE_ARG');
+      expect(code(() => ops.add(Tensor.zeros([2], 'f32'), Tensor.zeros([3], 'f32')))).toBe('ERR_POLYTUNE_ARG');
+      if (!built) expect(code(() => native().copy(Tensor.zeros([1], 'f32').handle, Tensor.zeros([2], 'f32').handle))).toBe('ERR_POLYTUNE_ARG');
+    });
+  });
+
   it('parses device names and refuses others', () => {
     expect(parseDevice('cpu')).toBe('cpu');
     expect(parseDevice('cuda')).toBe('cuda:0');
