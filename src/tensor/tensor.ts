@@ -29,10 +29,13 @@ export class Tensor {
   readonly numel: number;
   readonly device: Device;
 
-  /** @internal use the static constructors */
-  constructor(readonly handle: NativeTensor) {
+  /** @internal use the static constructors; `device` where the caller knows it saves a native call */
+  constructor(
+    readonly handle: NativeTensor,
+    device?: Device,
+  ) {
     this.dtype = handle.dtype;
-    this.device = handle.device as Device;
+    this.device = device ?? (handle.device as Device);
     this.shape = Object.freeze(handle.shape.slice());
     this.numel = this.shape.reduce((a, b) => a * b, 1);
     scopes.at(-1)?.add(this);
@@ -51,7 +54,7 @@ export class Tensor {
    * CPU-only build a CUDA device throws ("this addon was built without CUDA; ...").
    */
   static empty(shape: readonly number[], dtype: DType, device: Device = 'cpu'): Tensor {
-    return new Tensor(new (native().NativeTensor)(shape.slice(), dtype, device));
+    return new Tensor(new (native().NativeTensor)(shape.slice(), dtype, device), device);
   }
 
   static zeros(shape: readonly number[], dtype: DType, device: Device = 'cpu'): Tensor {
@@ -141,7 +144,7 @@ export class Tensor {
     if (n !== this.numel) {
       throw new Error(`reshape: ${this.describe()} has ${this.numel} elements, [${shape.join(', ')}] has ${n}`);
     }
-    return new Tensor(this.handle.view(shape.slice(), 0));
+    return new Tensor(this.handle.view(shape.slice(), 0), this.device);
   }
 
   /** Rows [start, start + count) of the first dimension, sharing memory. */
@@ -150,7 +153,7 @@ export class Tensor {
     if (start < 0 || count < 0 || start + count > this.shape[0]) {
       throw new Error(`rows: [${start}, ${start + count}) is outside ${this.describe()}`);
     }
-    return new Tensor(this.handle.view([count, ...this.shape.slice(1)], start * rowSize));
+    return new Tensor(this.handle.view([count, ...this.shape.slice(1)], start * rowSize), this.device);
   }
 
   /** e.g. "bf16[2, 3]", with the device where it is not the CPU: "bf16[2, 3] on cuda:0". */
