@@ -7,7 +7,7 @@
 #   4. run ../shared/device/peers.py (PyTorch on the same machine, same call) for the peer figures;
 #   5. time our kernels at the peers' shapes and print one table: ours, the peer's, the ratio;
 #   6. run the checker again under compute-sanitizer's memcheck and racecheck (in the time left);
-#   7. list what needs the device seam (issue 8) and so cannot run yet, as TODO lines.
+#   7. list what this script does not run yet, as TODO lines.
 # Everything lands in $OUT (the device tool's return folder, at most 8 files: summary.txt, build.log,
 # check.txt, sanitizer.txt, peers.txt, peers.json, bench.json, table.md), or bench/results/device-check/.
 #
@@ -153,10 +153,10 @@ else
   say "compute-sanitizer not found at $san: skipped"
 fi
 
-step "not run: needs the device seam of issue 8"
+step "not run yet"
 for todo in \
-  "cross-backend op tests through the addon (test/ops/*.test.ts backends block, needs Tensor.device and the op switch)" \
-  "model level: 2-layer model loss and gradients CUDA vs CPU; 50 steps of a tiny model; stories260K f32 to 1e-5" \
+  "cross-backend op tests through the addon (test/ops/*.test.ts backends block: the seam is built, this script does not run vitest yet)" \
+  "model level: 2-layer model loss and gradients CUDA vs CPU; 50 steps of a tiny model; stories260K f32 to 1e-5 (needs the model allocating on its device: the arena work)" \
   "Hugging Face comparison through the addon (hf_reference.py on stories260K and a 2-layer 7B-shaped model)" \
   "npx polytune bench ops --device cuda, tabled against peers.json (our figure, the peer's, the ratio)"; do
   say "TODO $todo"

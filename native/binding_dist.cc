@@ -22,7 +22,7 @@ std::vector<Tensor> arg_tensors(const Napi::CallbackInfo& info, size_t i, const 
     if (!JsTensor::Is(v)) throw OpError(std::string(op) + ": tensors[" + std::to_string(k) + "] is not a Tensor");
     Tensor t = JsTensor::Unwrap(v.As<Napi::Object>())->t;
     if (!t.storage) throw OpError(std::string(op) + ": tensors[" + std::to_string(k) + "] has been disposed");
-    if (t.device() != Device::CPU) throw OpError(std::string(op) + ": tensors[" + std::to_string(k) + "] is not on the cpu device");
+    if (!t.device().is_host()) throw OpError(std::string(op) + ": tensors[" + std::to_string(k) + "] is on " + t.device().name() + "; MPI collectives take cpu tensors");
     // Collectives write their tensors: a cached packing of one (a weight) must not outlive it.
     t.storage->mark_written();
     out.push_back(t);

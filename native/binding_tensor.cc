@@ -1,8 +1,9 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "bindings.h"
-#include "cpu/peak.h"
+#include "ops/copy.h"
 
 namespace pt {
 
@@ -14,6 +15,7 @@ Napi::Function JsTensor::Init(Napi::Env env) {
   Napi::Function f = DefineClass(
       env, "NativeTensor",
       {InstanceAccessor<&JsTensor::Dtype>("dtype"), InstanceAccessor<&JsTensor::Shape>("shape"),
+       InstanceAccessor<&JsTensor::DeviceName>("device"), InstanceMethod<&JsTensor::EndBytesViews>("endBytesViews"),
        InstanceAccessor<&JsTensor::Disposed>("disposed"), InstanceMethod<&JsTensor::Dispose>("dispose"),
        InstanceMethod<&JsTensor::View>("view"), InstanceMethod<&JsTensor::ReadBytes>("readBytes"),
        InstanceMethod<&JsTensor::BytesView>("bytesView"),
@@ -50,14 +52,20 @@ static std::vector<int64_t> parse_shape(const Napi::Value& v, const char* op) {
   return shape;
 }
 
-// new NativeTensor(shape, dtype): a fresh, uninitialised CPU buffer. Only the factory in JS calls it.
+// new NativeTensor(shape, dtype, device = 'cpu'): a fresh, uninitialised buffer on that device. Only
+// the factory in JS calls it.
 JsTensor::JsTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsTensor>(info) {
   if (info.Length() == 0) return;  // filled in by Wrap()
   try {
     if (!info[1].IsString()) throw OpError("empty: dtype must be a string");
     t.dtype = parse_dtype(info[1].As<Napi::String>().Utf8Value(), "empty");
     t.shape = parse_shape(info[0], "empty");
-    t.storage = std::make_shared<Storage>(t.nbytes());
+    Device dev = kCpu;
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      if (!info[2].IsString()) throw OpError("empty: device must be a string such as 'cpu' or 'cuda:0'");
+      dev = parse_device(info[2].As<Napi::String>().Utf8Value(), "empty");
+    }
+    t.storage = std::make_shared<Storage>(t.nbytes(), dev);
   } catch (const std::bad_alloc&) {
     throw Napi::Error::New(info.Env(), "empty: out of memory allocating " + t.describe());
   } catch (const std::exception& e) {
@@ -83,6 +91,10 @@ Napi::Value JsTensor::Shape(const Napi::CallbackInfo& info) {
   Napi::Array a = Napi::Array::New(info.Env(), t.shape.size());
   for (size_t i = 0; i < t.shape.size(); i++) a.Set(uint32_t(i), Napi::Number::New(info.Env(), double(t.shape[i])));
   return a;
+}
+
+Napi::Value JsTensor::DeviceName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), t.device().name());
 }
 
 Napi::Value JsTensor::Disposed(const Napi::CallbackInfo& info) {
@@ -136,36 +148,84 @@ Napi::Value JsTensor::ReadBytes(const Napi::CallbackInfo& info) {
     const double off = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
     const double len = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : double(t.nbytes()) - off;
     check_range(t, off, len, "readBytes");
-    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(info.Env(), (const uint8_t*)t.data() + size_t(off), size_t(len));
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(info.Env(), size_t(len));
+    ops::read_bytes(t, size_t(off), out.Data(), size_t(len));
     return out;
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
 }
 
-// bytesView(off, len): a Buffer over the tensor's own memory, no copy. The finalizer owns a
-// reference to the storage, so the memory outlives dispose() for as long as the Buffer lives.
-// Node marks such external buffers untransferable, so the memory cannot move to another thread.
+// bytesView(off, len): a Buffer over the tensor's own memory, no copy; host tensors only. The
+// finalizer owns a reference to the storage, so the memory outlives dispose() for as long as the
+// Buffer lives. Node marks such external buffers untransferable, so the memory cannot move to
+// another thread.
+//
+// While the Buffer is live JS may write the memory behind the ops' backs, so the storage counts as
+// exposed and nothing derived from it (packed GEMM weights) is cached. The exposure ends when
+// endBytesViews() detaches the Buffers made through this handle (JS then sees them empty, so no
+// later write can reach the memory) or when the garbage collector frees them; either way the
+// version is bumped once, since JS may have written, and caching resumes.
+struct JsTensor::ViewToken {
+  std::shared_ptr<Storage> storage;
+  std::atomic<bool> ended{false};
+  void end() {
+    if (ended.exchange(true)) return;
+    storage->mark_written();
+    storage->exposed_views.fetch_sub(1, std::memory_order_release);
+  }
+};
+
 Napi::Value JsTensor::BytesView(const Napi::CallbackInfo& info) {
   try {
     const double off = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
     const double len = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : double(t.nbytes()) - off;
     check_range(t, off, len, "bytesView");
-    if (t.device() != Device::CPU) throw OpError("bytesView: tensor " + t.describe() + " is not in host memory");
+    if (!t.device().is_host()) {
+      throw OpError("bytesView: tensor " + t.describe() + " is on " + t.device().name() + ", not in host memory (use readBytes)");
+    }
     if (len == 0) return Napi::Buffer<uint8_t>::New(info.Env(), 0);
     uint8_t* data = static_cast<uint8_t*>(t.data()) + size_t(off);
-    t.storage->exposed = true;  // JS may now write it at any time: no cache may trust its version
+    auto token = std::make_shared<ViewToken>();
+    token->storage = t.storage;
+    t.storage->exposed_views.fetch_add(1, std::memory_order_acq_rel);  // before JS can touch the memory
     t.storage->mark_written();
-    // The lambda's copy of the shared_ptr is the reference; node-addon-api destroys the lambda after
-    // the finalizer runs, or at once if the buffer cannot be made, so it never leaks. Where a
-    // runtime forbids external buffers, NewOrCopy copies instead (and drops the reference).
-    return Napi::Buffer<uint8_t>::NewOrCopy(info.Env(), data, size_t(len),
-                                            [keep = t.storage](Napi::Env, uint8_t*) {});
+    // The lambda's copy of the token is the reference to the storage; node-addon-api destroys the
+    // lambda after the finalizer runs, or at once if the buffer cannot be made, so it never leaks.
+    // Where a runtime forbids external buffers, NewOrCopy copies instead: nothing is exposed then.
+    Napi::Buffer<uint8_t> buf;
+    try {
+      buf = Napi::Buffer<uint8_t>::NewOrCopy(info.Env(), data, size_t(len), [token](Napi::Env, uint8_t*) { token->end(); });
+    } catch (...) {
+      token->end();
+      throw;
+    }
+    if (buf.Data() != data) {
+      token->end();
+      return buf;
+    }
+    views_.erase(std::remove_if(views_.begin(), views_.end(), [](const LiveView& v) { return v.token->ended.load(); }), views_.end());
+    views_.push_back(LiveView{token, Napi::Weak(buf.ArrayBuffer())});
+    return buf;
   } catch (const Napi::Error&) {
     throw;
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
+}
+
+// Ends every bytesView made through this handle: each Buffer is detached (zero length from now on)
+// and the storage's exposure ends, so the packed-weight cache works for it again.
+Napi::Value JsTensor::EndBytesViews(const Napi::CallbackInfo& info) {
+  for (LiveView& v : views_) {
+    if (!v.token->ended.load()) {
+      Napi::ArrayBuffer ab = v.buffer.Value();
+      if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+      v.token->end();
+    }
+  }
+  views_.clear();
+  return info.Env().Undefined();
 }
 
 Napi::Value JsTensor::WriteBytes(const Napi::CallbackInfo& info) {
@@ -177,7 +237,7 @@ Napi::Value JsTensor::WriteBytes(const Napi::CallbackInfo& info) {
     check_range(t, off, double(len), "writeBytes");
     const uint8_t* src = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
     t.storage->mark_written();
-    std::memcpy((uint8_t*)t.data() + size_t(off), src, len);
+    ops::write_bytes(t, size_t(off), src, len);
     return info.Env().Undefined();
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
@@ -195,7 +255,6 @@ Tensor arg_tensor(const Napi::CallbackInfo& info, size_t i, const char* op, cons
   }
   Tensor t = JsTensor::Unwrap(info[i].As<Napi::Object>())->t;
   if (!t.storage) throw OpError(std::string(op) + ": argument '" + name + "' (" + t.describe() + ") has been disposed");
-  if (t.device() != Device::CPU) throw OpError(std::string(op) + ": argument '" + name + "' is not on the cpu device");
   // Any op may write any tensor argument unless it reads it through arg_input: a missed read-only
   // mark costs a cache miss, never a stale result.
   t.storage->mark_written();
@@ -208,7 +267,6 @@ Tensor arg_input(const Napi::CallbackInfo& info, size_t i, const char* op, const
   }
   Tensor t = JsTensor::Unwrap(info[i].As<Napi::Object>())->t;
   if (!t.storage) throw OpError(std::string(op) + ": argument '" + name + "' (" + t.describe() + ") has been disposed");
-  if (t.device() != Device::CPU) throw OpError(std::string(op) + ": argument '" + name + "' is not on the cpu device");
   return t;
 }
 
@@ -231,47 +289,5 @@ bool arg_bool(const Napi::CallbackInfo& info, size_t i, const char* op, const ch
   return info[i].As<Napi::Boolean>().Value();
 }
 
-static Napi::Value memory_stats(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("liveBuffers", Napi::Number::New(info.Env(), double(MemoryStats::live_buffers.load())));
-  o.Set("liveBytes", Napi::Number::New(info.Env(), double(MemoryStats::live_bytes.load())));
-  return o;
-}
-
-static Napi::Value build_info(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-#ifdef POLYTUNE_HAS_CUDA
-  o.Set("cuda", true);
-#else
-  o.Set("cuda", false);
-#endif
-  o.Set("threads", num_threads());
-  const char* simd =
-#if defined(__AVX512BF16__)
-      "avx512bf16";
-#elif defined(__AVX512F__)
-      "avx512f";
-#elif defined(__AVX2__)
-      "avx2";
-#else
-      "generic";
-#endif
-  o.Set("simd", simd);
-  o.Set("isa", isa_path());
-  o.Set("amx", amx_usable());
-  return o;
-}
-
-Napi::Object init_module(Napi::Env env, Napi::Object exports) {
-  exports.Set("NativeTensor", JsTensor::Init(env));
-  exports.Set("memoryStats", Napi::Function::New(env, memory_stats));
-  exports.Set("buildInfo", Napi::Function::New(env, build_info));
-  register_ops(env, exports);
-  register_dist(env, exports);
-  return exports;
-}
-
 }  // namespace pt
 
-static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return pt::init_module(env, exports); }
-NODE_API_MODULE(polytune_native, InitModule)

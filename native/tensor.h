@@ -5,10 +5,9 @@
 #include <vector>
 
 #include "common.h"
+#include "device.h"
 
 namespace pt {
-
-enum class Device : int { CPU = 0, CUDA = 1 };
 
 // Counts live allocations so tests can prove a training loop frees what it makes.
 struct MemoryStats {
@@ -16,18 +15,23 @@ struct MemoryStats {
   static std::atomic<int64_t> live_bytes;
 };
 
+// Memory on one device. It is allocated and freed by that device's allocator: aligned_alloc on the
+// CPU, native/cuda/allocator (stream-ordered, cached) on a GPU.
 struct Storage {
   void* ptr = nullptr;
   size_t nbytes = 0;
-  Device device = Device::CPU;
+  const Device device;
   // For caches of derived data (packed GEMM weights): a process-unique id, never reused, and a
-  // version bumped whenever anything may write the memory. `exposed` is set once JS holds a Buffer
-  // over the memory, after which writes are invisible to us and nothing derived may be cached.
+  // version bumped whenever anything may write the memory. While JS holds a live Buffer over the
+  // memory (bytesView) writes are invisible to us, so nothing derived may be cached; when the last
+  // such view ends (detached by endBytesViews, or collected) the version is bumped once and
+  // caching resumes.
   const uint64_t id;
   std::atomic<uint64_t> version{0};
-  std::atomic<bool> exposed{false};
+  std::atomic<int64_t> exposed_views{0};
   void mark_written() { version.fetch_add(1, std::memory_order_relaxed); }
-  explicit Storage(size_t n);
+  bool exposed() const { return exposed_views.load(std::memory_order_acquire) > 0; }
+  explicit Storage(size_t n, Device d = kCpu);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -42,7 +46,7 @@ struct Tensor {
   int64_t numel() const;
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype); }
   void* data() const { return static_cast<char*>(storage->ptr) + byte_offset; }
-  Device device() const { return storage ? storage->device : Device::CPU; }
+  Device device() const { return storage ? storage->device : kCpu; }
   std::string describe() const;  // e.g. "bf16[2, 3]"
 };
 

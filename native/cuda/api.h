@@ -1,6 +1,6 @@
 // The CUDA backend as the op layer sees it: a device context, memory, and one pointer-level launcher
-// per kernel. Declarations only, no CUDA headers, so the future native/ops/*.cc (see README, "CUDA
-// backend") compile with g++ alone. Launchers trust their arguments (the op layer checks shapes,
+// per kernel. Declarations only, no CUDA headers, so native/ops/*.cc (the op layer, whose CUDA arms
+// call these) compile with g++ alone. Launchers trust their arguments (the op layer checks shapes,
 // dtypes and devices once, for both backends), enqueue on the context's stream and return without
 // waiting; each contract is its CPU twin's in native/cpu/*.h unless a comment here says otherwise.
 #pragma once

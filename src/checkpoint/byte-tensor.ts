@@ -18,6 +18,10 @@ export interface ByteTensor {
    * the memory until it is garbage collected, which would defer the free of every loaded tensor.)
    */
   bytesView?(byteOffset: number, byteLength: number): Uint8Array;
+  /** Ends the views bytesView gave (src/tensor's Tensor: caches derived from its memory resume). */
+  endBytesViews?(): void;
+  /** Where the memory is ('cpu' or 'cuda:N'; absent: host memory). Only host memory has a bytesView. */
+  readonly device?: string;
   dispose?(): void;
 }
 
@@ -63,19 +67,27 @@ export class HostTensor implements ByteTensor {
  * the memory between the checksum and the write, and the copy readBytes makes would be wasted.
  */
 export function tensorSource(name: string, t: ByteTensor): TensorSource {
-  return { name, dtype: stDtypeOf(t.dtype), shape: t.shape, read: rangeViewer(t) ?? ((off, len) => t.readBytes(off, len)) };
+  const viewer = rangeViewer(t);
+  return {
+    name,
+    dtype: stDtypeOf(t.dtype),
+    shape: t.shape,
+    read: viewer ?? ((off, len) => t.readBytes(off, len)),
+    done: viewer && t.endBytesViews ? () => t.endBytesViews!() : undefined,
+  };
 }
 
 /**
  * Ranges of the tensor's memory through one view of all of it, taken at the first call (one native
  * call per tensor rather than per chunk; a view holds the whole storage alive either way).
- * Undefined when the tensor has no bytesView.
+ * Undefined when the tensor has no bytesView or is not in host memory.
  */
 export function rangeViewer(t: ByteTensor): ((byteOffset: number, byteLength: number) => Uint8Array) | undefined {
-  if (!t.bytesView) return undefined;
+  if (!t.bytesView || (t.device !== undefined && t.device !== 'cpu')) return undefined;
   let whole: Uint8Array | undefined;
   return (off, len) => {
-    whole ??= t.bytesView!(0, numelOf(t.shape) * bytesPer[t.dtype]);
+    // A view ended by endBytesViews reads as empty: take a new one.
+    if (!whole || whole.byteLength === 0) whole = t.bytesView!(0, numelOf(t.shape) * bytesPer[t.dtype]);
     if (!(Number.isInteger(off) && Number.isInteger(len) && off >= 0 && len >= 0 && off + len <= whole.byteLength)) {
       throw new Error(`bytesView: byte range [${off}, +${len}) is outside ${t.dtype}[${t.shape.join(', ')}] (${whole.byteLength} bytes)`);
     }

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerBench } from './bench.js';
 import { registerChat } from './chat.js';
 import { registerConfig } from './config.js';
+import { registerDevices } from './devices.js';
 import { registerEnv } from './env.js';
 import { registerGenerate } from './generate.js';
 import { registerGrid } from './grid.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerMtbench(program);
   registerReport(program);
   registerEnv(program);
+  registerDevices(program);
   return program;
 }
 

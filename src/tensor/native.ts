@@ -7,6 +7,8 @@ import { packageRoot } from './root.js';
 export interface NativeTensor {
   readonly dtype: 'bf16' | 'f32' | 'i32';
   readonly shape: number[];
+  /** 'cpu' or 'cuda:N'. */
+  readonly device: string;
   readonly disposed: boolean;
   dispose(): void;
   view(shape: number[], elementOffset: number): NativeTensor;
@@ -17,13 +19,19 @@ export interface NativeTensor {
    */
   bytesView(byteOffset?: number, byteLength?: number): Buffer;
   writeBytes(byteOffset: number, data: ArrayBufferView): void;
+  /** Detaches every bytesView made through this handle (they read as empty after) and ends its exposure. */
+  endBytesViews(): void;
   sameStorage(other: NativeTensor): boolean;
 }
 
 type T = NativeTensor;
 
 export interface NativeAddon {
-  NativeTensor: new (shape: number[], dtype: string) => NativeTensor;
+  NativeTensor: new (shape: number[], dtype: string, device?: string) => NativeTensor;
+  /** Devices this process can allocate on: 'cpu' first, then 'cuda:N' for each GPU a CUDA build sees. */
+  devices(): string[];
+  /** dst = src, between any two devices (same dtype and element count). */
+  copy(src: T, dst: T): void;
   memoryStats(): { liveBuffers: number; liveBytes: number };
   /** simd: the compile-time vector ISA; isa: the kernels' path in words; amx: AMX tiles usable now. */
   buildInfo(): { cuda: boolean; threads: number; simd: string; isa: string; amx: boolean };

@@ -1,5 +1,6 @@
-// Typed entry points to the native ops. Outputs are allocated here unless the caller passes one;
-// all argument checking (shapes, dtypes, ids) happens natively, so messages are the same from any caller.
+// Typed entry points to the native ops. Outputs are allocated here unless the caller passes one, on
+// the device of the op's inputs; all argument checking (shapes, dtypes, ids, one device for all of
+// an op's tensors) happens natively, so messages are the same from any caller.
 import { native } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -13,13 +14,13 @@ export function matmul(
 ): Tensor {
   const ta = opts.transA ?? false;
   const tb = opts.transB ?? false;
-  const out = opts.out ?? Tensor.empty([ta ? a.shape[1] : a.shape[0], tb ? b.shape[0] : b.shape[1]], a.dtype);
+  const out = opts.out ?? Tensor.empty([ta ? a.shape[1] : a.shape[0], tb ? b.shape[0] : b.shape[1]], a.dtype, a.device);
   n().matmul(a.handle, b.handle, out.handle, ta, tb, opts.accumulate ?? false);
   return out;
 }
 
 export function embedding(ids: Tensor, weight: Tensor): Tensor {
-  const out = Tensor.empty([ids.numel, weight.shape[1]], weight.dtype);
+  const out = Tensor.empty([ids.numel, weight.shape[1]], weight.dtype, weight.device);
   n().embedding(ids.handle, weight.handle, out.handle);
   return out;
 }
@@ -29,15 +30,15 @@ export function embeddingBackward(ids: Tensor, dout: Tensor, dweight: Tensor): v
 }
 
 export function rmsnorm(x: Tensor, weight: Tensor, eps: number): { out: Tensor; rstd: Tensor } {
-  const out = Tensor.empty(x.shape, x.dtype);
-  const rstd = Tensor.empty([x.shape[0]], 'f32');
+  const out = Tensor.empty(x.shape, x.dtype, x.device);
+  const rstd = Tensor.empty([x.shape[0]], 'f32', x.device);
   n().rmsnorm(x.handle, weight.handle, eps, out.handle, rstd.handle);
   return { out, rstd };
 }
 
 /** Returns dx; accumulates into dweight. */
 export function rmsnormBackward(x: Tensor, weight: Tensor, rstd: Tensor, dout: Tensor, dweight: Tensor): Tensor {
-  const dx = Tensor.empty(x.shape, x.dtype);
+  const dx = Tensor.empty(x.shape, x.dtype, x.device);
   n().rmsnormBackward(x.handle, weight.handle, rstd.handle, dout.handle, dx.handle, dweight.handle);
   return dx;
 }
@@ -51,8 +52,8 @@ export function rope(x: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, opt
 
 /** q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D]; returns out [B, Tq, Hq, D] and lse [B, Hq, Tq]. */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: { doc?: Tensor; scale?: number } = {}): { out: Tensor; lse: Tensor } {
-  const out = Tensor.empty(q.shape, q.dtype);
-  const lse = Tensor.empty([q.shape[0], q.shape[2], q.shape[1]], 'f32');
+  const out = Tensor.empty(q.shape, q.dtype, q.device);
+  const lse = Tensor.empty([q.shape[0], q.shape[2], q.shape[1]], 'f32', q.device);
   n().attention(q.handle, k.handle, v.handle, opts.doc?.handle ?? null, out.handle, lse.handle, opts.scale ?? 1 / Math.sqrt(q.shape[3]));
   return { out, lse };
 }
@@ -66,9 +67,9 @@ export function attentionBackward(
   lse: Tensor,
   opts: { doc?: Tensor; scale?: number } = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
-  const dq = Tensor.empty(q.shape, q.dtype);
-  const dk = Tensor.empty(k.shape, k.dtype);
-  const dv = Tensor.empty(v.shape, v.dtype);
+  const dq = Tensor.empty(q.shape, q.dtype, q.device);
+  const dk = Tensor.empty(k.shape, k.dtype, q.device);
+  const dv = Tensor.empty(v.shape, v.dtype, q.device);
   n().attentionBackward(
     q.handle, k.handle, v.handle, opts.doc?.handle ?? null, out.handle, dout.handle, lse.handle,
     dq.handle, dk.handle, dv.handle, opts.scale ?? 1 / Math.sqrt(q.shape[3]),
@@ -77,27 +78,27 @@ export function attentionBackward(
 }
 
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
-  const out = Tensor.empty(gate.shape, gate.dtype);
+  const out = Tensor.empty(gate.shape, gate.dtype, gate.device);
   n().swiglu(gate.handle, up.handle, out.handle);
   return out;
 }
 
 export function swigluBackward(gate: Tensor, up: Tensor, dout: Tensor): { dgate: Tensor; dup: Tensor } {
-  const dgate = Tensor.empty(gate.shape, gate.dtype);
-  const dup = Tensor.empty(up.shape, up.dtype);
+  const dgate = Tensor.empty(gate.shape, gate.dtype, gate.device);
+  const dup = Tensor.empty(up.shape, up.dtype, gate.device);
   n().swigluBackward(gate.handle, up.handle, dout.handle, dgate.handle, dup.handle);
   return { dgate, dup };
 }
 
 /** a + b into out (default: a new tensor; pass a to add in place). */
 export function add(a: Tensor, b: Tensor, out?: Tensor): Tensor {
-  const o = out ?? Tensor.empty(a.shape, a.dtype);
+  const o = out ?? Tensor.empty(a.shape, a.dtype, a.device);
   n().add(a.handle, b.handle, o.handle);
   return o;
 }
 
 export function cast(src: Tensor, dtype: 'bf16' | 'f32', out?: Tensor): Tensor {
-  const o = out ?? Tensor.empty(src.shape, dtype);
+  const o = out ?? Tensor.empty(src.shape, dtype, src.device);
   n().cast(src.handle, o.handle);
   return o;
 }

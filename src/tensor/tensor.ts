@@ -3,6 +3,16 @@ import { native, type NativeTensor } from './native.js';
 export type DType = 'bf16' | 'f32' | 'i32';
 export type TypedArrayFor<D extends DType> = D extends 'bf16' ? Uint16Array : D extends 'f32' ? Float32Array : Int32Array;
 export type HostArray = Uint16Array | Float32Array | Int32Array;
+/** Where a tensor's memory lives: the host, or the N-th CUDA device. */
+export type Device = 'cpu' | `cuda:${number}`;
+
+/** 'cpu', 'cuda' (= 'cuda:0') or 'cuda:N' as a Device; anything else throws. */
+export function parseDevice(s: string): Device {
+  if (s === 'cpu') return 'cpu';
+  if (s === 'cuda') return 'cuda:0';
+  if (/^cuda:(0|[1-9][0-9]{0,2})$/.test(s)) return s as Device;
+  throw new Error(`unknown device '${s}' (expected cpu, cuda or cuda:N)`);
+}
 
 const bytesPer: Record<DType, number> = { bf16: 2, f32: 4, i32: 4 };
 
@@ -17,10 +27,15 @@ export class Tensor {
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly numel: number;
+  readonly device: Device;
 
-  /** @internal use the static constructors */
-  constructor(readonly handle: NativeTensor) {
+  /** @internal use the static constructors; `device` where the caller knows it saves a native call */
+  constructor(
+    readonly handle: NativeTensor,
+    device?: Device,
+  ) {
     this.dtype = handle.dtype;
+    this.device = device ?? (handle.device as Device);
     this.shape = Object.freeze(handle.shape.slice());
     this.numel = this.shape.reduce((a, b) => a * b, 1);
     scopes.at(-1)?.add(this);
@@ -34,23 +49,26 @@ export class Tensor {
     return this.handle.disposed;
   }
 
-  /** Uninitialised memory: every op writes its outputs whole, so zeroing would be wasted work. */
-  static empty(shape: readonly number[], dtype: DType): Tensor {
-    return new Tensor(new (native().NativeTensor)(shape.slice(), dtype));
+  /**
+   * Uninitialised memory: every op writes its outputs whole, so zeroing would be wasted work. On a
+   * CPU-only build a CUDA device throws ("this addon was built without CUDA; ...").
+   */
+  static empty(shape: readonly number[], dtype: DType, device: Device = 'cpu'): Tensor {
+    return new Tensor(new (native().NativeTensor)(shape.slice(), dtype, device), device);
   }
 
-  static zeros(shape: readonly number[], dtype: DType): Tensor {
-    return Tensor.full(shape, dtype, 0);
+  static zeros(shape: readonly number[], dtype: DType, device: Device = 'cpu'): Tensor {
+    return Tensor.full(shape, dtype, 0, device);
   }
 
-  static full(shape: readonly number[], dtype: DType, value: number): Tensor {
-    const t = Tensor.empty(shape, dtype);
+  static full(shape: readonly number[], dtype: DType, value: number, device: Device = 'cpu'): Tensor {
+    const t = Tensor.empty(shape, dtype, device);
     native().fill(t.handle, value);
     return t;
   }
 
   /** Copies host data in; bf16 data is given as its bit patterns in a Uint16Array. */
-  static fromArray(data: HostArray, shape: readonly number[], dtype?: DType): Tensor {
+  static fromArray(data: HostArray, shape: readonly number[], dtype?: DType, device: Device = 'cpu'): Tensor {
     const dt = dtype ?? (data instanceof Uint16Array ? 'bf16' : data instanceof Float32Array ? 'f32' : 'i32');
     const want = dt === 'bf16' ? Uint16Array : dt === 'f32' ? Float32Array : Int32Array;
     if (!(data instanceof want)) {
@@ -60,8 +78,23 @@ export class Tensor {
     if (data.length !== n) {
       throw new Error(`Tensor.fromArray: ${data.length} values do not fill shape [${shape.join(', ')}] (${n})`);
     }
-    const t = Tensor.empty(shape, dt);
+    const t = Tensor.empty(shape, dt, device);
     t.handle.writeBytes(0, data);
+    return t;
+  }
+
+  /**
+   * A copy of this tensor on `device`: always a new tensor (even on the same device), so the caller
+   * owns exactly one of each and disposing the source never frees the result.
+   */
+  to(device: Device): Tensor {
+    const t = Tensor.empty(this.shape, this.dtype, device);
+    try {
+      native().copy(this.handle, t.handle);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
     return t;
   }
 
@@ -89,10 +122,20 @@ export class Tensor {
    * through it change the tensor. For reading only (as the checkpoint writer does, which streams it
    * straight to disk); use readBytes for a snapshot. The view keeps the memory alive: dispose()
    * then frees it only when the view is garbage collected, so no access through it is ever unsafe.
+   * Host tensors only (a CUDA tensor throws: use readBytes).
+   *
+   * While a view is live, JS may write the memory unseen, so caches derived from it (the CPU GEMM's
+   * packed weights) are off for this storage; endBytesViews() ends that (the views then read as
+   * empty), as does the garbage collection of the views.
    */
   bytesView(byteOffset: number, byteLength: number): Uint8Array {
     const b = this.handle.bytesView(byteOffset, byteLength);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  /** Ends every bytesView taken through this tensor: they are detached (zero length from now on). */
+  endBytesViews(): void {
+    this.handle.endBytesViews();
   }
 
   /** The same memory under another shape with the same element count. */
@@ -101,7 +144,7 @@ export class Tensor {
     if (n !== this.numel) {
       throw new Error(`reshape: ${this.describe()} has ${this.numel} elements, [${shape.join(', ')}] has ${n}`);
     }
-    return new Tensor(this.handle.view(shape.slice(), 0));
+    return new Tensor(this.handle.view(shape.slice(), 0), this.device);
   }
 
   /** Rows [start, start + count) of the first dimension, sharing memory. */
@@ -110,11 +153,12 @@ export class Tensor {
     if (start < 0 || count < 0 || start + count > this.shape[0]) {
       throw new Error(`rows: [${start}, ${start + count}) is outside ${this.describe()}`);
     }
-    return new Tensor(this.handle.view([count, ...this.shape.slice(1)], start * rowSize));
+    return new Tensor(this.handle.view([count, ...this.shape.slice(1)], start * rowSize), this.device);
   }
 
+  /** e.g. "bf16[2, 3]", with the device where it is not the CPU: "bf16[2, 3] on cuda:0". */
   describe(): string {
-    return `${this.dtype}[${this.shape.join(', ')}]`;
+    return `${this.dtype}[${this.shape.join(', ')}]` + (this.device === 'cpu' ? '' : ` on ${this.device}`);
   }
 
   dispose(): void {

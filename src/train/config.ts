@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDataConfig, type DataConfig } from '../data/index.js';
+import { DEVICE_SETTING, type DeviceSetting } from './device.js';
 import { applyOverrides } from './overrides.js';
 
 export interface EarlyStopping {
@@ -45,6 +46,8 @@ export interface TrainSettings {
   earlyStopping: EarlyStopping | null;
   /** Without a terminal, print a progress line every this many steps (0: about 25 lines a run). */
   logEvery: number;
+  /** Where to train: auto (CUDA when built and present, else the CPU), cpu, cuda or cuda:N. */
+  device: DeviceSetting;
 }
 
 export const REPORTERS = ['tensorboard'] as const;
@@ -83,6 +86,7 @@ export const STUDY_TRAIN: TrainSettings = {
   evalEvery: 0,
   earlyStopping: null,
   logEvery: 0,
+  device: 'auto',
 };
 
 /** One line of documentation per setting: `polytune config --defaults` prints them as comments. */
@@ -105,6 +109,7 @@ export const TRAIN_DOCS: Record<keyof TrainSettings, string> = {
   maxSteps: 'pause after this many steps in total, saving (0: run every epoch); --resume continues',
   evalEvery: 'validate also every N steps (0: only at epoch ends)',
   logEvery: 'without a terminal, a progress line every N steps (0: about 25 a run); on a terminal a live bar',
+  device: '"auto" (CUDA when this build has it and the machine a GPU, else the CPU), "cpu", "cuda" or "cuda:N"; never a silent fallback',
   earlyStopping: 'null, or {patience, minDelta}: stop after `patience` epochs whose validation loss is not below the best by minDelta',
 };
 
@@ -145,6 +150,10 @@ const trainSchema = z
     maxSteps: int(0),
     evalEvery: int(0),
     logEvery: int(0),
+    device: z
+      .string({ error: (iss) => `must be "auto", "cpu", "cuda" or "cuda:N", got ${show(iss.input)}` })
+      .regex(DEVICE_SETTING, { error: (iss) => `must be "auto", "cpu", "cuda" or "cuda:N", got ${show(iss.input)}` })
+      .transform((v) => v as DeviceSetting),
     earlyStopping: z
       .strictObject({ patience: int(1), minDelta: nonNeg().default(0) }, { error: (iss) => `must be null or {patience, minDelta}, got ${show(iss.input)}` })
       .nullable(),

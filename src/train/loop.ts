@@ -7,10 +7,11 @@ import { CheckpointStore, readCheckpoint, readHfConfig, resolveCheckpointDir, wr
 import { collateBatch, hashFile, loadDataset, planBatches, prepareExamples, specialTokenStrings, trainedChatTemplate, type Batch as DataBatch, type Dataset } from '../data/index.js';
 import { LlamaModel, initLlamaWeights, resolveConfig, type Batch, type LlamaConfig } from '../model/index.js';
 import { communicator, shareOf, type Communicator } from '../parallel/index.js';
-import { Tensor, keep, withScope } from '../tensor/index.js';
+import { Tensor, keep, withScope, type Device } from '../tensor/index.js';
 import { SentencePieceTokenizer } from '../tokenizer/index.js';
 import { AdamW } from './adamw.js';
 import { RESULT_NEUTRAL, type RunConfig, type TrainSettings } from './config.js';
+import { pickTrainDevice } from './device.js';
 import { fingerprintDiff, runFingerprint } from './fingerprint.js';
 import { MetricsLog } from './metrics.js';
 import { writeLossPlot } from './plots.js';
@@ -98,18 +99,18 @@ function resumeDir(path: string): string {
 }
 
 /** A flat, padding-free micro-batch as the model takes it: one packed row, attention kept per example. */
-function modelBatch(b: DataBatch): Batch {
+function modelBatch(b: DataBatch, device: Device = 'cpu'): Batch {
   const n = b.tokens.length;
   return {
-    ids: Tensor.fromArray(b.tokens, [1, n]),
-    targets: Tensor.fromArray(b.labels, [n]),
-    positions: Tensor.fromArray(b.positions, [n]),
-    doc: Tensor.fromArray(b.docIds, [1, n]),
+    ids: Tensor.fromArray(b.tokens, [1, n], 'i32', device),
+    targets: Tensor.fromArray(b.labels, [n], 'i32', device),
+    positions: Tensor.fromArray(b.positions, [n], 'i32', device),
+    doc: Tensor.fromArray(b.docIds, [1, n], 'i32', device),
   };
 }
 
 /** Mean loss per trained token of the validation set, per language and over all of it. */
-export function evaluate(model: LlamaModel, data: Dataset, settings: TrainSettings, maxSeqLen: number): Record<string, number> {
+export function evaluate(model: LlamaModel, data: Dataset, settings: TrainSettings, maxSeqLen: number, device: Device = 'cpu'): Record<string, number> {
   const prep = prepareExamples(data.validation, maxSeqLen);
   const byLang = new Map<string, number[]>();
   for (const i of prep.indices) {
@@ -125,7 +126,7 @@ export function evaluate(model: LlamaModel, data: Dataset, settings: TrainSettin
     let n = 0;
     for (let i = 0; i < idx.length; i += settings.microBatch) {
       const rows = idx.slice(i, i + settings.microBatch).map((e) => [e]);
-      const r = withScope(() => model.forwardLoss(modelBatch(collateBatch(data.validation, rows, maxSeqLen))));
+      const r = withScope(() => model.forwardLoss(modelBatch(collateBatch(data.validation, rows, maxSeqLen), device)));
       ls += r.lossSum;
       n += r.count;
     }
@@ -193,6 +194,9 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
   let model: LlamaModel | undefined;
   let opt: AdamW | undefined;
   try {
+    // The device first: a run asking for a GPU this build or machine lacks fails before anything else.
+    const { device, why } = pickTrainDevice(s.device);
+    log(why);
     // Checked first, before anything slow: the folder is writable and no other process uses it
     // (inside the try, so that in a data-parallel job a refused lock ends every rank at once).
     if (lead) lock = acquireRunLock(cfg.out);
@@ -262,7 +266,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     let record: RunRecord = { tokens: 0, wallSeconds: 0, epochs: [] };
     const adamw = { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm };
     if (resumeFrom) {
-      const ck = readCheckpoint(resumeFrom, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype)), dtype: s.dtype });
+      const ck = readCheckpoint(resumeFrom, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype, device)), dtype: s.dtype });
       if (!ck.state || !ck.optimizer) throw new Error(`${resumeFrom}: has no training state to resume from`);
       const diff = fingerprintDiff(ck.state.runConfig, runConfig);
       if (diff.length) {
@@ -279,7 +283,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
       if (saved) record = saved;
       log(`resumed from ${resumeFrom}: step ${opt.step}, epoch ${epoch + 1}, batch ${batchIndex}`);
     } else if (src.weightsDir) {
-      const ck = readCheckpoint(src.weightsDir, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype)), dtype: s.dtype, weightsOnly: true });
+      const ck = readCheckpoint(src.weightsDir, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype, device)), dtype: s.dtype, weightsOnly: true });
       model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
       opt = new AdamW(model.params, adamw);
       log(`model: weights from ${src.weightsDir}`);
@@ -343,7 +347,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
         comm.allreduceSum([], all, `validation ${what} on rank 0`, { waitForRank0: true });
         return (validation = { all: all[0] });
       }
-      validation = evaluate(m, data, s, maxSeqLen);
+      validation = evaluate(m, data, s, maxSeqLen, device);
       if (dp) comm.allreduceSum([], new Float64Array([validation.all]), `validation ${what} on rank 0`, { waitForRank0: true });
       metrics.append({ step: o.step, epoch: epoch + (batchIndex === 0 ? 0 : 1), validation });
       tb?.scalars(o.step, Object.fromEntries(Object.entries(validation).map(([l, v]) => [`validation/${l}`, v])));
@@ -398,14 +402,14 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
               // rank counts from the data plan (host arrays only) for the micro-batches it skips.
               const hosts = micro.map((r) => collateBatch(data.train, r, maxSeqLen));
               const tokens = hosts.reduce((n, b) => n + trainedTokens(b.labels), 0);
-              const mine = shareOf(hosts, comm.rank, comm.size).map(modelBatch);
+              const mine = shareOf(hosts, comm.rank, comm.size).map((h) => modelBatch(h, device));
               const r = parallelStep(m, o, mine, tokens, lr, comm, { step: stepNo, stop: opts.shouldStop?.() ?? false });
               stopAgreed = r.stop;
               return r;
             }
             return trainStep(m, o, micro.map((r) => {
               const b = collateBatch(data.train, r, maxSeqLen);
-              return { batch: modelBatch(b), targets: b.labels };
+              return { batch: modelBatch(b, device), targets: b.labels };
             }), lr);
           });
         } catch (e) {

@@ -1,6 +1,10 @@
 // The GEMM's packed-weights cache: reused while a weight is unchanged, never served stale after
 // anything writes it (every writer of a tensor is tried), bit-identical to an uncached product.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tensorSource, writeSafetensors } from '../../src/checkpoint/index.js';
 import { Tensor, native, ops, withScope, type DType } from '../../src/tensor/index.js';
 import { randn, rng } from '../helpers/random.js';
 import { f32ToBf16 } from '../../src/tensor/index.js';
@@ -60,17 +64,56 @@ describe('packed-weights cache', () => {
           ref();
           prev = after;
         }
-        // A Buffer over W's memory lets JS write it behind our back: W is never cached again.
+        // A Buffer over W's memory lets JS write it behind our back: while it is live, W is not cached.
         const fills0 = native().packCacheStats().fills;
         const view = w.bytesView(0, w.nbytes);
         ref();
         ref();
         view.fill(0x3c);
-        ref();
+        const whileExposed = ref(); // sees the write made through the view (checked against a fresh copy)
         expect(native().packCacheStats().fills).toBe(fills0);
+        expect(Buffer.from(whileExposed).equals(Buffer.from(prev))).toBe(false);
+        // Ending the exposure detaches the view (no later write can reach W through it) and the cache
+        // serves W again: a fill, then hits.
+        w.endBytesViews();
+        expect(view.byteLength).toBe(0);
+        ref();
+        ref();
+        expect(native().packCacheStats().fills).toBeGreaterThan(fills0);
+        const hits1 = native().packCacheStats().hits;
+        expect(Buffer.from(ref()).equals(Buffer.from(whileExposed))).toBe(true);
+        expect(native().packCacheStats().hits).toBeGreaterThan(hits1);
+        // ...and every writer still invalidates it after an exposure has ended.
+        ops.fill(w, -0.5);
+        expect(Buffer.from(ref()).equals(Buffer.from(whileExposed))).toBe(false);
       });
     });
   }
+
+  it('a checkpoint save exposes the weights only while it writes them: the cache is used again after', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pt-packcache-'));
+    try {
+      withScope(() => {
+        const r = rng(65);
+        const x = Tensor.fromArray(randn(M * K, r), [M, K]);
+        const w = Tensor.fromArray(randn(N * K, r), [N, K]);
+        const before = bothWays(x, w).viaW;
+        bothWays(x, w);
+        writeSafetensors(join(dir, 'w.safetensors'), [tensorSource('w', w)]);
+        expect(readFileSync(join(dir, 'w.safetensors')).includes(Buffer.from(w.readBytes(0, w.nbytes)))).toBe(true);
+        const s0 = native().packCacheStats();
+        bothWays(x, w); // refills (the save may have written W, as far as the cache knows)
+        bothWays(x, w);
+        const s1 = native().packCacheStats();
+        expect(s1.fills).toBeGreaterThan(s0.fills);
+        const after = bothWays(x, w);
+        expect(native().packCacheStats().hits).toBeGreaterThan(s1.hits);
+        expect(Buffer.from(after.viaW).equals(Buffer.from(before))).toBe(true);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('is bounded: entries die with their storage', () => {
     const before = native().packCacheStats();

@@ -48,6 +48,8 @@ export interface TensorSource {
   dtype: StDtype;
   shape: readonly number[];
   read(byteOffset: number, byteLength: number): Uint8Array;
+  /** Called once the tensor is written: views `read` handed out may end (see Tensor.endBytesViews). */
+  done?(): void;
 }
 
 export function readHeader(file: string): SafetensorsFile {
@@ -148,6 +150,7 @@ export function writeSafetensors(file: string, sources: readonly TensorSource[],
         out.write(bytes);
       }
       crcs[t.name] = crc;
+      src.done?.();
     }
     out.flush();
     if (opts.fsync ?? true) fsyncSync(out.fd);

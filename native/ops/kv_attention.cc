@@ -1,0 +1,63 @@
+#include "ops/kv_attention.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cpu/kv_attention.h"
+#include "ops/dispatch.h"
+
+namespace pt::ops {
+namespace {
+const char* const op = "kvAttention";
+
+void need(const Tensor& t, const char* name, DType dt, const std::vector<int64_t>& shape) {
+  if (t.dtype != dt || t.shape != shape) fail(op, std::string(name) + " " + t.describe() + " must be " + dtype_name(dt) + shape_str(shape));
+}
+}  // namespace
+
+void kv_attention(const In& q, const In& kn, const In& vn, const Tensor& kc, const Tensor& vc, const In& sg, const Tensor& out,
+                  double scale) {
+  const Device dev = same_device(op, {{"q", &q}, {"knew", &kn}, {"vnew", &vn}, {"kcache", &kc}, {"vcache", &vc}, {"segments", &sg}, {"out", &out}});
+  if (q.dtype == DType::I32 || q.shape.size() != 3) fail(op, "q " + q.describe() + " must be bf16 or f32 [rows, Hq, D]");
+  const DType dt = q.dtype;
+  const int64_t rows = q.shape[0], Hq = q.shape[1], D = q.shape[2];
+  if (kc.shape.size() != 4) fail(op, "kcache " + kc.describe() + " must be [slots, maxLen, Hkv, D]");
+  const int64_t slots = kc.shape[0], maxLen = kc.shape[1], Hkv = kc.shape[2];
+  if (kc.shape[3] != D) fail(op, "kcache " + kc.describe() + " and q " + q.describe() + " differ in head dimension");
+  if (Hkv < 1 || Hq % Hkv) fail(op, "kv heads of kcache " + kc.describe() + " must divide the query heads of q " + q.describe());
+  need(kc, "kcache", dt, kc.shape);
+  need(vc, "vcache", dt, kc.shape);
+  need(kn, "knew", dt, {rows, Hkv, D});
+  need(vn, "vnew", dt, {rows, Hkv, D});
+  need(out, "out", dt, q.shape);
+  if (sg.dtype != DType::I32 || sg.shape.size() != 2 || sg.shape[1] != 4) fail(op, "segments " + sg.describe() + " must be i32 [nseg, 4]");
+  if (!(scale > 0)) fail(op, "scale must be positive");
+  const Named ins[] = {{"q", &q}, {"knew", &kn}, {"vnew", &vn}, {"segments", &sg}};
+  const Named outs[] = {{"kcache", &kc}, {"vcache", &vc}, {"out", &out}};
+  for (auto [on, o] : outs) {
+    for (auto [in, x] : ins) if (overlaps(*o, *x)) fail(op, std::string(on) + " overlaps " + in);
+  }
+  if (overlaps(kc, vc) || overlaps(kc, out) || overlaps(vc, out)) fail(op, "kcache, vcache and out must not overlap");
+  // No CUDA kernel yet; refused before the segments are read, which would be a host read of device memory.
+  if (dev.kind == Device::CUDA) fail(op, "has no CUDA kernel yet (" + dev.name() + ")");
+  const int64_t nseg = sg.shape[0];
+  std::vector<KvSegment> segs(static_cast<size_t>(nseg));
+  std::memcpy(segs.data(), sg.data(), size_t(nseg) * sizeof(KvSegment));
+  std::vector<char> used(size_t(slots), 0), rowUsed(size_t(rows), 0);
+  for (int64_t s = 0; s < nseg; s++) {
+    const KvSegment& g = segs[size_t(s)];
+    const std::string where = "segment " + std::to_string(s) + " (slot " + std::to_string(g.slot) + ", start " + std::to_string(g.start) +
+                              ", n " + std::to_string(g.n) + ", row " + std::to_string(g.row) + ")";
+    if (g.slot < 0 || g.slot >= slots) fail(op, where + ": slot outside 0.." + std::to_string(slots - 1));
+    if (used[size_t(g.slot)]++) fail(op, where + ": slot appears twice");
+    if (g.n < 1 || g.start < 0 || int64_t(g.start) + g.n > maxLen) fail(op, where + ": positions outside the cache's " + std::to_string(maxLen));
+    if (g.row < 0 || int64_t(g.row) + g.n > rows) fail(op, where + ": rows outside q's " + std::to_string(rows));
+    for (int32_t r = g.row; r < g.row + g.n; r++) {
+      if (rowUsed[size_t(r)]++) fail(op, where + ": row " + std::to_string(r) + " belongs to two segments");
+    }
+  }
+  pt::kv_attention(dt, segs.data(), nseg, maxLen, Hq, Hkv, D, float(scale), q.data(), kn.data(), vn.data(), kc.data(), vc.data(), out.data());
+}
+
+}  // namespace pt::ops

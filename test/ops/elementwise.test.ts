@@ -1,0 +1,93 @@
+// The flat elementwise ops: add, cast (bf16 round-to-nearest-even), fill, scale, and sumSquares (the
+// gradient norm's reduction).
+import { describe, expect, it } from 'vitest';
+import { Tensor, f32ToBf16, native, withScope, type DType, type Device } from '../../src/tensor/index.js';
+import { randn, rng } from '../helpers/random.js';
+import { backends, caseLabel, compare, host, out, put, q } from './harness.js';
+
+interface Case {
+  n: number;
+  dtype: Exclude<DType, 'i32'>;
+}
+const cases: Case[] = [
+  { n: 1, dtype: 'f32' },
+  { n: 1001, dtype: 'f32' },
+  { n: 70001, dtype: 'f32' },
+  { n: 1001, dtype: 'bf16' },
+  { n: 70001, dtype: 'bf16' },
+];
+
+function inputs(c: Case) {
+  const r = rng(c.n + 5);
+  const a = randn(c.n, r, 3);
+  // Ties, where cast's rounding decides (down to even, up to even).
+  if (c.n > 2) a.set([1 + 2 ** -8, 1 + 3 * 2 ** -8]);
+  return { a: c.dtype === 'bf16' ? q(a) : a, b: c.dtype === 'bf16' ? q(randn(c.n, r)) : randn(c.n, r), raw: a };
+}
+
+/** Every op on one device: add, cast both ways, fill, scale, sumSquares. */
+function run(c: Case, device: Device) {
+  const { a, b, raw } = inputs(c);
+  return withScope(() => {
+    const [at, bt] = [put(a, [c.n], c.dtype, device), put(b, [c.n], c.dtype, device)];
+    const sum = out([c.n], c.dtype, device);
+    native().add(at.handle, bt.handle, sum.handle);
+    const toBf = out([c.n], 'bf16', device), toF = out([c.n], 'f32', device);
+    native().cast(put(raw, [c.n], 'f32', device).handle, toBf.handle);
+    native().cast(toBf.handle, toF.handle);
+    const filled = out([c.n], c.dtype, device);
+    native().fill(filled.handle, -1.25);
+    const scaled = put(a, [c.n], c.dtype, device);
+    native().scale(scaled.handle, 0.375);
+    const ss = native().sumSquares(at.handle);
+    return { sum: host(sum), toBf: host(toBf), toF: host(toF), filled: host(filled), scaled: host(scaled), ss: [ss] };
+  });
+}
+
+function reference(c: Case) {
+  const { a, b, raw } = inputs(c);
+  const round = c.dtype === 'bf16' ? (x: Float64Array) => q(Float32Array.from(x)) : (x: Float64Array) => x;
+  const rawBf = q(raw);
+  let ss = 0;
+  for (const v of a) ss += v * v;
+  return {
+    sum: round(Float64Array.from(a, (v, i) => v + b[i])),
+    toBf: rawBf,
+    toF: rawBf,
+    filled: new Float64Array(c.n).fill(-1.25),
+    scaled: round(Float64Array.from(a, (v) => v * 0.375)),
+    ss: [ss],
+  };
+}
+
+const KEYS = ['sum', 'toBf', 'toF', 'filled', 'scaled', 'ss'] as const;
+
+describe('elementwise', () => {
+  describe('reference', () => {
+    it.each(cases)('$dtype [$n] against double precision (rounded once where the dtype is bf16)', (c) => {
+      const got = run(c, 'cpu'), want = reference(c);
+      for (const k of KEYS) compare(`${caseLabel(k, c.dtype, [c.n], 'cpu')}`, got[k], want[k], k === 'ss' ? { nmse: 1e-12 } : { ulp: 0, nmse: 1e-12 });
+    });
+
+    it('cast rounds to nearest even and keeps NaN quiet, exactly as JS f32ToBf16', () => {
+      const x = new Float32Array([1 + 2 ** -8, 1 + 3 * 2 ** -8, -0, Infinity, -Infinity, NaN, 3.4e38, 1e-40]);
+      const b = withScope(() => {
+        const o = out([x.length], 'bf16', 'cpu');
+        native().cast(Tensor.fromArray(x, [x.length]).handle, o.handle);
+        return Array.from(o.toArray());
+      });
+      expect(b).toEqual(Array.from(f32ToBf16(x)));
+      expect(b[6]).toBe(0x7f80); // 3.4e38 rounds up past the largest bf16: infinity
+    });
+  });
+
+  // No gradients block: add and cast pass gradients through unchanged (the model's backward is
+  // checked end to end in test/core/model-grad.test.ts), and fill/scale/sumSquares have none.
+
+  describe.each(backends())('backends: $name', ({ device, skip }) => {
+    it.skipIf(!!skip).each(cases)('$dtype [$n] against the cpu', (c) => {
+      const got = run(c, device), want = run(c, 'cpu');
+      for (const k of KEYS) compare(caseLabel(k, c.dtype, [c.n], device), got[k], want[k], k === 'ss' ? { nmse: 1e-14 } : { ulp: 0 });
+    });
+  });
+});
