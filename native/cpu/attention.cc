@@ -825,10 +825,178 @@ void dq_task(const Dims& d, float scale, const T* q, const T* k, const T* v, con
   unpack_rows(dQ, Dp, nq, D, scale, dq + qo, qstride);
 }
 
+#if defined(__AVX512BF16__)
+// The bf16 backward on vdpbf16ps: dkv_task and dq_task with their seven products on bf16 pairs and
+// fp32 accumulation. S and dP come from the bf16 inputs exactly as before (fp32 sums of exact
+// products); P (for dV) and dS (for dK, dQ) are rounded to bf16 as the A operands of their products,
+// as FlashAttention's backward does. The softmax recomputation and dS = P ∘ (dP - delta) stay fp32.
+
+// Rows [0, n) of src (fp32, ld) over columns [c0, c1) (multiples of 16) into bf16 rows of dst (ldd).
+inline void round_rows(const float* src, int64_t ld, int64_t n, int64_t c0, int64_t c1, bf16* dst, int64_t ldd) {
+  for (int64_t r = 0; r < n; r++)
+    for (int64_t c = c0; c < c1; c += 16) (void)dpbf16::round_store(_mm512_loadu_ps(src + r * ld + c), dst + r * ldd + c);
+}
+
+struct DkvBufsDp {
+  uint32_t *Kp, *Vp;  // A of Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: RK × Dh
+  uint32_t *Qt, *Ot;  // B of Sᵀ and dPᵀ: Dh × BQ
+  uint32_t *Qi, *Oi;  // B of dK += dSᵀ·Q and dV += Pᵀ·dO: BQ/2 × Dp
+  uint32_t *Pb, *dSb; // A of those: RK × BQ/2
+  float *St, *Pt, *dK, *dV, *lq, *dl;
+  static int64_t Dh(const Dims& d) { return (d.D + 1) / 2; }
+  static uint32_t* u(float* p) { return reinterpret_cast<uint32_t*>(p); }
+  DkvBufsDp(Carve& cv, const Dims& d)
+      : Kp(u(cv.take(RK * Dh(d)))), Vp(u(cv.take(RK * Dh(d)))), Qt(u(cv.take(Dh(d) * BQ))), Ot(u(cv.take(Dh(d) * BQ))),
+        Qi(u(cv.take(BQ / 2 * d.Dp()))), Oi(u(cv.take(BQ / 2 * d.Dp()))), Pb(u(cv.take(RK * BQ / 2))),
+        dSb(u(cv.take(RK * BQ / 2))), St(cv.take(RK * BQ)), Pt(cv.take(RK * BQ)), dK(cv.take(RK * d.Dp())),
+        dV(cv.take(RK * d.Dp())), lq(cv.take(BQ)), dl(cv.take(BQ)) {}
+};
+
+void dkv_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const bf16* v, const bf16* dout,
+                 const float* lse, const float* delta, const int32_t* lo, const int32_t* ends, bf16* dk, bf16* dv,
+                 int64_t b, int64_t hk, int64_t kb, const DkvBufsDp& w) {
+  const int64_t T_ = d.Tk, D = d.D, Dp = d.Dp(), Dh = DkvBufsDp::Dh(d), G = d.G();
+  const int64_t k0 = kb * RK, nk = std::min(RK, T_ - k0);
+  constexpr int64_t BP = BQ / 2;
+  float *St = w.St, *Pt = w.Pt, *dK = w.dK, *dV = w.dV, *lq = w.lq, *dl = w.dl;
+  alignas(64) int32_t qlo[BQ], qhi[BQ];
+
+  const int64_t qstride = d.Hq * D, kstride = d.Hkv * D;
+  const int64_t kv = ((b * T_ + k0) * d.Hkv + hk) * D;
+  dpbf16::pack_rows(k + kv, kstride, nk, D, Dh, w.Kp);
+  dpbf16::pack_rows(v + kv, kstride, nk, D, Dh, w.Vp);
+  std::fill(dK, dK + nk * Dp, 0.f);
+  std::fill(dV, dV + nk * Dp, 0.f);
+  const int32_t* lob = lo + b * T_;
+  // The loops of dkv_task.
+  for (int64_t r0 = 0; r0 < nk;) {
+    const int64_t r1 = run_end(lob + k0, r0, nk), ns = r1 - r0;
+    const int64_t ja = k0 + r0, qe = ends[b * T_ + ja];
+    for (int64_t h = hk * G; h < (hk + 1) * G; h++) {
+      for (int64_t qb = ja / BQ; qb * BQ < qe; qb++) {
+        const int64_t i0 = qb * BQ, nq = std::min(BQ, T_ - i0);
+        const int64_t c0 = floor_w(std::max<int64_t>(ja - i0, 0)), c1 = ceil_w(std::min(qe - i0, BQ));
+        const int64_t qn = std::min(c1, nq) - c0;
+        const int64_t lo_off = ja - i0 - c0;
+        const int64_t qo = ((b * T_ + i0 + c0) * d.Hq + h) * D, row = (b * d.Hq + h) * T_ + i0;
+        dpbf16::pack_cols(q + qo, qstride, qn, D, BQ, c1 - c0, w.Qt + c0);
+        dpbf16::pack_interleave(q + qo, qstride, qn, D, Dp, w.Qi + c0 / 2 * Dp);
+        dpbf16::pack_cols(dout + qo, qstride, qn, D, BQ, c1 - c0, w.Ot + c0);
+        dpbf16::pack_interleave(dout + qo, qstride, qn, D, Dp, w.Oi + c0 / 2 * Dp);
+        for (int64_t c = c0; c < c1; c++) {
+          const bool in = c < nq;
+          qlo[c] = in ? lob[i0 + c] : std::numeric_limits<int32_t>::max();
+          qhi[c] = in ? int32_t(i0 + c) : -1;
+          lq[c] = in ? lse[row + c] : 0.f;
+          dl[c] = in ? delta[row + c] : 0.f;
+        }
+        dpbf16::mm_band(ns, c1 - c0, D, w.Kp + r0 * Dh, Dh, w.Qt + c0, BQ, St + r0 * BQ + c0, BQ, false, false, lo_off, NOLIM);
+        dpbf16::mm_band(ns, c1 - c0, D, w.Vp + r0 * Dh, Dh, w.Ot + c0, BQ, Pt + r0 * BQ + c0, BQ, false, false, lo_off, NOLIM);
+        for (int64_t r = r0; r < r1; r++) {
+          const VI j = splati(int32_t(k0 + r));
+          const int64_t ca = std::min(c1, std::max(c0, floor_w(k0 + r - i0)));
+          std::fill(St + r * BQ + c0, St + r * BQ + ca, 0.f);
+          std::fill(Pt + r * BQ + c0, Pt + r * BQ + ca, 0.f);
+          for (int64_t c = ca; c < c1; c += W) {
+            const VI vis = j >= ldi(qlo + c) && j <= ldi(qhi + c);
+            const V p = vis ? vexp(ld(St + r * BQ + c) * scale - ld(lq + c)) : V{};
+            st(St + r * BQ + c, p);
+            st(Pt + r * BQ + c, p * (ld(Pt + r * BQ + c) - ld(dl + c)));
+          }
+        }
+        bf16* Pb = reinterpret_cast<bf16*>(w.Pb);
+        bf16* dSb = reinterpret_cast<bf16*>(w.dSb);
+        round_rows(St + r0 * BQ, BQ, ns, c0, c1, Pb + r0 * BQ, BQ);
+        round_rows(Pt + r0 * BQ, BQ, ns, c0, c1, dSb + r0 * BQ, BQ);
+        dpbf16::mm_band(ns, Dp, qn, w.Pb + r0 * BP + c0 / 2, BP, w.Oi + c0 / 2 * Dp, Dp, dV + r0 * Dp, Dp, true, true, lo_off, NOLIM);
+        dpbf16::mm_band(ns, Dp, qn, w.dSb + r0 * BP + c0 / 2, BP, w.Qi + c0 / 2 * Dp, Dp, dK + r0 * Dp, Dp, true, true, lo_off, NOLIM);
+      }
+    }
+    r0 = r1;
+  }
+  unpack_rows(dK, Dp, nk, D, scale, dk + kv, kstride);
+  unpack_rows(dV, Dp, nk, D, 1.f, dv + kv, kstride);
+}
+
+struct DqBufsDp {
+  uint32_t *Qp, *Op;  // A of S = Q·Kᵀ and dP = dO·Vᵀ: RQ × Dh
+  uint32_t *Kt, *Vt;  // B of those: Dh × BK
+  uint32_t* Ki;       // B of dQ += dS·K: BK/2 × Dp
+  uint32_t* dSb;      // A of that: RQ × BK/2
+  float *S, *dP, *dQ;
+  static int64_t Dh(const Dims& d) { return (d.D + 1) / 2; }
+  static uint32_t* u(float* p) { return reinterpret_cast<uint32_t*>(p); }
+  DqBufsDp(Carve& cv, const Dims& d)
+      : Qp(u(cv.take(RQ * Dh(d)))), Op(u(cv.take(RQ * Dh(d)))), Kt(u(cv.take(Dh(d) * BK))), Vt(u(cv.take(Dh(d) * BK))),
+        Ki(u(cv.take(BK / 2 * d.Dp()))), dSb(u(cv.take(RQ * BK / 2))), S(cv.take(RQ * BK)), dP(cv.take(RQ * BK)),
+        dQ(cv.take(RQ * d.Dp())) {}
+};
+
+void dq_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const bf16* v, const bf16* dout,
+                const float* lse, const float* delta, const int32_t* lo, bf16* dq, int64_t b, int64_t h, int64_t qb,
+                const DqBufsDp& w) {
+  const int64_t T_ = d.Tk, D = d.D, Dp = d.Dp(), Dh = DqBufsDp::Dh(d), hk = h / d.G();
+  const int64_t i0 = qb * RQ, nq = std::min(RQ, T_ - i0);
+  constexpr int64_t BP = BK / 2;
+  float *S = w.S, *dP = w.dP, *dQ = w.dQ;
+
+  const int64_t qstride = d.Hq * D, kstride = d.Hkv * D;
+  const int64_t qo = ((b * T_ + i0) * d.Hq + h) * D, row = (b * d.Hq + h) * T_ + i0;
+  dpbf16::pack_rows(q + qo, qstride, nq, D, Dh, w.Qp);
+  dpbf16::pack_rows(dout + qo, qstride, nq, D, Dh, w.Op);
+  std::fill(dQ, dQ + nq * Dp, 0.f);
+  const int32_t* lor = lo + b * T_ + i0;
+  const VI idx = iota();
+  bf16* dSb = reinterpret_cast<bf16*>(w.dSb);
+  // The loops of dq_task.
+  for (int64_t r0 = 0; r0 < nq;) {
+    const int64_t r1 = run_end(lor, r0, nq), ns = r1 - r0;
+    const int64_t L = lor[r0], klast = i0 + r1 - 1;
+    for (int64_t k0 = L / BK * BK; k0 <= klast; k0 += BK) {
+      const int64_t nk = std::min(BK, T_ - k0);
+      const int64_t c0 = floor_w(std::max<int64_t>(L - k0, 0)), c1 = ceil_w(std::min(klast - k0 + 1, BK));
+      const int64_t kn = std::min(c1, nk) - c0;
+      const int64_t hi = i0 + r0 - k0 - c0;
+      const int64_t kv = ((b * T_ + k0 + c0) * d.Hkv + hk) * D;
+      dpbf16::pack_cols(k + kv, kstride, kn, D, BK, c1 - c0, w.Kt + c0);
+      dpbf16::pack_cols(v + kv, kstride, kn, D, BK, c1 - c0, w.Vt + c0);
+      dpbf16::pack_interleave(k + kv, kstride, kn, D, Dp, w.Ki + c0 / 2 * Dp);
+      dpbf16::mm_band(ns, c1 - c0, D, w.Qp + r0 * Dh, Dh, w.Kt + c0, BK, S + r0 * BK + c0, BK, false, false, -NOLIM, hi);
+      dpbf16::mm_band(ns, c1 - c0, D, w.Op + r0 * Dh, Dh, w.Vt + c0, BK, dP + r0 * BK + c0, BK, false, false, -NOLIM, hi);
+      for (int64_t r = r0; r < r1; r++) {
+        const VI vlo = splati(lor[r]), vhi = splati(int32_t(i0 + r));
+        const V vl = splat(lse[row + r]), vd = splat(delta[row + r]);
+        const int64_t cb = std::max(c0, std::min(c1, ceil_w(i0 + r - k0 + 1)));
+        for (int64_t c = c0; c < cb; c += W) {
+          const VI j = idx + int32_t(k0 + c);
+          const int64_t i = r * BK + c;
+          const V p = (j >= vlo && j <= vhi) ? vexp(ld(S + i) * scale - vl) : V{};
+          (void)dpbf16::round_store((__m512)(p * (ld(dP + i) - vd)), dSb + r * BK + c);
+        }
+        std::fill(dSb + r * BK + cb, dSb + r * BK + c1, bf16(0));
+      }
+      dpbf16::mm_band(ns, Dp, kn, w.dSb + r0 * BP + c0 / 2, BP, w.Ki + c0 / 2 * Dp, Dp, dQ + r0 * Dp, Dp, true, true, -NOLIM, hi);
+    }
+    r0 = r1;
+  }
+  unpack_rows(dQ, Dp, nq, D, scale, dq + qo, qstride);
+}
+#endif
+
+// delta of row n = (b·Hq + h)·T + i: dout_i·out_i.
+template <typename T>
+float delta_row(const Dims& d, const T* out, const T* dout, int64_t n) {
+  const int64_t T_ = d.Tk, D = d.D, i = n % T_, bh = n / T_;
+  const int64_t o = ((bh / d.Hq * T_ + i) * d.Hq + bh % d.Hq) * D;
+  float s = 0.f;
+  for (int64_t c = 0; c < D; c++) s += load(dout + o, c) * load(out + o, c);
+  return s;
+}
+
 template <typename T>
 void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, const int32_t* lo,
               const T* out, const T* dout, const float* lse, T* dq, T* dk, T* dv) {
-  const int64_t T_ = d.Tk, D = d.D;
+  const int64_t T_ = d.Tk;
   std::vector<float> delta;
   try {
     delta.resize(size_t(d.B * d.Hq * T_));
@@ -846,6 +1014,32 @@ void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, co
     int32_t* e = ends.data() + b * T_;
     for (int64_t i = T_ - 1; i >= 0; i--) e[i] = i + 1 < T_ && l[i + 1] == l[i] ? e[i + 1] : int32_t(i + 1);
   }
+#if defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<T, bf16>) {
+    Scratch<DkvBufsDp> scratch1("attention_backward", d);
+    Scratch<DqBufsDp> scratch2("attention_backward", d);
+    const int64_t nqb = (T_ + RQ - 1) / RQ, nkb = (T_ + RK - 1) / RK;
+    const int64_t BHk = d.B * d.Hkv, BH = d.B * d.Hq, rows = BH * T_;
+#pragma omp parallel if (worth_threads(d))
+    {
+      const DkvBufsDp w1 = scratch1.mine(d);
+      const DqBufsDp w2 = scratch2.mine(d);
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < rows; n++) delta[size_t(n)] = delta_row(d, out, dout, n);
+#pragma omp for schedule(dynamic) nowait
+      for (int64_t t = 0; t < BHk * nkb; t++) {
+        const int64_t bh = t % BHk;
+        dkv_task_dp(d, scale, q, k, v, dout, lse, delta.data(), lo, ends.data(), dk, dv, bh / d.Hkv, bh % d.Hkv, t / BHk, w1);
+      }
+#pragma omp for schedule(dynamic)
+      for (int64_t t = 0; t < BH * nqb; t++) {
+        const int64_t bh = t % BH;
+        dq_task_dp(d, scale, q, k, v, dout, lse, delta.data(), lo, dq, bh / d.Hq, bh % d.Hq, nqb - 1 - t / BH, w2);
+      }
+    }
+    return;
+  }
+#endif
   Scratch<DkvBufs> scratch1("attention_backward", d);
   Scratch<DqBufs> scratch2("attention_backward", d);
   const int64_t nqb = (T_ + RQ - 1) / RQ, nkb = (T_ + RK - 1) / RK;
@@ -855,13 +1049,7 @@ void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, co
     const DkvBufs w1 = scratch1.mine(d);
     const DqBufs w2 = scratch2.mine(d);
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < rows; n++) {  // n = (b·Hq + h)·T + i
-      const int64_t i = n % T_, bh = n / T_;
-      const int64_t o = ((bh / d.Hq * T_ + i) * d.Hq + bh % d.Hq) * D;
-      float s = 0.f;
-      for (int64_t c = 0; c < D; c++) s += load(dout + o, c) * load(out + o, c);
-      delta[size_t(n)] = s;
-    }
+    for (int64_t n = 0; n < rows; n++) delta[size_t(n)] = delta_row(d, out, dout, n);
     // The passes are independent once delta is known, so threads done with pass 1 move straight on
     // (nowait). Within each, the blocks with the most work come first.
 #pragma omp for schedule(dynamic) nowait
