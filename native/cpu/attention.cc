@@ -531,13 +531,22 @@ __attribute__((always_inline)) inline void softmax_row_dp(const float* s, int64_
   __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __mmask16 nan = 0;
   const int n = int((cb - ca) / 16);
-  for (int i = 0; i < n; i++) {
-    const int64_t c = ca + 16 * i;
-    const __m512i j = _mm512_add_epi32(idx0, _mm512_set1_epi32(int32_t(c)));
-    vis[i] = _mm512_cmpge_epi32_mask(j, vlo) & _mm512_cmple_epi32_mask(j, vhi);
-    x[i] = _mm512_mul_ps(_mm512_loadu_ps(s + c), vs);
-    vmax = _mm512_mask_max_ps(vmax, vis[i], vmax, x[i]);
-    nan |= _mm512_mask_cmp_ps_mask(vis[i], x[i], x[i], _CMP_UNORD_Q);
+  if (lo <= k0 + ca && hi >= k0 + cb - 1) {  // every key of [ca, cb) visible: no masks to build
+    for (int i = 0; i < n; i++) {
+      vis[i] = 0xffff;
+      x[i] = _mm512_mul_ps(_mm512_loadu_ps(s + ca + 16 * i), vs);
+      vmax = _mm512_maskz_max_ps(0xffff, vmax, x[i]);
+      nan |= _mm512_cmp_ps_mask(x[i], x[i], _CMP_UNORD_Q);
+    }
+  } else {
+    for (int i = 0; i < n; i++) {
+      const int64_t c = ca + 16 * i;
+      const __m512i j = _mm512_add_epi32(idx0, _mm512_set1_epi32(int32_t(c)));
+      vis[i] = _mm512_cmpge_epi32_mask(j, vlo) & _mm512_cmple_epi32_mask(j, vhi);
+      x[i] = _mm512_mul_ps(_mm512_loadu_ps(s + c), vs);
+      vmax = _mm512_mask_max_ps(vmax, vis[i], vmax, x[i]);
+      nan |= _mm512_mask_cmp_ps_mask(vis[i], x[i], x[i], _CMP_UNORD_Q);
+    }
   }
   // A NaN score must poison the row, as it does in a plain softmax; max alone would drop it.
   const float m_new = nan ? std::numeric_limits<float>::quiet_NaN() : std::max(m, hmax((V)vmax));
