@@ -17,14 +17,18 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>
 #endif
+
+#include "attention_dpbf16.h"
 
 namespace pt {
 namespace {
@@ -107,7 +111,7 @@ inline float hmax(V x) {
 // 2^n · p(r) with |r| <= ln2/2, within about 1 ulp. Arguments here are <= ~0 (scores minus their max
 // or their log-sum-exp); below -86 the result (< 5e-38, negligible beside the row's largest term 1)
 // is flushed to 0 so the 2^n scaling never leaves the normal range. NaN stays NaN.
-inline V vexp(V x) {
+__attribute__((always_inline)) inline V vexp(V x) {
   const V lo = splat(-86.f), hi = splat(88.f);
   const VI under = x < lo;
   V c = x < lo ? lo : x;
@@ -440,6 +444,192 @@ void forward_task(const Dims& d, float scale, const T* q, const T* k, const T* v
   }
 }
 
+#if defined(__AVX512BF16__)
+// The bf16 forward on vdpbf16ps: forward_task's loop with bf16 operands. S = Q·Kᵀ and O += P·V take
+// their inputs as bf16 pairs (Q as stored, Kᵀ paired along D, V paired along keys) and accumulate
+// in fp32; the softmax stays fp32 and only P is rounded to bf16 for P·V. A task takes up to GH query
+// heads of one kv head, so a K/V block read from L2 serves all of them; each head's rows still see
+// the same blocks in the same order, so results do not depend on the grouping or the thread count.
+constexpr int64_t GH = 4;
+// Key block of the bf16 path: twice the fp32 path's, as the per-row work of each online-softmax step
+// (two reductions, the rescale of O) then spreads over twice the keys.
+constexpr int64_t BKD = 128;
+
+// K and V are packed once per call, block by block (Kᵀ: Dh × BKD pairs along D; V: BKD/2 × Dp pairs
+// along keys), rather than by every task that reads them: packing Kᵀ is a gather, and packing per
+// task cost about 8% of the forward at the benchmark's shape.
+struct PackedKv {
+  int64_t nkb, kblock, vblock;
+  std::unique_ptr<uint32_t[]> k, v;  // not value-initialised: pack writes every word a task reads
+  PackedKv(const Dims& d)
+      : nkb((d.Tk + BKD - 1) / BKD), kblock((d.D + 1) / 2 * BKD), vblock(BKD / 2 * d.Dp()) {
+    const int64_t blocks = d.B * d.Hkv * nkb;
+    k.reset(new (std::nothrow) uint32_t[size_t(blocks * kblock)]);
+    v.reset(new (std::nothrow) uint32_t[size_t(blocks * vblock)]);
+    if (!k || !v) fail("attention", "cannot allocate " + std::to_string(blocks * (kblock + vblock) * 4) + " bytes for packed K and V");
+  }
+  // Block kb of (batch b, kv head hk).
+  int64_t at(const Dims& d, int64_t b, int64_t hk, int64_t kb) const { return (b * d.Hkv + hk) * nkb + kb; }
+  void pack(const Dims& d, const bf16* kk, const bf16* vv, int64_t t) {
+    const int64_t kb = t % nkb, bh = t / nkb, b = bh / d.Hkv, hk = bh % d.Hkv;
+    const int64_t k0 = kb * BKD, nk = std::min(BKD, d.Tk - k0), o = ((b * d.Tk + k0) * d.Hkv + hk) * d.D;
+    dpbf16::pack_cols(kk + o, d.Hkv * d.D, nk, d.D, BKD, BKD, k.get() + t * kblock);
+    dpbf16::pack_interleave(vv + o, d.Hkv * d.D, nk, d.D, d.Dp(), v.get() + t * vblock);
+  }
+};
+
+struct ForwardBufsDp {
+  uint32_t* Qp;  // A of S: GH heads × RQ rows × Dh pairs
+  uint32_t* P;   // A of O += P·V: RQ × BKD/2
+  float* S;
+  float* O;      // GH × RQ × Dp
+  float* m;      // GH × RQ
+  float* l;      // GH × RQ × 16 lane sums
+  static int64_t Dh(const Dims& d) { return (d.D + 1) / 2; }
+  ForwardBufsDp(Carve& cv, const Dims& d)
+      : Qp(reinterpret_cast<uint32_t*>(cv.take(GH * RQ * Dh(d)))), P(reinterpret_cast<uint32_t*>(cv.take(RQ * BKD / 2))),
+        S(cv.take(RQ * BKD)), O(cv.take(GH * RQ * d.Dp())), m(cv.take(GH * RQ)), l(cv.take(GH * RQ * 16)) {}
+};
+
+// 2^t for the bf16 path's probabilities, which are rounded to bf16 (relative step 2^-8) right after:
+// t = n + f with |f| <= 1/2, 2^f by its Taylor polynomial of degree 6 (relative error below 2e-7),
+// and vscalefps applies 2^n, down through the subnormals to 0. NaN stays NaN (vmaxps returns its
+// second operand for NaN). A dozen vector operations where the fp32 path's exp needs twice that.
+__attribute__((always_inline)) inline __m512 exp2_p(__m512 t) {
+  t = _mm512_maskz_max_ps(0xffff, _mm512_set1_ps(-160.f), t);
+  const __m512 n = _mm512_maskz_roundscale_ps(0xffff, t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(1.5403530393e-4f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108665e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650696e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718056e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
+  return _mm512_maskz_scalef_ps(0xffff, p, n);
+}
+
+// softmax_row for the bf16 path: the same online update, with the probabilities rounded to bf16
+// into pb[c0, c1) (zero where masked) and the sum taken over the rounded values, so out = Σ p̃·v / Σ p̃
+// is an exact weighted mean of the rows of V and the weights' rounding errors partly cancel. The
+// scores stay in registers between the max and the exp (BKD / 16 vectors); the running sum l is kept
+// as 16 lane sums (one horizontal sum per row at the end, not one per block).
+__attribute__((always_inline)) inline void softmax_row_dp(const float* s, int64_t k0, int64_t c0, int64_t c1,
+                                                          int32_t lo, int32_t hi, float scale, float& m, float* l,
+                                                          float* o, int64_t Dp, bf16* pb) {
+  const int64_t ca = std::max(c0, floor_w(lo - k0)), cb = std::max(ca, std::min(c1, ceil_w(hi - k0 + 1)));
+  const __m256i zero = _mm256_setzero_si256();
+  for (int64_t c = c0; c < ca; c += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + c), zero);
+  for (int64_t c = cb; c < c1; c += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + c), zero);
+  const __m512i idx0 = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                        _mm512_set1_epi32(int32_t(k0)));
+  const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  const __m512 vs = _mm512_set1_ps(scale);
+  constexpr int NB = int(BKD / 16);
+  __m512 x[NB];
+  __mmask16 vis[NB];
+  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __mmask16 nan = 0;
+  const int n = int((cb - ca) / 16);
+  if (lo <= k0 + ca && hi >= k0 + cb - 1) {  // every key of [ca, cb) visible: no masks to build
+    for (int i = 0; i < n; i++) {
+      vis[i] = 0xffff;
+      x[i] = _mm512_mul_ps(_mm512_loadu_ps(s + ca + 16 * i), vs);
+      vmax = _mm512_maskz_max_ps(0xffff, vmax, x[i]);
+      nan |= _mm512_cmp_ps_mask(x[i], x[i], _CMP_UNORD_Q);
+    }
+  } else {
+    for (int i = 0; i < n; i++) {
+      const int64_t c = ca + 16 * i;
+      const __m512i j = _mm512_add_epi32(idx0, _mm512_set1_epi32(int32_t(c)));
+      vis[i] = _mm512_cmpge_epi32_mask(j, vlo) & _mm512_cmple_epi32_mask(j, vhi);
+      x[i] = _mm512_mul_ps(_mm512_loadu_ps(s + c), vs);
+      vmax = _mm512_mask_max_ps(vmax, vis[i], vmax, x[i]);
+      nan |= _mm512_mask_cmp_ps_mask(vis[i], x[i], x[i], _CMP_UNORD_Q);
+    }
+  }
+  // A NaN score must poison the row, as it does in a plain softmax; max alone would drop it.
+  const float m_new = nan ? std::numeric_limits<float>::quiet_NaN() : std::max(m, hmax((V)vmax));
+  if (m_new == -std::numeric_limits<float>::infinity()) {  // no visible key in this block
+    for (int64_t c = ca; c < cb; c += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + c), zero);
+    return;
+  }
+  // exp(x - m) = 2^(x·log2 e - m·log2 e)
+  const __m512 l2e = _mm512_set1_ps(1.44269504088896341f), nm = _mm512_set1_ps(-m_new * 1.44269504088896341f);
+  __m512 sum = _mm512_setzero_ps();
+  for (int i = 0; i < n; i++) {
+    const __m512 p = _mm512_maskz_mov_ps(vis[i], exp2_p(_mm512_fmadd_ps(x[i], l2e, nm)));
+    sum = _mm512_add_ps(sum, dpbf16::round_store(p, pb + ca + 16 * i));
+  }
+  // The max rarely moves once many keys are seen; on the first visible block m is -inf and O, l are 0.
+  if (m_new != m) {
+    const __m512 vc = exp2_p(_mm512_set1_ps((m - m_new) * 1.44269504088896341f));
+    sum = _mm512_fmadd_ps(_mm512_loadu_ps(l), vc, sum);
+    for (int64_t c = 0; c < Dp; c += 16) _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_loadu_ps(o + c), vc));
+  } else {
+    sum = _mm512_add_ps(_mm512_loadu_ps(l), sum);
+  }
+  _mm512_storeu_ps(l, sum);
+  m = m_new;
+}
+
+// Query heads [h0, h0 + nh) (one kv head), query block qb.
+void forward_task_dp(const Dims& d, float scale, const bf16* q, const PackedKv& kv, const int32_t* lo,
+                     bf16* out, float* lse, int64_t b, int64_t h0, int64_t nh, int64_t qb, const ForwardBufsDp& w) {
+  const int64_t D = d.D, Dp = d.Dp(), Dh = ForwardBufsDp::Dh(d), hk = h0 / d.G(), off = d.Tk - d.Tq;
+  const int64_t i0 = qb * RQ, nq = std::min(RQ, d.Tq - i0);
+  constexpr int64_t BP = BKD / 2;  // pairs per row of P
+  uint32_t* P = w.P;
+  float* S = w.S;
+
+  const int64_t qstride = d.Hq * D;
+  for (int64_t g = 0; g < nh; g++) {
+    dpbf16::pack_rows(q + ((b * d.Tq + i0) * d.Hq + h0 + g) * D, qstride, nq, D, Dh, w.Qp + g * RQ * Dh);
+    std::fill(w.O + g * RQ * Dp, w.O + g * RQ * Dp + nq * Dp, 0.f);
+    std::fill(w.m + g * RQ, w.m + g * RQ + nq, -std::numeric_limits<float>::infinity());
+    std::fill(w.l + g * RQ * 16, w.l + (g * RQ + nq) * 16, 0.f);
+  }
+  const int32_t* lor = lo + b * d.Tq + i0;
+  for (int64_t r0 = 0; r0 < nq;) {
+    const int64_t r1 = run_end(lor, r0, nq);
+    const int64_t L = lor[r0], klast = off + i0 + r1 - 1;
+    for (int64_t k0 = L / BKD * BKD; k0 <= klast; k0 += BKD) {
+      const int64_t nk = std::min(BKD, d.Tk - k0);
+      const int64_t c0 = floor_w(std::max<int64_t>(L - k0, 0)), c1 = ceil_w(std::min(klast - k0 + 1, BKD));
+      const int64_t kn = std::min(c1, nk) - c0;
+      const int64_t hi = off + i0 + r0 - k0 - c0;
+      const int64_t blk = kv.at(d, b, hk, k0 / BKD);
+      const uint32_t *Kt = kv.k.get() + blk * kv.kblock, *Vp = kv.v.get() + blk * kv.vblock;
+      for (int64_t g = 0; g < nh; g++) {
+        const uint32_t* Qp = w.Qp + g * RQ * Dh;
+        float *O = w.O + g * RQ * Dp, *m = w.m + g * RQ, *l = w.l + g * RQ * 16;
+        // One register tile of rows at a time through S, softmax and P·V: the rows' S and P stay in
+        // L1, and the out-of-order core can overlap one group's softmax with the next one's products.
+        for (int64_t ra = r0; ra < r1; ra += dpbf16::MR) {
+          const int64_t mr = std::min<int64_t>(dpbf16::MR, r1 - ra), hr = hi + (ra - r0);
+          dpbf16::mm_band(mr, c1 - c0, D, Qp + ra * Dh, Dh, Kt + c0, BKD, S + ra * BKD + c0, BKD, false, false, -NOLIM, hr);
+          for (int64_t r = ra; r < ra + mr; r++) {
+            softmax_row_dp(S + r * BKD, k0, c0, c1, lor[r], int32_t(off + i0 + r), scale, m[r], l + r * 16, O + r * Dp, Dp,
+                           reinterpret_cast<bf16*>(P + r * BP));
+          }
+          dpbf16::mm_band(mr, Dp, kn, P + ra * BP + c0 / 2, BP, Vp + c0 / 2 * Dp, Dp, O + ra * Dp, Dp, true, true, -NOLIM, hr);
+        }
+      }
+    }
+    r0 = r1;
+  }
+  for (int64_t g = 0; g < nh; g++) {
+    const float *O = w.O + g * RQ * Dp, *m = w.m + g * RQ, *l = w.l + g * RQ * 16;
+    const int64_t h = h0 + g;
+    for (int64_t r = 0; r < nq; r++) {
+      const float lr = hsum(ld(l + r * 16));
+      dpbf16::store_rounded(O + r * Dp, D, 1.f / lr, out + ((b * d.Tq + i0 + r) * d.Hq + h) * D);
+      lse[(b * d.Hq + h) * d.Tq + i0 + r] = m[r] + std::log(lr);
+    }
+  }
+}
+#endif
+
 // A tiny attention (a test model, a short decode step) is done before a second thread would wake.
 bool worth_threads(const Dims& d) {
   return double(d.B) * double(d.Hq) * double(d.Tq) * double(d.Tk) * double(d.D) >= double(1 << 20);
@@ -448,6 +638,28 @@ bool worth_threads(const Dims& d) {
 template <typename T>
 void forward(const Dims& d, float scale, const T* q, const T* k, const T* v, const int32_t* lo, T* out,
              float* lse) {
+#if defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<T, bf16>) {
+    Scratch<ForwardBufsDp> scratch("attention", d);
+    PackedKv kv(d);
+    // Head chunks: the query heads of one kv head, GH at a time.
+    const int64_t G = d.G(), per_kv = (G + GH - 1) / GH, chunks = d.B * d.Hkv * per_kv;
+    const int64_t nqb = (d.Tq + RQ - 1) / RQ, ntasks = chunks * nqb;
+#pragma omp parallel if (worth_threads(d))
+    {
+      const ForwardBufsDp w = scratch.mine(d);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < d.B * d.Hkv * kv.nkb; t++) kv.pack(d, k, v, t);
+#pragma omp for schedule(dynamic)
+      for (int64_t t = 0; t < ntasks; t++) {
+        const int64_t c = t % chunks, bk = c / per_kv, h0 = bk % d.Hkv * G + c % per_kv * GH;
+        forward_task_dp(d, scale, q, kv, lo, out, lse, bk / d.Hkv, h0, std::min(GH, bk % d.Hkv * G + G - h0),
+                        nqb - 1 - t / chunks, w);
+      }
+    }
+    return;
+  }
+#endif
   Scratch<ForwardBufs> scratch("attention", d);
   const int64_t nqb = (d.Tq + RQ - 1) / RQ, BH = d.B * d.Hq, ntasks = BH * nqb;
 #pragma omp parallel if (worth_threads(d))
@@ -622,10 +834,178 @@ void dq_task(const Dims& d, float scale, const T* q, const T* k, const T* v, con
   unpack_rows(dQ, Dp, nq, D, scale, dq + qo, qstride);
 }
 
+#if defined(__AVX512BF16__)
+// The bf16 backward on vdpbf16ps: dkv_task and dq_task with their seven products on bf16 pairs and
+// fp32 accumulation. S and dP come from the bf16 inputs exactly as before (fp32 sums of exact
+// products); P (for dV) and dS (for dK, dQ) are rounded to bf16 as the A operands of their products,
+// as FlashAttention's backward does. The softmax recomputation and dS = P ∘ (dP - delta) stay fp32.
+
+// Rows [0, n) of src (fp32, ld) over columns [c0, c1) (multiples of 16) into bf16 rows of dst (ldd).
+inline void round_rows(const float* src, int64_t ld, int64_t n, int64_t c0, int64_t c1, bf16* dst, int64_t ldd) {
+  for (int64_t r = 0; r < n; r++)
+    for (int64_t c = c0; c < c1; c += 16) (void)dpbf16::round_store(_mm512_loadu_ps(src + r * ld + c), dst + r * ldd + c);
+}
+
+struct DkvBufsDp {
+  uint32_t *Kp, *Vp;  // A of Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: RK × Dh
+  uint32_t *Qt, *Ot;  // B of Sᵀ and dPᵀ: Dh × BQ
+  uint32_t *Qi, *Oi;  // B of dK += dSᵀ·Q and dV += Pᵀ·dO: BQ/2 × Dp
+  uint32_t *Pb, *dSb; // A of those: RK × BQ/2
+  float *St, *Pt, *dK, *dV, *lq, *dl;
+  static int64_t Dh(const Dims& d) { return (d.D + 1) / 2; }
+  static uint32_t* u(float* p) { return reinterpret_cast<uint32_t*>(p); }
+  DkvBufsDp(Carve& cv, const Dims& d)
+      : Kp(u(cv.take(RK * Dh(d)))), Vp(u(cv.take(RK * Dh(d)))), Qt(u(cv.take(Dh(d) * BQ))), Ot(u(cv.take(Dh(d) * BQ))),
+        Qi(u(cv.take(BQ / 2 * d.Dp()))), Oi(u(cv.take(BQ / 2 * d.Dp()))), Pb(u(cv.take(RK * BQ / 2))),
+        dSb(u(cv.take(RK * BQ / 2))), St(cv.take(RK * BQ)), Pt(cv.take(RK * BQ)), dK(cv.take(RK * d.Dp())),
+        dV(cv.take(RK * d.Dp())), lq(cv.take(BQ)), dl(cv.take(BQ)) {}
+};
+
+void dkv_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const bf16* v, const bf16* dout,
+                 const float* lse, const float* delta, const int32_t* lo, const int32_t* ends, bf16* dk, bf16* dv,
+                 int64_t b, int64_t hk, int64_t kb, const DkvBufsDp& w) {
+  const int64_t T_ = d.Tk, D = d.D, Dp = d.Dp(), Dh = DkvBufsDp::Dh(d), G = d.G();
+  const int64_t k0 = kb * RK, nk = std::min(RK, T_ - k0);
+  constexpr int64_t BP = BQ / 2;
+  float *St = w.St, *Pt = w.Pt, *dK = w.dK, *dV = w.dV, *lq = w.lq, *dl = w.dl;
+  alignas(64) int32_t qlo[BQ], qhi[BQ];
+
+  const int64_t qstride = d.Hq * D, kstride = d.Hkv * D;
+  const int64_t kv = ((b * T_ + k0) * d.Hkv + hk) * D;
+  dpbf16::pack_rows(k + kv, kstride, nk, D, Dh, w.Kp);
+  dpbf16::pack_rows(v + kv, kstride, nk, D, Dh, w.Vp);
+  std::fill(dK, dK + nk * Dp, 0.f);
+  std::fill(dV, dV + nk * Dp, 0.f);
+  const int32_t* lob = lo + b * T_;
+  // The loops of dkv_task.
+  for (int64_t r0 = 0; r0 < nk;) {
+    const int64_t r1 = run_end(lob + k0, r0, nk), ns = r1 - r0;
+    const int64_t ja = k0 + r0, qe = ends[b * T_ + ja];
+    for (int64_t h = hk * G; h < (hk + 1) * G; h++) {
+      for (int64_t qb = ja / BQ; qb * BQ < qe; qb++) {
+        const int64_t i0 = qb * BQ, nq = std::min(BQ, T_ - i0);
+        const int64_t c0 = floor_w(std::max<int64_t>(ja - i0, 0)), c1 = ceil_w(std::min(qe - i0, BQ));
+        const int64_t qn = std::min(c1, nq) - c0;
+        const int64_t lo_off = ja - i0 - c0;
+        const int64_t qo = ((b * T_ + i0 + c0) * d.Hq + h) * D, row = (b * d.Hq + h) * T_ + i0;
+        dpbf16::pack_cols(q + qo, qstride, qn, D, BQ, c1 - c0, w.Qt + c0);
+        dpbf16::pack_interleave(q + qo, qstride, qn, D, Dp, w.Qi + c0 / 2 * Dp);
+        dpbf16::pack_cols(dout + qo, qstride, qn, D, BQ, c1 - c0, w.Ot + c0);
+        dpbf16::pack_interleave(dout + qo, qstride, qn, D, Dp, w.Oi + c0 / 2 * Dp);
+        for (int64_t c = c0; c < c1; c++) {
+          const bool in = c < nq;
+          qlo[c] = in ? lob[i0 + c] : std::numeric_limits<int32_t>::max();
+          qhi[c] = in ? int32_t(i0 + c) : -1;
+          lq[c] = in ? lse[row + c] : 0.f;
+          dl[c] = in ? delta[row + c] : 0.f;
+        }
+        dpbf16::mm_band(ns, c1 - c0, D, w.Kp + r0 * Dh, Dh, w.Qt + c0, BQ, St + r0 * BQ + c0, BQ, false, false, lo_off, NOLIM);
+        dpbf16::mm_band(ns, c1 - c0, D, w.Vp + r0 * Dh, Dh, w.Ot + c0, BQ, Pt + r0 * BQ + c0, BQ, false, false, lo_off, NOLIM);
+        for (int64_t r = r0; r < r1; r++) {
+          const VI j = splati(int32_t(k0 + r));
+          const int64_t ca = std::min(c1, std::max(c0, floor_w(k0 + r - i0)));
+          std::fill(St + r * BQ + c0, St + r * BQ + ca, 0.f);
+          std::fill(Pt + r * BQ + c0, Pt + r * BQ + ca, 0.f);
+          for (int64_t c = ca; c < c1; c += W) {
+            const VI vis = j >= ldi(qlo + c) && j <= ldi(qhi + c);
+            const V p = vis ? vexp(ld(St + r * BQ + c) * scale - ld(lq + c)) : V{};
+            st(St + r * BQ + c, p);
+            st(Pt + r * BQ + c, p * (ld(Pt + r * BQ + c) - ld(dl + c)));
+          }
+        }
+        bf16* Pb = reinterpret_cast<bf16*>(w.Pb);
+        bf16* dSb = reinterpret_cast<bf16*>(w.dSb);
+        round_rows(St + r0 * BQ, BQ, ns, c0, c1, Pb + r0 * BQ, BQ);
+        round_rows(Pt + r0 * BQ, BQ, ns, c0, c1, dSb + r0 * BQ, BQ);
+        dpbf16::mm_band(ns, Dp, qn, w.Pb + r0 * BP + c0 / 2, BP, w.Oi + c0 / 2 * Dp, Dp, dV + r0 * Dp, Dp, true, true, lo_off, NOLIM);
+        dpbf16::mm_band(ns, Dp, qn, w.dSb + r0 * BP + c0 / 2, BP, w.Qi + c0 / 2 * Dp, Dp, dK + r0 * Dp, Dp, true, true, lo_off, NOLIM);
+      }
+    }
+    r0 = r1;
+  }
+  unpack_rows(dK, Dp, nk, D, scale, dk + kv, kstride);
+  unpack_rows(dV, Dp, nk, D, 1.f, dv + kv, kstride);
+}
+
+struct DqBufsDp {
+  uint32_t *Qp, *Op;  // A of S = Q·Kᵀ and dP = dO·Vᵀ: RQ × Dh
+  uint32_t *Kt, *Vt;  // B of those: Dh × BK
+  uint32_t* Ki;       // B of dQ += dS·K: BK/2 × Dp
+  uint32_t* dSb;      // A of that: RQ × BK/2
+  float *S, *dP, *dQ;
+  static int64_t Dh(const Dims& d) { return (d.D + 1) / 2; }
+  static uint32_t* u(float* p) { return reinterpret_cast<uint32_t*>(p); }
+  DqBufsDp(Carve& cv, const Dims& d)
+      : Qp(u(cv.take(RQ * Dh(d)))), Op(u(cv.take(RQ * Dh(d)))), Kt(u(cv.take(Dh(d) * BK))), Vt(u(cv.take(Dh(d) * BK))),
+        Ki(u(cv.take(BK / 2 * d.Dp()))), dSb(u(cv.take(RQ * BK / 2))), S(cv.take(RQ * BK)), dP(cv.take(RQ * BK)),
+        dQ(cv.take(RQ * d.Dp())) {}
+};
+
+void dq_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const bf16* v, const bf16* dout,
+                const float* lse, const float* delta, const int32_t* lo, bf16* dq, int64_t b, int64_t h, int64_t qb,
+                const DqBufsDp& w) {
+  const int64_t T_ = d.Tk, D = d.D, Dp = d.Dp(), Dh = DqBufsDp::Dh(d), hk = h / d.G();
+  const int64_t i0 = qb * RQ, nq = std::min(RQ, T_ - i0);
+  constexpr int64_t BP = BK / 2;
+  float *S = w.S, *dP = w.dP, *dQ = w.dQ;
+
+  const int64_t qstride = d.Hq * D, kstride = d.Hkv * D;
+  const int64_t qo = ((b * T_ + i0) * d.Hq + h) * D, row = (b * d.Hq + h) * T_ + i0;
+  dpbf16::pack_rows(q + qo, qstride, nq, D, Dh, w.Qp);
+  dpbf16::pack_rows(dout + qo, qstride, nq, D, Dh, w.Op);
+  std::fill(dQ, dQ + nq * Dp, 0.f);
+  const int32_t* lor = lo + b * T_ + i0;
+  const VI idx = iota();
+  bf16* dSb = reinterpret_cast<bf16*>(w.dSb);
+  // The loops of dq_task.
+  for (int64_t r0 = 0; r0 < nq;) {
+    const int64_t r1 = run_end(lor, r0, nq), ns = r1 - r0;
+    const int64_t L = lor[r0], klast = i0 + r1 - 1;
+    for (int64_t k0 = L / BK * BK; k0 <= klast; k0 += BK) {
+      const int64_t nk = std::min(BK, T_ - k0);
+      const int64_t c0 = floor_w(std::max<int64_t>(L - k0, 0)), c1 = ceil_w(std::min(klast - k0 + 1, BK));
+      const int64_t kn = std::min(c1, nk) - c0;
+      const int64_t hi = i0 + r0 - k0 - c0;
+      const int64_t kv = ((b * T_ + k0 + c0) * d.Hkv + hk) * D;
+      dpbf16::pack_cols(k + kv, kstride, kn, D, BK, c1 - c0, w.Kt + c0);
+      dpbf16::pack_cols(v + kv, kstride, kn, D, BK, c1 - c0, w.Vt + c0);
+      dpbf16::pack_interleave(k + kv, kstride, kn, D, Dp, w.Ki + c0 / 2 * Dp);
+      dpbf16::mm_band(ns, c1 - c0, D, w.Qp + r0 * Dh, Dh, w.Kt + c0, BK, S + r0 * BK + c0, BK, false, false, -NOLIM, hi);
+      dpbf16::mm_band(ns, c1 - c0, D, w.Op + r0 * Dh, Dh, w.Vt + c0, BK, dP + r0 * BK + c0, BK, false, false, -NOLIM, hi);
+      for (int64_t r = r0; r < r1; r++) {
+        const VI vlo = splati(lor[r]), vhi = splati(int32_t(i0 + r));
+        const V vl = splat(lse[row + r]), vd = splat(delta[row + r]);
+        const int64_t cb = std::max(c0, std::min(c1, ceil_w(i0 + r - k0 + 1)));
+        for (int64_t c = c0; c < cb; c += W) {
+          const VI j = idx + int32_t(k0 + c);
+          const int64_t i = r * BK + c;
+          const V p = (j >= vlo && j <= vhi) ? vexp(ld(S + i) * scale - vl) : V{};
+          (void)dpbf16::round_store((__m512)(p * (ld(dP + i) - vd)), dSb + r * BK + c);
+        }
+        std::fill(dSb + r * BK + cb, dSb + r * BK + c1, bf16(0));
+      }
+      dpbf16::mm_band(ns, Dp, kn, w.dSb + r0 * BP + c0 / 2, BP, w.Ki + c0 / 2 * Dp, Dp, dQ + r0 * Dp, Dp, true, true, -NOLIM, hi);
+    }
+    r0 = r1;
+  }
+  unpack_rows(dQ, Dp, nq, D, scale, dq + qo, qstride);
+}
+#endif
+
+// delta of row n = (b·Hq + h)·T + i: dout_i·out_i.
+template <typename T>
+float delta_row(const Dims& d, const T* out, const T* dout, int64_t n) {
+  const int64_t T_ = d.Tk, D = d.D, i = n % T_, bh = n / T_;
+  const int64_t o = ((bh / d.Hq * T_ + i) * d.Hq + bh % d.Hq) * D;
+  float s = 0.f;
+  for (int64_t c = 0; c < D; c++) s += load(dout + o, c) * load(out + o, c);
+  return s;
+}
+
 template <typename T>
 void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, const int32_t* lo,
               const T* out, const T* dout, const float* lse, T* dq, T* dk, T* dv) {
-  const int64_t T_ = d.Tk, D = d.D;
+  const int64_t T_ = d.Tk;
   std::vector<float> delta;
   try {
     delta.resize(size_t(d.B * d.Hq * T_));
@@ -643,6 +1023,32 @@ void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, co
     int32_t* e = ends.data() + b * T_;
     for (int64_t i = T_ - 1; i >= 0; i--) e[i] = i + 1 < T_ && l[i + 1] == l[i] ? e[i + 1] : int32_t(i + 1);
   }
+#if defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<T, bf16>) {
+    Scratch<DkvBufsDp> scratch1("attention_backward", d);
+    Scratch<DqBufsDp> scratch2("attention_backward", d);
+    const int64_t nqb = (T_ + RQ - 1) / RQ, nkb = (T_ + RK - 1) / RK;
+    const int64_t BHk = d.B * d.Hkv, BH = d.B * d.Hq, rows = BH * T_;
+#pragma omp parallel if (worth_threads(d))
+    {
+      const DkvBufsDp w1 = scratch1.mine(d);
+      const DqBufsDp w2 = scratch2.mine(d);
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < rows; n++) delta[size_t(n)] = delta_row(d, out, dout, n);
+#pragma omp for schedule(dynamic) nowait
+      for (int64_t t = 0; t < BHk * nkb; t++) {
+        const int64_t bh = t % BHk;
+        dkv_task_dp(d, scale, q, k, v, dout, lse, delta.data(), lo, ends.data(), dk, dv, bh / d.Hkv, bh % d.Hkv, t / BHk, w1);
+      }
+#pragma omp for schedule(dynamic)
+      for (int64_t t = 0; t < BH * nqb; t++) {
+        const int64_t bh = t % BH;
+        dq_task_dp(d, scale, q, k, v, dout, lse, delta.data(), lo, dq, bh / d.Hq, bh % d.Hq, nqb - 1 - t / BH, w2);
+      }
+    }
+    return;
+  }
+#endif
   Scratch<DkvBufs> scratch1("attention_backward", d);
   Scratch<DqBufs> scratch2("attention_backward", d);
   const int64_t nqb = (T_ + RQ - 1) / RQ, nkb = (T_ + RK - 1) / RK;
@@ -652,13 +1058,7 @@ void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, co
     const DkvBufs w1 = scratch1.mine(d);
     const DqBufs w2 = scratch2.mine(d);
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < rows; n++) {  // n = (b·Hq + h)·T + i
-      const int64_t i = n % T_, bh = n / T_;
-      const int64_t o = ((bh / d.Hq * T_ + i) * d.Hq + bh % d.Hq) * D;
-      float s = 0.f;
-      for (int64_t c = 0; c < D; c++) s += load(dout + o, c) * load(out + o, c);
-      delta[size_t(n)] = s;
-    }
+    for (int64_t n = 0; n < rows; n++) delta[size_t(n)] = delta_row(d, out, dout, n);
     // The passes are independent once delta is known, so threads done with pass 1 move straight on
     // (nowait). Within each, the blocks with the most work come first.
 #pragma omp for schedule(dynamic) nowait
