@@ -365,10 +365,26 @@ Napi::Value scale_op(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sumSquares(t[, out, index]): with out, the double sum goes to out[2·index] and out[2·index + 1]
+// as an f32 (hi, lo) pair, so several reductions are read back at once and hi + lo keeps the
+// double's precision.
 Napi::Value sum_squares_op(const Napi::CallbackInfo& info) {
-  Tensor t = arg_tensor(info, 0, "sumSquares", "t");
-  need_float("sumSquares", "t", t);
-  return Napi::Number::New(info.Env(), sum_squares(t.dtype, t.numel(), t.data()));
+  const char* op = "sumSquares";
+  Tensor t = arg_input(info, 0, op, "t");
+  need_float(op, "t", t);
+  std::optional<Tensor> out = info.Length() > 1 ? arg_tensor_or_null(info, 1, op, "out") : std::nullopt;
+  if (!out) return Napi::Number::New(info.Env(), sum_squares(t.dtype, t.numel(), t.data()));
+  const double index = arg_number(info, 2, op, "index");
+  need_dtype(op, "out", *out, DType::F32);
+  if (!(index >= 0 && index == std::floor(index) && 2 * index + 1 < double(out->numel()))) {
+    fail(op, "index " + std::to_string(index) + " has no (hi, lo) pair in out " + out->describe());
+  }
+  no_overlap(op, "out", *out, "t", t);
+  const double s = sum_squares(t.dtype, t.numel(), t.data());
+  float* o = static_cast<float*>(out->data()) + 2 * int64_t(index);
+  o[0] = float(s);
+  o[1] = float(s - double(o[0]));
+  return info.Env().Undefined();
 }
 
 Napi::Value cross_entropy_op(const Napi::CallbackInfo& info) {

@@ -1,7 +1,8 @@
 // The Llama forward and backward, composed from the native ops by hand (no general autograd).
 import { Tensor, keep, ops, withScope, type DType } from '../tensor/index.js';
 import { headDim, type LlamaConfig } from './config.js';
-import { llamaParamShapes, toTensors } from './params.js';
+import { ArenaLayout, type Arenas } from './arenas.js';
+import { isNormWeight, llamaParamShapes, toTensors } from './params.js';
 import { ropeTables } from './rope-tables.js';
 
 export interface Batch {
@@ -50,6 +51,9 @@ interface LayerSaved {
 export class LlamaModel {
   readonly dtype: DType;
   readonly grads = new Map<string, Tensor>();
+  /** The weights' storage: one flat buffer per decay group; `params` holds views into it. */
+  readonly weights: Arenas;
+  private gradStore: Arenas | null = null;
   private readonly cos: Tensor;
   private readonly sin: Tensor;
   private readonly D: number;
@@ -71,6 +75,13 @@ export class LlamaModel {
       }
     }
     for (const name of params.keys()) if (!shapes.has(name)) throw new Error(`model: unexpected parameter ${name}`);
+    // The given tensors move into the arenas: the map (the caller's) then holds views, in its order.
+    this.weights = new ArenaLayout(shapes, (n) => (isNormWeight(n) ? 'no_decay' : 'decay')).allocate(this.dtype);
+    this.weights.copyFrom(params, 'model');
+    for (const [name, view] of this.weights.views) {
+      params.get(name)!.dispose();
+      params.set(name, view);
+    }
     this.D = headDim(config);
     ({ cos: this.cos, sin: this.sin } = keepAll(ropeTables(config.max_position_embeddings, this.D, config.rope_theta)));
   }
@@ -87,16 +98,20 @@ export class LlamaModel {
     return this.p(this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
   }
 
-  /** Allocates gradient buffers (same dtype as the weights) on first use and zeroes them. */
+  /** The gradients' storage, laid out as the weights' (allocated by the first zeroGrads()). */
+  get gradArenas(): Arenas {
+    if (!this.gradStore) this.zeroGrads();
+    return this.gradStore!;
+  }
+
+  /** Allocates the gradient arenas (the weights' dtype and layout) on first use and zeroes them. */
   zeroGrads(): void {
-    for (const [name, t] of this.params) {
-      let g = this.grads.get(name);
-      if (!g) {
-        g = keep(Tensor.empty(t.shape, t.dtype));
-        this.grads.set(name, g);
-      }
-      ops.fill(g, 0);
+    if (!this.gradStore) {
+      this.gradStore = this.weights.layout.allocate(this.dtype);
+      for (const [name, g] of this.gradStore.views) this.grads.set(name, g);
+      return;
     }
+    for (const g of this.gradStore.flats) ops.fill(g, 0);
   }
 
   /** Logits [B·T, V] for every position. */
@@ -307,8 +322,8 @@ export class LlamaModel {
   }
 
   dispose(): void {
-    for (const t of this.params.values()) t.dispose();
-    for (const t of this.grads.values()) t.dispose();
+    this.weights.dispose();
+    this.gradStore?.dispose();
     this.cos.dispose();
     this.sin.dispose();
   }

@@ -112,8 +112,16 @@ export function scaleInPlace(t: Tensor, s: number): Tensor {
   return t;
 }
 
-export function sumSquares(t: Tensor): number {
-  return n().sumSquares(t.handle);
+/**
+ * Sum of squares (accumulated in double, in fixed blocks: the same on any thread count). With
+ * `into`, written as an f32 (hi, lo) pair at out[2·index], out[2·index + 1] instead of returned, so
+ * several reductions are read back in one transfer; hi + lo is the double sum to about 2^-48.
+ */
+export function sumSquares(t: Tensor): number;
+export function sumSquares(t: Tensor, into: { out: Tensor; index: number }): void;
+export function sumSquares(t: Tensor, into?: { out: Tensor; index: number }): number | void {
+  if (!into) return n().sumSquares(t.handle);
+  n().sumSquares(t.handle, into.out.handle, into.index);
 }
 
 export const IGNORE_INDEX = -100;
