@@ -392,25 +392,27 @@ Napi::Value cross_entropy_op(const Napi::CallbackInfo& info) {
   Tensor logits = arg_tensor(info, 0, op, "logits");
   Tensor targets = arg_tensor(info, 1, op, "targets");
   const double ignore = arg_number(info, 2, op, "ignoreIndex");
-  std::optional<Tensor> dlogits = arg_tensor_or_null(info, 3, op, "dlogits");
-  const double grad_scale = arg_number(info, 4, op, "gradScale");
+  Tensor losses = arg_tensor(info, 3, op, "losses");
+  std::optional<Tensor> dlogits = arg_tensor_or_null(info, 4, op, "dlogits");
+  const double grad_scale = arg_number(info, 5, op, "gradScale");
   need_float(op, "logits", logits);
   need_ndim(op, "logits", logits, 2);
   need_dtype(op, "targets", targets, DType::I32);
   need_shape(op, "targets", targets, {logits.shape[0]});
+  need_dtype(op, "losses", losses, DType::F32);
+  need_shape(op, "losses", losses, {logits.shape[0]});
+  no_overlap(op, "losses", losses, "logits", logits);
+  no_overlap(op, "losses", losses, "targets", targets);
+  if (dlogits) no_overlap(op, "dlogits", *dlogits, "losses", losses);
   if (dlogits) {
     need_same(op, logits, "logits", *dlogits, "dlogits");
     no_overlap(op, "dlogits", *dlogits, "logits", logits, true);
     no_overlap(op, "dlogits", *dlogits, "targets", targets);
   }
   if (ignore != std::floor(ignore) || std::fabs(ignore) > 2147483647.0) fail(op, "ignoreIndex must be an int32");
-  CrossEntropyResult r = cross_entropy(logits.dtype, logits.shape[0], logits.shape[1], logits.data(),
-                                       (const int32_t*)targets.data(), int32_t(ignore),
-                                       dlogits ? dlogits->data() : nullptr, float(grad_scale));
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("lossSum", r.loss_sum);
-  o.Set("count", double(r.count));
-  return o;
+  cross_entropy(logits.dtype, logits.shape[0], logits.shape[1], logits.data(), (const int32_t*)targets.data(),
+                int32_t(ignore), (float*)losses.data(), dlogits ? dlogits->data() : nullptr, float(grad_scale));
+  return info.Env().Undefined();
 }
 
 Napi::Value adamw_op(const Napi::CallbackInfo& info) {

@@ -1,5 +1,6 @@
 // The Llama forward and backward, composed from the native ops by hand (no general autograd).
 import { Tensor, keep, ops, withScope, type DType } from '../tensor/index.js';
+import { IGNORE_INDEX } from '../tensor/ops.js';
 import { headDim, type LlamaConfig } from './config.js';
 import { ArenaLayout, type Arenas } from './arenas.js';
 import { isNormWeight, llamaParamShapes, toTensors } from './params.js';
@@ -302,22 +303,24 @@ export class LlamaModel {
     const chunk = Math.max(1, this.options.headChunk ?? Math.floor(2 ** 30 / (V * (this.dtype === 'bf16' ? 2 : 4))));
     const w = this.headWeight();
     const dw = dhf ? this.grads.get(this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight')! : null;
-    let lossSum = 0;
-    let count = 0;
+    const losses = Tensor.empty([N], 'f32');
     for (let r0 = 0; r0 < N; r0 += chunk) {
       withScope(() => {
         const rows = Math.min(chunk, N - r0);
         const h = hf.rows(r0, rows);
         const logits = ops.matmul(h, w, { transB: true });
-        const res = ops.crossEntropy(logits, targets.rows(r0, rows), dhf ? { dlogits: logits, gradScale } : {});
-        lossSum += res.lossSum;
-        count += res.count;
+        ops.crossEntropy(logits, targets.rows(r0, rows), losses.rows(r0, rows), dhf ? { dlogits: logits, gradScale } : {});
         if (dhf && dw) {
           ops.matmul(logits, w, { out: dhf.rows(r0, rows) });
           ops.matmul(logits, h, { transA: true, out: dw, accumulate: true });
         }
       });
     }
+    // The loss is read once per micro-batch: the row losses, summed in row order in double.
+    let lossSum = 0;
+    for (const x of losses.toArray() as Float32Array) lossSum += x;
+    let count = 0;
+    for (const t of targets.toArray() as Int32Array) if (t !== IGNORE_INDEX) count++;
     return { lossSum, count };
   }
 

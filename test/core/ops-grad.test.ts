@@ -140,13 +140,21 @@ describe('finite-difference gradients (f32)', () => {
     const x = randn(N * V, r, 4);
     const t = new Int32Array([4321, -100, 7]);
     const scale = 1 / 4;
-    const f = () => withScope(() => ops.crossEntropy(f32(x, [N, V]), Tensor.fromArray(t, [N])).lossSum * scale);
-    const { dx, res } = withScope(() => {
-      const logits = f32(x.slice(), [N, V]);
-      const res = ops.crossEntropy(logits, Tensor.fromArray(t, [N]), { dlogits: logits, gradScale: scale });
-      return { dx: arr(logits), res };
+    // The row losses summed in double, as the model sums them.
+    const lossOf = (losses: Tensor) => (losses.toArray() as Float32Array).reduce((a, b) => a + b, 0);
+    const f = () => withScope(() => {
+      const losses = Tensor.empty([N], 'f32');
+      ops.crossEntropy(f32(x, [N, V]), Tensor.fromArray(t, [N]), losses);
+      return lossOf(losses) * scale;
     });
-    expect(res.count).toBe(2);
+    const { dx, rowLoss } = withScope(() => {
+      const logits = f32(x.slice(), [N, V]);
+      const losses = Tensor.full([N], 'f32', -1);
+      ops.crossEntropy(logits, Tensor.fromArray(t, [N]), losses, { dlogits: logits, gradScale: scale });
+      return { dx: arr(logits), rowLoss: Array.from(losses.toArray() as Float32Array) };
+    });
+    expect(rowLoss[1]).toBe(0);
+    expect(rowLoss[0]).toBeGreaterThan(0);
     for (const row of [1]) for (let c = 0; c < V; c++) expect(dx[row * V + c]).toBe(0);
     gradCheck('cross-entropy', [x], [dx], f, { h: 5e-2, coords: 20 });
   });

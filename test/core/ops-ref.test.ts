@@ -18,18 +18,23 @@ describe('against double-precision references', () => {
     const x = randn(N * V, r, 6);
     const t = randint(N, V, r);
     t[2] = -100;
-    let want = 0;
+    const want = new Float64Array(N);
     for (let n = 0; n < N; n++) {
       if (t[n] === -100) continue;
       let mx = -Infinity;
       for (let c = 0; c < V; c++) mx = Math.max(mx, x[n * V + c]);
       let s = 0;
       for (let c = 0; c < V; c++) s += Math.exp(x[n * V + c] - mx);
-      want += mx + Math.log(s) - x[n * V + t[n]];
+      want[n] = mx + Math.log(s) - x[n * V + t[n]];
     }
-    const got = withScope(() => ops.crossEntropy(f32(x, [N, V]), Tensor.fromArray(t, [N])));
-    expect(got.count).toBe(4);
-    expect(Math.abs(got.lossSum - want) / want).toBeLessThan(1e-6);
+    // Per-row losses, 0 for the ignored row (written, not left: the buffer starts at -1).
+    const got = withScope(() => {
+      const losses = Tensor.full([N], 'f32', -1);
+      ops.crossEntropy(f32(x, [N, V]), Tensor.fromArray(t, [N]), losses);
+      return Array.from(losses.toArray() as Float32Array);
+    });
+    expect(got[2]).toBe(0);
+    got.forEach((g, n) => expect(Math.abs(g - want[n])).toBeLessThan(1e-6 * Math.max(1, want[n])));
   });
 
   it('AdamW follows torch.optim.AdamW over several steps, with clipping scale and bf16 weights', () => {
@@ -198,7 +203,7 @@ describe('bf16 path agrees with the f32 path', () => {
       }],
       ['cross-entropy gradient', (mk) => {
         const l = mk(a, [M, K]);
-        ops.crossEntropy(l, Tensor.fromArray(randint(M, K, rng(3)), [M]), { dlogits: l, gradScale: 1 / M });
+        ops.crossEntropy(l, Tensor.fromArray(randint(M, K, rng(3)), [M]), Tensor.empty([M], 'f32'), { dlogits: l, gradScale: 1 / M });
         return l;
       }],
     ];
@@ -218,7 +223,9 @@ describe('bad calls throw errors naming the op and the shapes', () => {
     ['token id out of range', () => ops.embedding(Tensor.fromArray(new Int32Array([0, 7]), [2]), Tensor.zeros([5, 4], 'f32')), /embedding: token id 7 at position 1 is outside the vocabulary \[0, 5\)/],
     ['negative token id', () => ops.embedding(Tensor.fromArray(new Int32Array([-1]), [1]), Tensor.zeros([5, 4], 'bf16')), /embedding: token id -1/],
     ['ids dtype', () => ops.embedding(Tensor.zeros([2], 'f32'), Tensor.zeros([5, 4], 'f32')), /embedding: ids f32\[2\] must be i32/],
-    ['target out of range', () => ops.crossEntropy(Tensor.zeros([2, 4], 'f32'), Tensor.fromArray(new Int32Array([1, 4]), [2])), /cross_entropy: target 4 at row 1 is outside the vocabulary/],
+    ['target out of range', () => ops.crossEntropy(Tensor.zeros([2, 4], 'f32'), Tensor.fromArray(new Int32Array([1, 4]), [2]), Tensor.empty([2], 'f32')), /cross_entropy: target 4 at row 1 is outside the vocabulary/],
+    ['losses shape', () => ops.crossEntropy(Tensor.zeros([2, 4], 'f32'), Tensor.fromArray(new Int32Array([1, 3]), [2]), Tensor.empty([3], 'f32')), /crossEntropy: .*losses/],
+    ['losses dtype', () => ops.crossEntropy(Tensor.zeros([2, 4], 'f32'), Tensor.fromArray(new Int32Array([1, 3]), [2]), Tensor.empty([2], 'bf16')), /crossEntropy: .*losses/],
     ['kv heads must divide', () => ops.attention(Tensor.zeros([1, 2, 3, 4], 'f32'), Tensor.zeros([1, 2, 2, 4], 'f32'), Tensor.zeros([1, 2, 2, 4], 'f32')), /attention: kv heads/],
     ['rope position past the table', () => {
       const { cos, sin } = ropeTables(4, 4, 10000);
@@ -263,7 +270,11 @@ describe('edge values', () => {
     x[8001] = 0.5;
     x[8999] = -1;
     const want = Math.log(Math.exp(1) + Math.exp(0.5) + Math.exp(-1)) - 1;
-    const got = withScope(() => ops.crossEntropy(Tensor.fromArray(x, [1, V]), Tensor.fromArray(new Int32Array([8000]), [1])));
-    expect(got.lossSum).toBeCloseTo(want, 6);
+    const got = withScope(() => {
+      const losses = Tensor.empty([1], 'f32');
+      ops.crossEntropy(Tensor.fromArray(x, [1, V]), Tensor.fromArray(new Int32Array([8000]), [1]), losses);
+      return (losses.toArray() as Float32Array)[0];
+    });
+    expect(got).toBeCloseTo(want, 6);
   });
 });
