@@ -97,7 +97,8 @@ export class AdamW {
     grads.flats.forEach((g, i) => ops.sumSquares(g, { out: this.sumSq, index: i }));
     const parts = this.sumSq.toArray();
     let ss = 0;
-    for (let i = 0; i < grads.flats.length; i++) ss += parts[2 * i] + parts[2 * i + 1];
+    // An infinite sum has a NaN lo (inf - inf): the hi alone says what it was.
+    for (let i = 0; i < grads.flats.length; i++) ss += Number.isFinite(parts[2 * i]) ? parts[2 * i] + parts[2 * i + 1] : parts[2 * i];
     return Math.sqrt(ss);
   }
 

@@ -94,6 +94,22 @@ describe('arenas', () => {
     });
   });
 
+  it('the gradient norm of arenas holding an infinity or a NaN is Infinity or NaN, and no update is made', () => {
+    const model = LlamaModel.fromWeights(TINY, initLlamaWeights(TINY, 3), 'f32');
+    const opt = new AdamW(model.weights);
+    const before = model.weights.flats.map((w) => w.toArray());
+    for (const [bad, want] of [[Infinity, Infinity], [NaN, NaN]] as const) {
+      model.zeroGrads();
+      model.grads.get('model.norm.weight')!.writeBytes(4, new Float32Array([bad]));
+      expect(opt.gradNorm(model.gradArenas)).toBe(want);
+      expect(() => opt.update(model.gradArenas, 1e-3)).toThrow(/gradient norm is (Infinity|NaN)/);
+    }
+    expect(model.weights.flats.map((w) => w.toArray())).toEqual(before);
+    expect(opt.step).toBe(0);
+    model.dispose();
+    opt.dispose();
+  });
+
   for (const dtype of ['f32', 'bf16'] as const) {
     it(`AdamW on the arenas equals a per-tensor update with the norm taken in double (${dtype})`, () => {
       const weights = initLlamaWeights(TINY, 21);
