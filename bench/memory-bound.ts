@@ -37,14 +37,15 @@ export function memoryBound(quick: boolean): { copyGBs: number; rows: MemoryBoun
     const sz = dtype === 'bf16' ? 2 : 4;
     const logits = filled(tokens * V, dtype, 8, 1).reshape([tokens, V]);
     const targets = Tensor.fromArray(Int32Array.from({ length: tokens }, (_, i) => (i * 7919) % V), [tokens]);
+    const losses = Tensor.empty([tokens], 'f32');
     const m = tokens * F;
     const g = filled(m, dtype, 6, 2), u = filled(m, dtype, 2, 3), d = filled(m, dtype, 1, 4);
     const out = Tensor.empty([m], dtype), dg = Tensor.empty([m], dtype), du = Tensor.empty([m], dtype);
     // Direct addon calls with preallocated outputs: the kernels, not the allocator, are measured.
     const cases = [
       { name: 'copy', fn: copy.fn, bytes: copy.bytes, op: '' , shape: '' },
-      { name: 'ce', op: 'cross-entropy loss', shape: `${tokens}×${V}`, bytes: tokens * V * sz, fn: () => void n.crossEntropy(logits.handle, targets.handle, -100, null, 1) },
-      { name: 'ce+grad', op: 'cross-entropy + gradient (in place)', shape: `${tokens}×${V}`, bytes: 2 * tokens * V * sz, fn: () => void n.crossEntropy(logits.handle, targets.handle, -100, logits.handle, 1 / tokens) },
+      { name: 'ce', op: 'cross-entropy loss', shape: `${tokens}×${V}`, bytes: tokens * V * sz, fn: () => void n.crossEntropy(logits.handle, targets.handle, -100, losses.handle, null, 1) },
+      { name: 'ce+grad', op: 'cross-entropy + gradient (in place)', shape: `${tokens}×${V}`, bytes: 2 * tokens * V * sz, fn: () => void n.crossEntropy(logits.handle, targets.handle, -100, losses.handle, logits.handle, 1 / tokens) },
       { name: 'swiglu', op: 'swiglu forward', shape: `${tokens}×${F}`, bytes: 3 * m * sz, fn: () => n.swiglu(g.handle, u.handle, out.handle) },
       { name: 'swiglu-bwd', op: 'swiglu backward', shape: `${tokens}×${F}`, bytes: 5 * m * sz, fn: () => n.swigluBackward(g.handle, u.handle, d.handle, dg.handle, du.handle) },
     ];
@@ -55,7 +56,7 @@ export function memoryBound(quick: boolean): { copyGBs: number; rows: MemoryBoun
       const boundMs = c.bytes / (gbs * 1e6);
       rows.push({ op: c.op, dtype, shape: c.shape, bytes: c.bytes, ms: ms[c.name], boundMs, ratio: ms[c.name] / boundMs });
     }
-    for (const t of [logits, targets, g, u, d, out, dg, du]) t.dispose();
+    for (const t of [logits, targets, losses, g, u, d, out, dg, du]) t.dispose();
   }
   copy.dispose();
   return { copyGBs, rows };

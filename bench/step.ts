@@ -56,7 +56,7 @@ export const run: BenchSuite = async (opts) => {
   for (const c of cases(opts.quick)) {
     for (const dtype of ['bf16', 'f32'] as const) {
       const model = LlamaModel.fromWeights(c.cfg, initLlamaWeights(c.cfg, 1), dtype);
-      const opt = new AdamW(model.params);
+      const opt = new AdamW(model.weights);
       const ids = Int32Array.from({ length: c.B * c.T }, (_, i) => (i * 7919 + 13) % c.cfg.vocab_size);
       const targets = Int32Array.from({ length: c.B * c.T }, (_, i) => ids[(i + 1) % ids.length]);
       const mb = hostBatch(ids, targets, c.B, c.T);

@@ -119,7 +119,8 @@ Napi::Object init_module(Napi::Env env, Napi::Object exports) {
   bind<&ops::fill>(env, exports, "fill", {"t", "value"});
   bind<&ops::scale>(env, exports, "scale", {"t", "s"});
   bind<&ops::sum_squares>(env, exports, "sumSquares", {"t"});
-  bind<&ops::cross_entropy>(env, exports, "crossEntropy", {"logits", "targets", "ignoreIndex", "dlogits", "gradScale"});
+  bind<&ops::sum_squares_into>(env, exports, "sumSquaresInto", {"t", "out", "index"});
+  bind<&ops::cross_entropy>(env, exports, "crossEntropy", {"logits", "targets", "ignoreIndex", "losses", "dlogits", "gradScale"});
   bind<&ops::adamw>(env, exports, "adamw", {"param", "grad", "master", "m", "v", "options"});
 
   register_dist(env, exports);

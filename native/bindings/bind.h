@@ -69,12 +69,6 @@ struct ArgReader<ops::AdamWOptions> {
 };
 
 inline Napi::Value to_js(Napi::Env env, double v) { return Napi::Number::New(env, v); }
-inline Napi::Value to_js(Napi::Env env, const ops::CrossEntropyTotals& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("lossSum", r.loss_sum);
-  o.Set("count", double(r.count));
-  return o;
-}
 
 template <auto F, class Sig = decltype(F)>
 struct Bound;

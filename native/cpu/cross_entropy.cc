@@ -65,10 +65,8 @@ static inline void grad_at(const float* e, T* d, int64_t c, typename V_::V f) {
 }
 
 template <typename T>
-static CrossEntropyResult run(int64_t N_, int64_t V, const T* logits, const int32_t* targets,
-                              int32_t ignore, T* dlogits, float grad_scale) {
-  // Per-row losses summed in row order afterwards: the same total whatever the thread count.
-  std::vector<double> row_loss(size_t(N_), 0.0);
+static void run(int64_t N_, int64_t V, const T* logits, const int32_t* targets,
+                int32_t ignore, float* row_loss, T* dlogits, float grad_scale) {
   // With a gradient, each thread keeps its row's exps (fp32, V floats: in L2 for a 32k vocabulary)
   // and each chunk's shift; allocated here, since nothing may throw inside the parallel region.
   const bool parallel = N_ * V >= kParallelMin;
@@ -87,6 +85,7 @@ static CrossEntropyResult run(int64_t N_, int64_t V, const T* logits, const int3
     const T* row = logits + n * V;
     const int32_t t = targets[n];
     if (t == ignore) {
+      row_loss[n] = 0.f;
       if (dlogits) std::memset((void*)(dlogits + n * V), 0, sizeof(T) * size_t(V));
       continue;
     }
@@ -103,7 +102,7 @@ static CrossEntropyResult run(int64_t N_, int64_t V, const T* logits, const int3
     }
     const float lse = mx + std::log(sum);
     const float xt = load(row, t);  // read before the gradient may overwrite it (dlogits may alias)
-    row_loss[size_t(n)] = double(lse) - double(xt);
+    row_loss[n] = float(double(lse) - double(xt));
     if (dlogits) {
       T* drow = dlogits + n * V;
       for (int64_t c0 = 0; c0 < V; c0 += kChunk) {
@@ -125,19 +124,10 @@ static CrossEntropyResult run(int64_t N_, int64_t V, const T* logits, const int3
       store(drow, t, grad_scale * pt - grad_scale);
     }
   }
-  double loss = 0;
-  int64_t count = 0;
-  for (int64_t n = 0; n < N_; n++) {
-    if (targets[n] == ignore) continue;
-    loss += row_loss[size_t(n)];
-    count++;
-  }
-  return {loss, count};
 }
 
-CrossEntropyResult cross_entropy(DType dt, int64_t N, int64_t V, const void* logits,
-                                 const int32_t* targets, int32_t ignore_index, void* dlogits,
-                                 float grad_scale) {
+void cross_entropy(DType dt, int64_t N, int64_t V, const void* logits, const int32_t* targets,
+                   int32_t ignore_index, float* row_loss, void* dlogits, float grad_scale) {
   for (int64_t n = 0; n < N; n++) {
     if (targets[n] != ignore_index && (targets[n] < 0 || targets[n] >= V)) {
       throw OpError("cross_entropy: target " + std::to_string(targets[n]) + " at row " +
@@ -146,8 +136,8 @@ CrossEntropyResult cross_entropy(DType dt, int64_t N, int64_t V, const void* log
     }
   }
   if (dt == DType::BF16)
-    return run(N, V, (const bf16*)logits, targets, ignore_index, (bf16*)dlogits, grad_scale);
-  return run(N, V, (const float*)logits, targets, ignore_index, (float*)dlogits, grad_scale);
+    return run(N, V, (const bf16*)logits, targets, ignore_index, row_loss, (bf16*)dlogits, grad_scale);
+  return run(N, V, (const float*)logits, targets, ignore_index, row_loss, (float*)dlogits, grad_scale);
 }
 
 }  // namespace pt

@@ -78,6 +78,9 @@ void fill(Context&, DType, int64_t n, double value, void* dst);  // bf16, f32 or
 // value on every run. `out` is a device scalar, so the norm of a whole arena (or two arenas, the second
 // with accumulate) costs no host round trip until the step's one read.
 void sum_squares(Context&, DType, int64_t n, const void* x, double* out, bool accumulate);
+// pair[0] + pair[1] = the same sum as an f32 (hi, lo) pair in device memory: several reductions are
+// then read back in one transfer, and hi + lo keeps the fp64 sum to about 2^-48.
+void sum_squares_pair(Context&, DType, int64_t n, const void* x, float* pair);
 // *scale = max_norm > 0 && norm > max_norm ? max_norm / (norm + 1e-6) : 1, norm = sqrt(*sumsq): the
 // trainer's clipping rule, on the device, feeding adamw_step's grad_scale_dev.
 void clip_scale(Context&, const double* sumsq, float max_norm, float* scale);

@@ -48,6 +48,21 @@ void sum_squares(Context& ctx, DType dt, int64_t n, const void* x, double* out, 
   free(ctx, part);
 }
 
+__global__ void split_pair(const double* s, float* pair) {
+  const float hi = float(*s);
+  pair[0] = hi;
+  pair[1] = float(*s - double(hi));
+}
+
+void sum_squares_pair(Context& ctx, DType dt, int64_t n, const void* x, float* pair) {
+  double* total = (double*)alloc(ctx, sizeof(double), "sum_squares total");
+  sum_squares(ctx, dt, n, x, total, false);
+  enter(ctx, "sum_squares_pair");
+  split_pair<<<1, 1, 0, ctx.stream>>>(total, pair);
+  PT_LAUNCH_CHECK(ctx, "sum_squares_pair");
+  free(ctx, total);
+}
+
 __global__ void clip_kernel(const double* sumsq, float max_norm, float* scale) {
   const double norm = sqrt(*sumsq);
   // src/train/adamw.ts: max > 0 && norm > max ? max / (norm + 1e-6) : 1 (there in double).

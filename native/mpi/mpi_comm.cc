@@ -211,39 +211,41 @@ std::string library_version() {
 
 void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label, double timeout_s) {
   require_init("allreduceSum");
+  // f32 tensors (an f32 model's gradient arenas) are reduced where they lie; bf16 ones go through
+  // f32 buckets, so they are summed in fp32 and rounded once.
   size_t total = 0;
-  for (const Tensor& t : tensors) total += size_t(t.numel());
+  for (const Tensor& t : tensors) total += t.dtype == DType::F32 ? 0 : size_t(t.numel());
   std::vector<float> buf(std::min(total, kBucketElements));
-  // Walks the tensors as one concatenated array: [lo, hi) of it, packed into buf or unpacked from it.
+  // Walks the bf16 tensors as one concatenated array: [lo, hi) of it, packed into buf or unpacked from it.
   auto each_piece = [&](size_t lo, size_t hi, auto&& fn) {
     size_t base = 0;
     for (const Tensor& t : tensors) {
+      if (t.dtype == DType::F32) continue;
       const size_t k = size_t(t.numel());
       const size_t a = std::max(lo, base), b = std::min(hi, base + k);
-      if (a < b) fn(t, a - base, b - a, &buf[a - lo]);
+      if (a < b) fn(static_cast<bf16*>(t.data()) + (a - base), b - a, &buf[a - lo]);
       base += k;
     }
   };
   collective(label, timeout_s, [&] {
+    for (const Tensor& t : tensors) {
+      if (t.dtype != DType::F32) continue;
+      float* p = static_cast<float*>(t.data());
+      const size_t n = size_t(t.numel());
+      for (size_t lo = 0; lo < n; lo += kBucketElements) {
+        const int rc = MPI_Allreduce(MPI_IN_PLACE, p + lo, int(std::min(n - lo, kBucketElements)), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return rc;
+      }
+    }
     for (size_t lo = 0; lo < total; lo += kBucketElements) {
       const size_t hi = std::min(total, lo + kBucketElements);
-      each_piece(lo, hi, [](const Tensor& t, size_t off, size_t n, float* dst) {
-        if (t.dtype == DType::F32) {
-          std::memcpy(dst, static_cast<const float*>(t.data()) + off, n * 4);
-        } else {
-          const bf16* p = static_cast<const bf16*>(t.data()) + off;
-          for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(p[i]);
-        }
+      each_piece(lo, hi, [](const bf16* p, size_t n, float* dst) {
+        for (size_t i = 0; i < n; i++) dst[i] = bf16_to_f32(p[i]);
       });
       const int rc = MPI_Allreduce(MPI_IN_PLACE, buf.data(), int(hi - lo), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
       if (rc != MPI_SUCCESS) return rc;
-      each_piece(lo, hi, [](const Tensor& t, size_t off, size_t n, float* src) {
-        if (t.dtype == DType::F32) {
-          std::memcpy(static_cast<float*>(t.data()) + off, src, n * 4);
-        } else {
-          bf16* p = static_cast<bf16*>(t.data()) + off;
-          for (size_t i = 0; i < n; i++) p[i] = f32_to_bf16(src[i]);
-        }
+      each_piece(lo, hi, [](bf16* p, size_t n, const float* src) {
+        for (size_t i = 0; i < n; i++) p[i] = f32_to_bf16(src[i]);
       });
     }
     return extra.empty() ? MPI_SUCCESS : MPI_Allreduce(MPI_IN_PLACE, extra.data(), int(extra.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);

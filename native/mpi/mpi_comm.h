@@ -21,9 +21,9 @@ bool initialized();
 const std::vector<RankInfo>& ranks();
 std::string library_version();
 
-// Sums the tensors over all ranks in place. bf16 and f32 tensors are packed into f32 buckets (at most
-// kBucketElements each), so a bf16 gradient is reduced in fp32 and rounded once; `extra` (loss sums,
-// flags) is reduced in f64.
+// Sums the tensors over all ranks in place, in buckets of at most kBucketElements: f32 tensors
+// where they lie, bf16 ones packed into f32 buckets, so a bf16 gradient is reduced in fp32 and
+// rounded once; `extra` (loss sums, flags) is reduced in f64.
 constexpr size_t kBucketElements = size_t(1) << 26;  // 256 MB of fp32
 // timeout_s: this call's deadline in seconds (0: the job's, from init).
 void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label, double timeout_s = 0);

@@ -1,15 +1,11 @@
-// crossEntropy: loss sum and trained-row count over logits [N, V], with the gradient fused in when
-// dlogits is given (it may be logits itself). Contract: native/cpu/cross_entropy.h.
+// crossEntropy: per-row losses of logits [N, V] into an f32 [N] tensor (0 for ignored rows; the caller
+// reads them once per micro-batch), with the gradient fused in when dlogits is given (it may be logits). Contract: native/cpu/cross_entropy.h.
 #pragma once
 #include <optional>
 
 #include "ops/check.h"
 
 namespace pt::ops {
-struct CrossEntropyTotals {
-  double loss_sum;
-  int64_t count;
-};
-CrossEntropyTotals cross_entropy(const In& logits, const In& targets, double ignore_index, const std::optional<Tensor>& dlogits,
-                                 double grad_scale);
+void cross_entropy(const In& logits, const In& targets, double ignore_index, const Tensor& losses, const std::optional<Tensor>& dlogits,
+                   double grad_scale);
 }

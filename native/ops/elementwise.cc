@@ -73,4 +73,25 @@ double sum_squares(const In& t) {
   return 0;
 }
 
+void sum_squares_into(const In& t, const Tensor& out, double index) {
+  const char* op = "sumSquaresInto";
+  const Device dev = same_device(op, {{"t", &t}, {"out", &out}});
+  need_float(op, "t", t);
+  need_dtype(op, "out", out, DType::F32);
+  if (!(index >= 0 && index == std::floor(index) && 2 * index + 1 < double(out.numel()))) {
+    fail(op, "index " + std::to_string(index) + " has no (hi, lo) pair in out " + out.describe());
+  }
+  no_overlap(op, "out", out, "t", t);
+  float* pair = static_cast<float*>(out.data()) + 2 * int64_t(index);
+  switch (dev.kind) {
+    case Device::CPU: {
+      const double s = pt::sum_squares(t.dtype, t.numel(), t.data());
+      pair[0] = float(s);
+      pair[1] = float(s - double(pair[0]));
+      break;
+    }
+    case Device::CUDA: PT_CUDA(op, cuda::sum_squares_pair(ctx(t), t.dtype, t.numel(), t.data(), pair)); break;
+  }
+}
+
 }  // namespace pt::ops

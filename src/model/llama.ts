@@ -1,7 +1,9 @@
 // The Llama forward and backward, composed from the native ops by hand (no general autograd).
 import { Tensor, keep, ops, withScope, type DType } from '../tensor/index.js';
+import { IGNORE_INDEX } from '../tensor/ops.js';
 import { headDim, type LlamaConfig } from './config.js';
-import { llamaParamShapes, toTensors } from './params.js';
+import { ArenaLayout, type Arenas } from './arenas.js';
+import { isNormWeight, llamaParamShapes, toTensors } from './params.js';
 import { ropeTables } from './rope-tables.js';
 
 export interface Batch {
@@ -50,6 +52,9 @@ interface LayerSaved {
 export class LlamaModel {
   readonly dtype: DType;
   readonly grads = new Map<string, Tensor>();
+  /** The weights' storage: one flat buffer per decay group; `params` holds views into it. */
+  readonly weights: Arenas;
+  private gradStore: Arenas | null = null;
   private readonly cos: Tensor;
   private readonly sin: Tensor;
   private readonly D: number;
@@ -71,6 +76,13 @@ export class LlamaModel {
       }
     }
     for (const name of params.keys()) if (!shapes.has(name)) throw new Error(`model: unexpected parameter ${name}`);
+    // The given tensors move into the arenas: the map (the caller's) then holds views, in its order.
+    this.weights = new ArenaLayout(shapes, (n) => (isNormWeight(n) ? 'no_decay' : 'decay')).allocate(this.dtype);
+    this.weights.copyFrom(params, 'model');
+    for (const [name, view] of this.weights.views) {
+      params.get(name)!.dispose();
+      params.set(name, view);
+    }
     this.D = headDim(config);
     ({ cos: this.cos, sin: this.sin } = keepAll(ropeTables(config.max_position_embeddings, this.D, config.rope_theta)));
   }
@@ -87,16 +99,20 @@ export class LlamaModel {
     return this.p(this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
   }
 
-  /** Allocates gradient buffers (same dtype as the weights) on first use and zeroes them. */
+  /** The gradients' storage, laid out as the weights' (allocated by the first zeroGrads()). */
+  get gradArenas(): Arenas {
+    if (!this.gradStore) this.zeroGrads();
+    return this.gradStore!;
+  }
+
+  /** Allocates the gradient arenas (the weights' dtype and layout) on first use and zeroes them. */
   zeroGrads(): void {
-    for (const [name, t] of this.params) {
-      let g = this.grads.get(name);
-      if (!g) {
-        g = keep(Tensor.empty(t.shape, t.dtype));
-        this.grads.set(name, g);
-      }
-      ops.fill(g, 0);
+    if (!this.gradStore) {
+      this.gradStore = this.weights.layout.allocate(this.dtype);
+      for (const [name, g] of this.gradStore.views) this.grads.set(name, g);
+      return;
     }
+    for (const g of this.gradStore.flats) ops.fill(g, 0);
   }
 
   /** Logits [B·T, V] for every position. */
@@ -287,28 +303,30 @@ export class LlamaModel {
     const chunk = Math.max(1, this.options.headChunk ?? Math.floor(2 ** 30 / (V * (this.dtype === 'bf16' ? 2 : 4))));
     const w = this.headWeight();
     const dw = dhf ? this.grads.get(this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight')! : null;
-    let lossSum = 0;
-    let count = 0;
+    const losses = Tensor.empty([N], 'f32');
     for (let r0 = 0; r0 < N; r0 += chunk) {
       withScope(() => {
         const rows = Math.min(chunk, N - r0);
         const h = hf.rows(r0, rows);
         const logits = ops.matmul(h, w, { transB: true });
-        const res = ops.crossEntropy(logits, targets.rows(r0, rows), dhf ? { dlogits: logits, gradScale } : {});
-        lossSum += res.lossSum;
-        count += res.count;
+        ops.crossEntropy(logits, targets.rows(r0, rows), losses.rows(r0, rows), dhf ? { dlogits: logits, gradScale } : {});
         if (dhf && dw) {
           ops.matmul(logits, w, { out: dhf.rows(r0, rows) });
           ops.matmul(logits, h, { transA: true, out: dw, accumulate: true });
         }
       });
     }
+    // The loss is read once per micro-batch: the row losses, summed in row order in double.
+    let lossSum = 0;
+    for (const x of losses.toArray() as Float32Array) lossSum += x;
+    let count = 0;
+    for (const t of targets.toArray() as Int32Array) if (t !== IGNORE_INDEX) count++;
     return { lossSum, count };
   }
 
   dispose(): void {
-    for (const t of this.params.values()) t.dispose();
-    for (const t of this.grads.values()) t.dispose();
+    this.weights.dispose();
+    this.gradStore?.dispose();
     this.cos.dispose();
     this.sin.dispose();
   }

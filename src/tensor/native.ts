@@ -56,7 +56,8 @@ export interface NativeAddon {
   fill(t: T, value: number): void;
   scale(t: T, s: number): void;
   sumSquares(t: T): number;
-  crossEntropy(logits: T, targets: T, ignoreIndex: number, dlogits: T | null, gradScale: number): { lossSum: number; count: number };
+  sumSquaresInto(t: T, out: T, index: number): void;
+  crossEntropy(logits: T, targets: T, ignoreIndex: number, losses: T, dlogits: T | null, gradScale: number): undefined;
   adamw(param: T, grad: T, master: T | null, m: T, v: T, opts: AdamWNativeOptions): void;
   /** MPI collectives (native/binding_dist.cc); built: false where the addon was built without MPI. */
   dist: NativeDist;

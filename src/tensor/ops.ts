@@ -113,22 +113,33 @@ export function scaleInPlace(t: Tensor, s: number): Tensor {
   return t;
 }
 
-export function sumSquares(t: Tensor): number {
-  return n().sumSquares(t.handle);
+/**
+ * Sum of squares (accumulated in double, in fixed blocks: the same on any thread count). With
+ * `into`, written as an f32 (hi, lo) pair at out[2·index], out[2·index + 1] instead of returned, so
+ * several reductions are read back in one transfer; hi + lo is the double sum to about 2^-48.
+ */
+export function sumSquares(t: Tensor): number;
+export function sumSquares(t: Tensor, into: { out: Tensor; index: number }): void;
+export function sumSquares(t: Tensor, into?: { out: Tensor; index: number }): number | void {
+  if (!into) return n().sumSquares(t.handle);
+  n().sumSquaresInto(t.handle, into.out.handle, into.index);
 }
 
 export const IGNORE_INDEX = -100;
 
 /**
- * Loss sum and trained-token count over logits [N, V]; with dlogits (which may be logits itself),
- * also writes gradScale * dLoss/dlogits, fused so the row is read from memory only twice.
+ * Per-row losses of logits [N, V] (nats; 0 for ignored rows) written into `losses` (f32 [N]), so
+ * a caller reads the loss once per micro-batch instead of once per call; the trained-token count
+ * is the host's to know (from the targets it made). With dlogits (which may be logits itself), also
+ * writes gradScale * dLoss/dlogits, fused so the row is read from memory only twice.
  */
 export function crossEntropy(
   logits: Tensor,
   targets: Tensor,
+  losses: Tensor,
   opts: { ignoreIndex?: number; dlogits?: Tensor; gradScale?: number } = {},
-): { lossSum: number; count: number } {
-  return n().crossEntropy(logits.handle, targets.handle, opts.ignoreIndex ?? IGNORE_INDEX, opts.dlogits?.handle ?? null, opts.gradScale ?? 1);
+): void {
+  n().crossEntropy(logits.handle, targets.handle, opts.ignoreIndex ?? IGNORE_INDEX, losses.handle, opts.dlogits?.handle ?? null, opts.gradScale ?? 1);
 }
 
 export interface AdamWOptions {

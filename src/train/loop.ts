@@ -276,7 +276,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
           `Resume with the same ones (these may change: ${RESULT_NEUTRAL.join(', ')}), or start a new run in another folder`);
       }
       model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
-      opt = new AdamW(model.params, adamw, { tensors: ck.optimizer, step: ck.state.step });
+      opt = new AdamW(model.weights, adamw, { tensors: ck.optimizer, step: ck.state.step });
       const pos = ck.state.dataPosition as { epoch: number; batch: number };
       [epoch, batchIndex] = [pos.epoch, pos.batch];
       const saved = ck.state.extra?.run as unknown as RunRecord | undefined;
@@ -285,18 +285,18 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     } else if (src.weightsDir) {
       const ck = readCheckpoint(src.weightsDir, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype, device)), dtype: s.dtype, weightsOnly: true });
       model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
-      opt = new AdamW(model.params, adamw);
+      opt = new AdamW(model.weights, adamw);
       log(`model: weights from ${src.weightsDir}`);
     } else {
       model = LlamaModel.fromWeights(src.config, initLlamaWeights(src.config, s.initSeed), s.dtype, { checkpointing: s.checkpointing });
-      opt = new AdamW(model.params, adamw);
+      opt = new AdamW(model.weights, adamw);
       log(`model: ${cfg.model} from random weights (seed ${s.initSeed}); give a model folder to fine-tune pretrained weights`);
     }
     const m = model;
     const o = opt;
     if (dp) {
       // Every rank built the same weights (same seed or files); the broadcast makes that a guarantee.
-      comm.broadcast([...m.params.values(), ...o.stateTensors().values()], 0, 'initial weights from rank 0');
+      comm.broadcast([...m.weights.flats, ...o.stateFlats()], 0, 'initial weights from rank 0');
       log(`data parallel: ${comm.size} ranks (${comm.world.launcher}); rank r computes micro-batches r, r + ${comm.size}, ... of each step`);
     }
 

@@ -34,7 +34,7 @@ export function trainStep(
   model.zeroGrads();
   let lossSum = 0;
   for (const m of micro) lossSum += model.forwardBackward(m.batch, 1 / tokens).lossSum;
-  const { gradNorm } = opt.update(model.grads, lr);
+  const { gradNorm } = opt.update(model.gradArenas, lr);
   return { loss: lossSum / tokens, tokens, gradNorm };
 }
 
@@ -59,9 +59,9 @@ export function parallelStep(
   let lossSum = 0;
   for (const b of mine) lossSum += model.forwardBackward(b, 1 / tokens).lossSum;
   const extra = new Float64Array([lossSum, at.stop ? 1 : 0]);
-  // Map order is the model's parameter order, the same on every rank.
-  comm.allreduceSum([...model.grads.values()], extra, `gradients of step ${at.step}`);
-  const { gradNorm } = opt.update(model.grads, lr);
+  // The gradient arenas (one per decay group, laid out identically on every rank), in large buckets.
+  comm.allreduceSum(model.gradArenas.flats, extra, `gradients of step ${at.step}`);
+  const { gradNorm } = opt.update(model.gradArenas, lr);
   return { loss: extra[0] / tokens, tokens, gradNorm, stop: extra[1] > 0 };
 }
 

@@ -62,7 +62,7 @@ describe('bf16 path agrees with the f32 path', () => {
       }],
       ['cross-entropy gradient', (mk) => {
         const l = mk(a, [M, K]);
-        ops.crossEntropy(l, Tensor.fromArray(randint(M, K, rng(3)), [M]), { dlogits: l, gradScale: 1 / M });
+        ops.crossEntropy(l, Tensor.fromArray(randint(M, K, rng(3)), [M]), Tensor.zeros([M], 'f32'), { dlogits: l, gradScale: 1 / M });
         return l;
       }],
     ];
@@ -82,7 +82,7 @@ describe('bad calls throw errors naming the op and the shapes', () => {
     ['token id out of range', () => ops.embedding(Tensor.fromArray(new Int32Array([0, 7]), [2]), Tensor.zeros([5, 4], 'f32')), /embedding: token id 7 at position 1 is outside the vocabulary \[0, 5\)/],
     ['negative token id', () => ops.embedding(Tensor.fromArray(new Int32Array([-1]), [1]), Tensor.zeros([5, 4], 'bf16')), /embedding: token id -1/],
     ['ids dtype', () => ops.embedding(Tensor.zeros([2], 'f32'), Tensor.zeros([5, 4], 'f32')), /embedding: ids f32\[2\] must be i32/],
-    ['target out of range', () => ops.crossEntropy(Tensor.zeros([2, 4], 'f32'), Tensor.fromArray(new Int32Array([1, 4]), [2])), /cross_entropy: target 4 at row 1 is outside the vocabulary/],
+    ['target out of range', () => ops.crossEntropy(Tensor.zeros([2, 4], 'f32'), Tensor.fromArray(new Int32Array([1, 4]), [2]), Tensor.zeros([2], 'f32')), /cross_entropy: target 4 at row 1 is outside the vocabulary/],
     ['kv heads must divide', () => ops.attention(Tensor.zeros([1, 2, 3, 4], 'f32'), Tensor.zeros([1, 2, 2, 4], 'f32'), Tensor.zeros([1, 2, 2, 4], 'f32')), /attention: kv heads/],
     ['rope position past the table', () => {
       const { cos, sin } = ropeTables(4, 4, 10000);

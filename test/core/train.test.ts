@@ -20,7 +20,7 @@ describe('training', () => {
     const [B, T] = [4, 32];
     const ids = randint(B * T, cfg.vocab_size, rng(40));
     const model = LlamaModel.fromWeights(cfg, initLlamaWeights(cfg, 41), 'bf16');
-    const opt = new AdamW(model.params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, maxGradNorm: 1 });
+    const opt = new AdamW(model.weights, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, maxGradNorm: 1 });
     const mb = hostBatch(ids, shiftTargets(ids, B, T), B, T);
     const losses: number[] = [];
     for (let step = 0; step < 400; step++) {
@@ -43,7 +43,7 @@ describe('training', () => {
     const before = memoryStats();
     {
       const model = LlamaModel.fromWeights(cfg, initLlamaWeights(cfg, 42), 'bf16');
-      const opt = new AdamW(model.params);
+      const opt = new AdamW(model.weights);
       const r = rng(43);
       let rssAt1k = 0;
       let live = 0;
