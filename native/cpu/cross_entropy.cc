@@ -350,7 +350,8 @@ static CrossEntropyResult run_avx512(int64_t N_, int64_t V, const typename B::T*
     } else {
       row_grad<B>(row, drow, V, lse, grad_scale, e, sp, nspans);
     }
-    store(drow, t, grad_scale * vexp::exp_scalar(xt - lse) - grad_scale);
+    const float pt = lse == -std::numeric_limits<float>::infinity() ? 0.f : vexp::exp_scalar(xt - lse);
+    store(drow, t, grad_scale * pt - grad_scale);
   }
   double loss = 0;
   int64_t count = 0;

@@ -182,6 +182,27 @@ describe('cross-entropy rows that move the running shift, against double precisi
   }
 });
 
+describe('cross-entropy on a row of -inf logits', () => {
+  // Nothing to normalise: the loss is NaN (-inf - -inf), as the chunked kernel gave; the gradient
+  // is 0 but -scale at the target, not NaN.
+  for (const dtype of ['f32', 'bf16'] as const) {
+    it(dtype, () => {
+      const V = 1000;
+      const x = new Float32Array(V).fill(-Infinity);
+      withScope(() => {
+        const l = dtype === 'f32' ? Tensor.fromArray(x, [1, V]) : Tensor.fromArray(f32ToBf16(x), [1, V], 'bf16');
+        const res = ops.crossEntropy(l, Tensor.fromArray(Int32Array.from([7]), [1]), { dlogits: l, gradScale: 0.5 });
+        const o = l.toArray();
+        const g = dtype === 'f32' ? (o as Float32Array) : bf16ToF32(o as Uint16Array);
+        expect(res.count).toBe(1);
+        expect(Number.isNaN(res.lossSum)).toBe(true);
+        expect(g[7]).toBe(-0.5);
+        expect([...g].filter((v, i) => i !== 7).every((v) => v === 0)).toBe(true);
+      });
+    });
+  }
+});
+
 describe('bit-identical whatever the thread count', () => {
   // A child process per OMP_NUM_THREADS (the team size is fixed at load); it prints a hash of
   // every output. Sizes are above the parallel threshold and not multiples of the vector width.
