@@ -7,10 +7,17 @@
 
 #include "vec.h"
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__)
+#define PT_CE_AVX512 1
+#else
+#define PT_CE_AVX512 0
+#endif
+
 namespace pt {
 
-// A chunk of a row stays in L1 between its max pass and its exp pass, so the logits come from
-// memory once for the loss (and once more, from L2 for a 32k vocabulary, for the gradient).
+// Builds without AVX-512 (AVX2, portable): a chunk of a row stays in L1 between its max pass and
+// its exp pass, so the logits come from memory once for the loss (and once more, from L2 for a
+// 32k vocabulary, for the gradient). AVX-512 builds use run_avx512 below.
 static constexpr int64_t kChunk = 4096;
 
 using N = vec::Native;
@@ -65,8 +72,8 @@ static inline void grad_at(const float* e, T* d, int64_t c, typename V_::V f) {
 }
 
 template <typename T>
-static void run(int64_t N_, int64_t V, const T* logits, const int32_t* targets,
-                int32_t ignore, float* row_loss, T* dlogits, float grad_scale) {
+static void run_chunked(int64_t N_, int64_t V, const T* logits, const int32_t* targets,
+                        int32_t ignore, float* row_loss, T* dlogits, float grad_scale) {
   // With a gradient, each thread keeps its row's exps (fp32, V floats: in L2 for a 32k vocabulary)
   // and each chunk's shift; allocated here, since nothing may throw inside the parallel region.
   const bool parallel = N_ * V >= kParallelMin;
@@ -126,6 +133,220 @@ static void run(int64_t N_, int64_t V, const T* logits, const int32_t* targets,
   }
 }
 
+#if PT_CE_AVX512
+// One read of the logits for the loss. Each of the 16 lanes keeps its own shift m and sums of
+// exp(x - m) over the logits it sees (32-logit blocks, as two f32 vectors). m is lazy: it is set
+// to the lane's largest logit over the first group of blocks and raised only when a group's sums
+// reach 2^64 (a logit more than ~44 above m), by doing that group again. On ordinary logits no
+// max pass, no compare per vector and no horizontal reduction happen until the row's end. With
+// the gradient, the exps are kept (fp32, in block order) and each span of blocks with one m is
+// recorded, so the gradient is one multiply by scale · exp(m - lse) per logit (never subnormal:
+// m is at most ~44 + log V below lse); a row whose m moves more than kMaxSpans times (logits
+// sorted upwards) computes its gradient as scale · exp(x - lse) instead. One thread does a whole
+// row in a fixed order and the tail block is masked (filled with -inf), so the results do not
+// depend on the thread count.
+static constexpr int64_t kGroup = 8;  // blocks between checks of the sums
+static constexpr float kRedo = 0x1p64f;
+static constexpr int kMaxSpans = 64;
+
+static inline __mmask32 tail_mask32(int64_t n) { return n >= 32 ? ~__mmask32(0) : (__mmask32(1) << n) - 1; }
+static inline __mmask16 tail_mask16(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1); }
+
+// bf16 -> f32 is a shift: a 32-logit block read as 16 dwords gives the even logits (low words,
+// shifted up) and the odd ones (high words, masked), one instruction each; the kept exps and the
+// gradient use the same even/odd order, and the store interleaves the words back.
+struct Bf16Block {
+  using T = bf16;
+  static inline void split(__m512i v, __m512& a, __m512& b) {
+    a = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, v, 16));
+    b = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(int32_t(0xffff0000u))));
+  }
+  static inline void load(const bf16* p, __m512& a, __m512& b) { split(_mm512_loadu_si512(p), a, b); }
+  static inline void load_tail(const bf16* p, int64_t n, __m512& a, __m512& b) {
+    split(_mm512_mask_loadu_epi16(_mm512_set1_epi16(int16_t(0xff80)), tail_mask32(n), p), a, b);  // -inf
+  }
+  // Round to nearest even exactly as f32_to_bf16 (NaN made quiet), word 2i from a, 2i+1 from b.
+  static inline __m512i pack_exact(__m512 a, __m512 b) {
+    const __m512i ua = _mm512_castps_si512(a), ub = _mm512_castps_si512(b);
+    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff), quiet = _mm512_set1_epi32(0x400000);
+    __m512i ta = _mm512_add_epi32(_mm512_add_epi32(ua, bias), _mm512_and_si512(_mm512_maskz_srli_epi32(0xffff, ua, 16), one));
+    __m512i tb = _mm512_add_epi32(_mm512_add_epi32(ub, bias), _mm512_and_si512(_mm512_maskz_srli_epi32(0xffff, ub, 16), one));
+    ta = _mm512_mask_mov_epi32(ta, _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), _mm512_or_si512(ua, quiet));
+    tb = _mm512_mask_mov_epi32(tb, _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), _mm512_or_si512(ub, quiet));
+    // (ta >> 16) | (tb & 0xffff0000)
+    return _mm512_ternarylogic_epi32(_mm512_maskz_srli_epi32(0xffff, ta, 16), tb, _mm512_set1_epi32(int32_t(0xffff0000u)), 0xF8);
+  }
+  static inline __m512i pack(__m512 a, __m512 b) {
+#if defined(__AVX512BF16__)
+    // vcvtne2ps2bf16 rounds as f32_to_bf16 does except that it flushes subnormal inputs to zero:
+    // blocks holding one (probabilities below 1.2e-38) take the exact path.
+    if (!(_mm512_fpclass_ps_mask(a, 0x20) | _mm512_fpclass_ps_mask(b, 0x20))) {
+      const __m512i w = (__m512i)_mm512_cvtne2ps_pbh(b, a);
+      const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+      return _mm512_permutexvar_epi16(idx, w);
+    }
+#endif
+    return pack_exact(a, b);
+  }
+  static inline void store(bf16* p, __m512 a, __m512 b) { _mm512_storeu_si512(p, pack(a, b)); }
+  static inline void store_tail(bf16* p, int64_t n, __m512 a, __m512 b) { _mm512_mask_storeu_epi16(p, tail_mask32(n), pack(a, b)); }
+};
+
+struct F32Block {
+  using T = float;
+  static inline void load(const float* p, __m512& a, __m512& b) { a = _mm512_loadu_ps(p); b = _mm512_loadu_ps(p + 16); }
+  static inline void load_tail(const float* p, int64_t n, __m512& a, __m512& b) {
+    const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    a = _mm512_mask_loadu_ps(ninf, tail_mask16(n), p);
+    b = _mm512_mask_loadu_ps(ninf, tail_mask16(n - 16), p + 16);
+  }
+  static inline void store(float* p, __m512 a, __m512 b) { _mm512_storeu_ps(p, a); _mm512_storeu_ps(p + 16, b); }
+  static inline void store_tail(float* p, int64_t n, __m512 a, __m512 b) {
+    _mm512_mask_storeu_ps(p, tail_mask16(n), a);
+    _mm512_mask_storeu_ps(p + 16, tail_mask16(n - 16), b);
+  }
+};
+
+struct Span {
+  int64_t begin;  // first block with this shift
+  __m512 shift;
+};
+
+template <class B>
+static inline void get_block(const typename B::T* row, int64_t V, int64_t b, __m512& xa, __m512& xb) {
+  if (b * 32 + 32 <= V) B::load(row + b * 32, xa, xb);
+  else B::load_tail(row + b * 32, V - b * 32, xa, xb);
+}
+
+template <class B, bool Keep>
+static float row_lse(const typename B::T* row, int64_t V, float* keep, Span* spans, int& nspans) {
+  __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::max());  // finite: -inf - m is -inf, not NaN
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+  const int64_t nb = (V + 31) / 32;
+  nspans = 0;
+  // The group's sums of exp(x - m) from the sums before it (its exps kept for the gradient).
+  auto sum_group = [&](int64_t g, int64_t ge, __m512 a0, __m512 a1) {
+    for (int64_t b = g; b < ge; b++) {
+      __m512 xa, xb;
+      get_block<B>(row, V, b, xa, xb);
+      const __m512 ea = vexp::exp512_table(_mm512_sub_ps(xa, m)), eb = vexp::exp512_table(_mm512_sub_ps(xb, m));
+      if (Keep) {
+        _mm512_storeu_ps(keep + b * 32, ea);
+        _mm512_storeu_ps(keep + b * 32 + 16, eb);
+      }
+      a0 = _mm512_add_ps(a0, ea);
+      a1 = _mm512_add_ps(a1, eb);
+    }
+    s0 = a0;
+    s1 = a1;
+  };
+  // Each lane's shift to the largest logit it has seen up to the group's end, the sums before
+  // the group rescaled to it.
+  auto raise = [&](int64_t g, int64_t ge, __m512& a0, __m512& a1) {
+    __m512 mx = m;
+    for (int64_t b = g; b < ge; b++) {
+      __m512 xa, xb;
+      get_block<B>(row, V, b, xa, xb);
+      mx = _mm512_maskz_max_ps(0xffff, mx, _mm512_maskz_max_ps(0xffff, xa, xb));
+    }
+    const __m512 r = vexp::exp512(_mm512_sub_ps(m, mx));
+    a0 = _mm512_mul_ps(a0, r);
+    a1 = _mm512_mul_ps(a1, r);
+    m = mx;
+    if (Keep && nspans++ < kMaxSpans) spans[nspans - 1] = {g, m};
+  };
+  const __m512 big = _mm512_set1_ps(kRedo);
+  for (int64_t g = 0; g < nb; g += kGroup) {
+    const int64_t ge = std::min(nb, g + kGroup);
+    __m512 a0 = s0, a1 = s1;
+    if (g == 0) raise(g, ge, a0, a1);
+    sum_group(g, ge, a0, a1);
+    // A sum at or past 2^64 (or inf, NaN): a logit far above its lane's shift. The group is done
+    // again from its start with the shift raised; NaN from NaN or +inf logits stays.
+    if (__builtin_expect(_mm512_kor(_mm512_cmp_ps_mask(s0, big, _CMP_NLT_UQ), _mm512_cmp_ps_mask(s1, big, _CMP_NLT_UQ)) != 0, 0)) {
+      raise(g, ge, a0, a1);
+      sum_group(g, ge, a0, a1);
+    }
+  }
+  // Lanes to the row's largest shift, then one fixed-order reduction.
+  const float mg = vec::Avx512::reduce_max(m);
+  const __m512 w = vexp::exp512(_mm512_sub_ps(m, _mm512_set1_ps(mg)));
+  const float sum = vec::Avx512::reduce_add(_mm512_mul_ps(_mm512_add_ps(s0, s1), w));
+  return sum == 0.f ? -std::numeric_limits<float>::infinity() : mg + std::log(sum);
+}
+
+template <class B>
+static void row_grad(const typename B::T* row, typename B::T* drow, int64_t V, float lse, float scale,
+                     const float* keep, const Span* spans, int nspans) {
+  const int64_t nb = (V + 31) / 32;
+  auto put = [&](int64_t b, __m512 da, __m512 db) {
+    if (b * 32 + 32 <= V) B::store(drow + b * 32, da, db);
+    else B::store_tail(drow + b * 32, V - b * 32, da, db);
+  };
+  const __m512 sv = _mm512_set1_ps(scale), lv = _mm512_set1_ps(lse);
+  if (nspans <= kMaxSpans) {
+    for (int i = 0; i < nspans; i++) {
+      const __m512 f = _mm512_mul_ps(sv, vexp::exp512(_mm512_sub_ps(spans[i].shift, lv)));
+      const int64_t end = i + 1 < nspans ? spans[i + 1].begin : nb;
+      for (int64_t b = spans[i].begin; b < end; b++)
+        put(b, _mm512_mul_ps(f, _mm512_loadu_ps(keep + b * 32)), _mm512_mul_ps(f, _mm512_loadu_ps(keep + b * 32 + 16)));
+    }
+  } else {
+    for (int64_t b = 0; b < nb; b++) {
+      __m512 xa, xb;
+      if (b * 32 + 32 <= V) B::load(row + b * 32, xa, xb);
+      else B::load_tail(row + b * 32, V - b * 32, xa, xb);
+      put(b, _mm512_mul_ps(sv, vexp::exp512(_mm512_sub_ps(xa, lv))), _mm512_mul_ps(sv, vexp::exp512(_mm512_sub_ps(xb, lv))));
+    }
+  }
+}
+
+template <class B>
+static void run_avx512(int64_t N_, int64_t V, const typename B::T* logits, const int32_t* targets,
+                       int32_t ignore, float* row_loss, typename B::T* dlogits, float grad_scale) {
+  using T = typename B::T;
+  const bool parallel = N_ * V >= kParallelMin;
+  const int nt = parallel ? num_threads() : 1;
+  const size_t kept = size_t((V + 31) / 32 * 32);
+  // Allocated here, since nothing may throw inside the parallel region.
+  std::vector<float> keep(dlogits ? size_t(nt) * kept : 0);
+  std::vector<Span> spans(dlogits ? size_t(nt) * kMaxSpans : 0);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (int64_t n = 0; n < N_; n++) {
+#ifdef _OPENMP
+    const int tid = omp_get_thread_num();
+#else
+    const int tid = 0;
+#endif
+    const T* row = logits + n * V;
+    const int32_t t = targets[n];
+    if (t == ignore) {
+      row_loss[n] = 0.f;
+      if (dlogits) std::memset((void*)(dlogits + n * V), 0, sizeof(T) * size_t(V));
+      continue;
+    }
+    const float xt = load(row, t);  // read before the gradient may overwrite it (dlogits may alias)
+    int nspans = 0;
+    if (!dlogits) {
+      row_loss[n] = float(double(row_lse<B, false>(row, V, nullptr, nullptr, nspans)) - double(xt));
+      continue;
+    }
+    float* const e = keep.data() + size_t(tid) * kept;
+    Span* const sp = spans.data() + size_t(tid) * kMaxSpans;
+    const float lse = row_lse<B, true>(row, V, e, sp, nspans);
+    row_loss[n] = float(double(lse) - double(xt));
+    T* drow = dlogits + n * V;
+    if (lse == -std::numeric_limits<float>::infinity()) {  // every logit -inf: p = 0
+      std::memset((void*)drow, 0, sizeof(T) * size_t(V));
+    } else {
+      row_grad<B>(row, drow, V, lse, grad_scale, e, sp, nspans);
+    }
+    const float pt = lse == -std::numeric_limits<float>::infinity() ? 0.f : vexp::exp_scalar(xt - lse);
+    store(drow, t, grad_scale * pt - grad_scale);
+  }
+}
+#endif
+
 void cross_entropy(DType dt, int64_t N, int64_t V, const void* logits, const int32_t* targets,
                    int32_t ignore_index, float* row_loss, void* dlogits, float grad_scale) {
   for (int64_t n = 0; n < N; n++) {
@@ -135,9 +356,15 @@ void cross_entropy(DType dt, int64_t N, int64_t V, const void* logits, const int
                     ") and is not the ignore index " + std::to_string(ignore_index));
     }
   }
+#if PT_CE_AVX512
   if (dt == DType::BF16)
-    return run(N, V, (const bf16*)logits, targets, ignore_index, row_loss, (bf16*)dlogits, grad_scale);
-  return run(N, V, (const float*)logits, targets, ignore_index, row_loss, (float*)dlogits, grad_scale);
+    return run_avx512<Bf16Block>(N, V, (const bf16*)logits, targets, ignore_index, row_loss, (bf16*)dlogits, grad_scale);
+  return run_avx512<F32Block>(N, V, (const float*)logits, targets, ignore_index, row_loss, (float*)dlogits, grad_scale);
+#else
+  if (dt == DType::BF16)
+    return run_chunked(N, V, (const bf16*)logits, targets, ignore_index, row_loss, (bf16*)dlogits, grad_scale);
+  return run_chunked(N, V, (const float*)logits, targets, ignore_index, row_loss, (float*)dlogits, grad_scale);
+#endif
 }
 
 }  // namespace pt

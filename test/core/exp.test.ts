@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Tensor, ops, withScope } from '../../src/tensor/index.js';
+import { Tensor, bf16ToF32, f32ToBf16, ops, withScope } from '../../src/tensor/index.js';
 import { randint, randn, rng } from '../helpers/random.js';
 import { digestsPerThreadCount } from '../helpers/threads.js';
 
@@ -37,13 +37,24 @@ describe('vectorised exp against double-precision exp', () => {
         // The machine may lack the ISA (no AVX-512): then the compiled check cannot run, say so.
         if (run.signal === 'SIGILL') return void console.warn(`exp ${isa}: this CPU cannot run it, not checked`);
         expect(run.status, run.stderr).toBe(0);
-        const r = JSON.parse(run.stdout) as { isa: string; checked: number; maxUlpNormal: number; maxUlpSubnormal: number; mismatches: number; specialsOk: boolean };
+        const r = JSON.parse(run.stdout) as {
+          isa: string; checked: number; maxUlpNormal: number; maxUlpSubnormal: number; mismatches: number; specialsOk: boolean;
+          table?: { checked: number; maxUlpNormal: number; maxUlpSubnormal: number; bad: number };
+        };
         expect(r.isa).toBe(isa);
         expect(r.checked).toBeGreaterThan(4.2e6);
         expect(r.maxUlpNormal).toBeLessThanOrEqual(2);
         expect(r.maxUlpSubnormal).toBeLessThanOrEqual(1);
         expect(r.mismatches).toBe(0);
         expect(r.specialsOk).toBe(true);
+        // exp512_table (cross-entropy's exp): no scalar twin, so accuracy only; all 2^32 floats gave 1.07 and 1.01
+        // (its subnormal results round twice).
+        if (isa === 'avx512') {
+          expect(r.table?.checked).toBeGreaterThan(4.2e6);
+          expect(r.table?.maxUlpNormal).toBeLessThanOrEqual(1.5);
+          expect(r.table?.maxUlpSubnormal).toBeLessThanOrEqual(1.5);
+          expect(r.table?.bad).toBe(0);
+        }
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -113,6 +124,87 @@ describe('ops on the shared exp, against double-precision references', () => {
       expect(grad[5]).toBe(0);
     });
   });
+});
+
+describe('cross-entropy rows that move the running shift, against double precision', () => {
+  // The kernel shifts each lane by the largest logit seen so far and moves the shift only when the
+  // sums grow past 2^64; these rows take every path: a ramp upwards (the shift moves in every
+  // group, more often than the kept spans allow, so the gradient is recomputed), a late spike
+  // (one move), a leading run of -inf, and probabilities so small that their gradients are
+  // subnormal (bf16 keeps them: a store that flushed them to zero fails here).
+  const [N, V] = [4, 32003];
+  const rows = (): Float32Array => {
+    const x = new Float32Array(N * V);
+    const r = rng(36), g = randn(V, rng(37), 3);
+    for (let c = 0; c < V; c++) {
+      x[c] = c < 17000 ? -3400 + 0.2 * c : g[c];  // up to 0: lse stays small, so f32 resolves it
+      x[V + c] = g[c];
+      x[2 * V + c] = c < 5000 ? -Infinity : g[c] * 2;
+      x[3 * V + c] = c % 3001 === 0 ? 0 : -89 + 3 * r();
+    }
+    x[V + 20011] = 80;
+    return x;
+  };
+  const targets = Int32Array.from([16999, 20011, 6002, 0]);
+  const scale = 1 / 3;
+  for (const dtype of ['f32', 'bf16'] as const) {
+    it(`${dtype}: loss within 1e-6 relative, gradient within ${dtype === 'f32' ? '1e-6 · scale' : 'bf16 rounding'}`, () => {
+      let x = rows();
+      if (dtype === 'bf16') x = bf16ToF32(f32ToBf16(x));
+      withScope(() => {
+        const l = dtype === 'f32' ? Tensor.fromArray(x, [N, V]) : Tensor.fromArray(f32ToBf16(x), [N, V], 'bf16');
+        const losses = Tensor.zeros([N], 'f32');
+        ops.crossEntropy(l, Tensor.fromArray(targets, [N]), losses, { dlogits: l, gradScale: scale });
+        const rowLoss = losses.toArray() as Float32Array;
+        const out = l.toArray();
+        const grad = dtype === 'f32' ? (out as Float32Array) : bf16ToF32(out as Uint16Array);
+        let want = 0, worst = 0, subnormals = 0;
+        for (let n = 0; n < N; n++) {
+          const row = x.subarray(n * V, (n + 1) * V);
+          const mx = row.reduce((a, b) => Math.max(a, b), -Infinity);
+          let s = 0;
+          for (const v of row) s += Math.exp(v - mx);
+          const lse = mx + Math.log(s);
+          want += lse - row[targets[n]];
+          expect(Math.abs(rowLoss[n] - (lse - row[targets[n]]))).toBeLessThanOrEqual(1e-6 * Math.max(1, lse - row[targets[n]]));
+          for (let c = 0; c < V; c++) {
+            const g = scale * (Math.exp(row[c] - lse) - (c === targets[n] ? 1 : 0));
+            const got = grad[n * V + c];
+            if (g !== 0 && Math.abs(g) < 2 ** -126) subnormals += got !== 0 ? 1 : 0;
+            // f32: absolute against scale; bf16: half a bf16 ulp of the value (2^-9 relative) or of
+            // the subnormal spacing 2^-133, plus the f32 computation's error.
+            const err = dtype === 'f32' ? Math.abs(got - g) / scale : Math.abs(got - g) / (2 ** -8 * Math.abs(g) + 2 ** -133);
+            worst = Math.max(worst, err);
+          }
+        }
+        expect(Math.abs(rowLoss.reduce((a, b) => a + b, 0) - want) / Math.abs(want)).toBeLessThan(1e-6);
+        expect(worst).toBeLessThan(dtype === 'f32' ? 1e-6 : 1);
+        expect(grad[2 * V]).toBe(0);
+        expect(subnormals).toBeGreaterThan(1000);
+      });
+    });
+  }
+});
+
+describe('cross-entropy on a row of -inf logits', () => {
+  // Nothing to normalise: the loss is NaN (-inf - -inf), as the chunked kernel gave; the gradient
+  // is 0 but -scale at the target, not NaN.
+  for (const dtype of ['f32', 'bf16'] as const) {
+    it(dtype, () => {
+      const V = 1000;
+      const x = new Float32Array(V).fill(-Infinity);
+      withScope(() => {
+        const l = dtype === 'f32' ? Tensor.fromArray(x, [1, V]) : Tensor.fromArray(f32ToBf16(x), [1, V], 'bf16');
+        const losses = Tensor.zeros([1], 'f32');
+        ops.crossEntropy(l, Tensor.fromArray(Int32Array.from([7]), [1]), losses, { dlogits: l, gradScale: 0.5 });
+        const o = l.toArray();
+        const g = dtype === 'f32' ? (o as Float32Array) : bf16ToF32(o as Uint16Array);
+        expect(Number.isNaN((losses.toArray() as Float32Array)[0])).toBe(true);
+        expect(g[7]).toBe(-0.5);
+        expect([...g].filter((v, i) => i !== 7).every((v) => v === 0)).toBe(true);
+      });
+    });
+  }
 });
 
 describe('bit-identical whatever the thread count', () => {

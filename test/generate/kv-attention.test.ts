@@ -1,12 +1,13 @@
 // The native kvAttention op against a double-precision JS reference: new keys/values land in the
 // right cache rows (and nothing else changes), each segment attends causally over its slot.
 import { describe, expect, it } from 'vitest';
-import { Tensor, native, withScope } from '../../src/tensor/index.js';
+import { Tensor, bf16ToF32, f32ToBf16, native, withScope } from '../../src/tensor/index.js';
 import { randn, rng } from '../helpers/random.js';
 
 const [S, L, Hq, Hkv, D] = [3, 12, 4, 2, 8];
 
-function reference(q: Float32Array, kn: Float32Array, vn: Float32Array, kc: Float32Array, vc: Float32Array, segs: number[][], scale: number) {
+function reference(q: Float32Array, kn: Float32Array, vn: Float32Array, kc: Float32Array, vc: Float32Array, segs: number[][], scale: number, dims = { L, Hq, Hkv, D }) {
+  const { L, Hq, Hkv, D } = dims;
   const K = Float64Array.from(kc), Vv = Float64Array.from(vc);
   const out = new Float64Array(q.length);
   const kvRow = Hkv * D;
@@ -73,4 +74,41 @@ describe('kvAttention (native)', () => {
       expect(() => native().kvAttention(q.handle, kn.handle, kn.handle, K.handle, V.handle, Tensor.fromArray(Int32Array.from([0, 0, 1, 0]), [1, 4]).handle, q.handle, 0.3)).toThrow(/out overlaps q/);
     });
   });
+
+  // Every segment one token (decoding): the direct path, parallel over kv heads for one long
+  // sequence, one segment per thread for a batch. A head dimension that is not a multiple of 16
+  // (masked loads), 4 query heads per kv head, bf16 and f32.
+  for (const dtype of ['f32', 'bf16'] as const) {
+    it(`one token per segment (decode), ${dtype}: one 300-token slot and a batch of 3, against double precision`, () => {
+      const dims = { L: 320, Hq: 8, Hkv: 2, D: 72 };
+      const r = rng(dtype === 'f32' ? 18 : 19);
+      const round = (a: Float32Array) => (dtype === 'bf16' ? bf16ToF32(f32ToBf16(a)) : a);
+      for (const segs of [[[1, 299, 1, 0]], [[0, 0, 1, 2], [2, 150, 1, 0], [1, 319, 1, 1]]]) {
+        const rows = 3, slots = 3;
+        const q = round(randn(rows * dims.Hq * dims.D, r)), kn = round(randn(rows * dims.Hkv * dims.D, r)), vn = round(randn(rows * dims.Hkv * dims.D, r));
+        const kc = round(randn(slots * dims.L * dims.Hkv * dims.D, r, 0.5)), vc = round(randn(slots * dims.L * dims.Hkv * dims.D, r));
+        const scale = 1 / Math.sqrt(dims.D);
+        const ref = reference(q, kn, vn, kc, vc, segs, scale, dims);
+        withScope(() => {
+          const t = (a: Float32Array, shape: number[]) => (dtype === 'f32' ? Tensor.fromArray(a, shape) : Tensor.fromArray(f32ToBf16(a), shape, 'bf16'));
+          const K = t(kc, [slots, dims.L, dims.Hkv, dims.D]), V = t(vc, [slots, dims.L, dims.Hkv, dims.D]), out = Tensor.empty([rows, dims.Hq, dims.D], dtype);
+          native().kvAttention(t(q, [rows, dims.Hq, dims.D]).handle, t(kn, [rows, dims.Hkv, dims.D]).handle, t(vn, [rows, dims.Hkv, dims.D]).handle, K.handle, V.handle,
+            Tensor.fromArray(Int32Array.from(segs.flat()), [segs.length, 4]).handle, out.handle, scale);
+          const o = out.toArray();
+          const got = dtype === 'f32' ? (o as Float32Array) : bf16ToF32(o as Uint16Array);
+          let worst = 0;
+          for (const [, , , row] of segs) {
+            for (let i = row * dims.Hq * dims.D; i < (row + 1) * dims.Hq * dims.D; i++) {
+              // bf16: the output's rounding (2^-9 relative) on top of fp32 math.
+              const tol = dtype === 'f32' ? 1e-5 : 2 ** -8 * Math.abs(ref.out[i]) + 1e-6;
+              worst = Math.max(worst, Math.abs(got[i] - ref.out[i]) / tol);
+            }
+          }
+          expect(worst).toBeLessThanOrEqual(1);
+          const kk = K.toArray(), want = dtype === 'f32' ? Float32Array.from(ref.K) : f32ToBf16(Float32Array.from(ref.K));
+          expect([...kk].every((v, i) => v === want[i])).toBe(true);
+        });
+      }
+    });
+  }
 });
