@@ -31,6 +31,9 @@ namespace pt {
 namespace gemm_detail {
 
 // ---------------------------------------------------------------- micro-kernels
+// Out of line, so the accumulator loop gets the registers to itself: inlined into the driver, GCC
+// kept the loop counter and the B pointer on the stack (a memory round trip every k step).
+#define POLYTUNE_KERNEL __attribute__((noinline))
 inline void tile_out(float* c, int64_t ldc, int r, int col, float v, bool add) {
   float* q = c + r * ldc + col;
   *q = add ? *q + v : v;
@@ -40,7 +43,7 @@ inline void tile_out(float* c, int64_t ldc, int r, int col, float v, bool add) {
 // 28 of the 32 zmm registers hold the 14×32 accumulator tile.
 struct KernelF32 {
   static constexpr int MR = 14, NR = 32;
-  static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
     __m512 acc[MR][2];
 #pragma GCC unroll 14
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -71,7 +74,7 @@ struct KernelF32 {
 // 12 of the 16 ymm registers hold the 6×16 accumulator tile.
 struct KernelF32 {
   static constexpr int MR = 6, NR = 16;
-  static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -102,7 +105,7 @@ struct KernelF32 {
 // Portable: plain loops the compiler may vectorise.
 struct KernelF32 {
   static constexpr int MR = 4, NR = 16;
-  static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
     float acc[MR][NR] = {};
     for (int64_t k = 0; k < kp; k++) {
       for (int r = 0; r < MR; r++)
@@ -120,7 +123,7 @@ struct KernelF32 {
 // vdpbf16ps: each lane adds the two exact bf16×bf16 products of a pair to an fp32 accumulator.
 struct KernelPair {
   static constexpr int MR = 14, NR = 32;
-  static void run(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void run(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, bool add) {
     __m512 acc[MR][2];
 #pragma GCC unroll 14
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
