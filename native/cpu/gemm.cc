@@ -227,16 +227,18 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
     if (whole) {
       // All of op(B) packed at once, then every chunk's tasks in one loop: two barriers per call
       // instead of two per column chunk, which on a shared machine (a thread that lost its core
-      // holds every barrier) is most of the difference.
+      // holds every barrier) is most of the difference. Tasks are handed out one at a time, so a
+      // thread that lost its core for a while does fewer of them instead of holding the barrier;
+      // results do not depend on which thread runs a task (its outputs are its own, in a fixed order).
       if (!packed_already) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < chunks * npan_max; i++) {
           const int64_t ch = i / npan_max, q = i % npan_max, jc = ch * nc;
           if (q < ceil_div(std::min(nc, N - jc), NR)) pack_panel(jc, bfull + ch * int64_t(b_elems), q);
         }
       }
       const int64_t per_chunk = row_blocks * col_splits;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
       for (int64_t i = 0; i < chunks * per_chunk; i++) {
         const int64_t ch = i / per_chunk, jc = ch * nc;
         const int64_t npan = ceil_div(std::min(nc, N - jc), NR);

@@ -25,170 +25,15 @@
 #endif
 
 #include "common.h"
+#include "gemm_pack.h"
 
 namespace pt {
 namespace gemm_detail {
 
-// ---------------------------------------------------------------- element access into op(X)
-template <typename T>
-struct View {
-  const T* p;
-  int64_t ld;
-  bool trans;  // op(X)[r][c] = trans ? X[c][r] : X[r][c]
-  float at(int64_t r, int64_t c) const { return load(p, trans ? c * ld + r : r * ld + c); }
-  const T* addr(int64_t r, int64_t c) const { return p + (trans ? c * ld + r : r * ld + c); }
-};
-
-inline uint32_t bits_of(float v) { uint32_t u; std::memcpy(&u, &v, 4); return u; }
-inline uint16_t raw(const bf16* p, int64_t i) { return p[i]; }
-
-#if defined(__AVX512F__)
-// All-ones masked intrinsics below compile to the plain instructions; the unmasked forms trip
-// GCC 12's -Wmaybe-uninitialized through their _mm512_undefined_*() pass-through.
-
-// In-register transpose of a 16×16 block of 32-bit values (v[i] = row i on entry, column i on exit).
-inline void transpose16(__m512 v[16]) {
-  constexpr __mmask16 all = 0xffff;
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_mask_unpacklo_ps(v[i], all, v[i], v[i + 1]);
-    t[i + 1] = _mm512_mask_unpackhi_ps(v[i], all, v[i], v[i + 1]);
-  }
-  for (int g = 0; g < 16; g += 4) {
-    v[g] = _mm512_mask_shuffle_ps(t[g], all, t[g], t[g + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    v[g + 1] = _mm512_mask_shuffle_ps(t[g], all, t[g], t[g + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    v[g + 2] = _mm512_mask_shuffle_ps(t[g], all, t[g + 1], t[g + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    v[g + 3] = _mm512_mask_shuffle_ps(t[g], all, t[g + 1], t[g + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  // v[4g + j] now holds, in 128-bit lane L, column 4L + j of rows 4g..4g+3.
-  auto lanes = [&](__m512 x, __m512 y, int imm) {
-    return imm == 0x88 ? _mm512_mask_shuffle_f32x4(x, all, x, y, 0x88) : _mm512_mask_shuffle_f32x4(x, all, x, y, 0xdd);
-  };
-  for (int j = 0; j < 4; j++) {
-    const __m512 a = lanes(v[j], v[4 + j], 0x88), b = lanes(v[j], v[4 + j], 0xdd);
-    const __m512 c = lanes(v[8 + j], v[12 + j], 0x88), d = lanes(v[8 + j], v[12 + j], 0xdd);
-    t[j] = lanes(a, c, 0x88);
-    t[8 + j] = lanes(a, c, 0xdd);
-    t[4 + j] = lanes(b, d, 0x88);
-    t[12 + j] = lanes(b, d, 0xdd);
-  }
-  for (int i = 0; i < 16; i++) v[i] = t[i];
-}
-#endif
-
-// ---------------------------------------------------------------- fp32 packing
-// Packs rows [r0, r0+rows) × k [k0, k0+kc) of op(X) into W-wide panels: dst[kk*W + r].
-// "rows" are op(A) rows for A, op(B) columns for B (the caller passes B as its transpose view).
-template <int W, typename T>
-void pack_f32_panel(const View<T>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, float* dst) {
-  if (x.trans) {
-    // The W values of one k are contiguous in memory: copy row by row.
-    for (int64_t kk = 0; kk < kc; kk++) {
-      const T* src = x.p + (k0 + kk) * x.ld + r0;
-      float* d = dst + kk * W;
-      int64_t r = 0;
-      for (; r < rows; r++) d[r] = load(src, r);
-      for (; r < W; r++) d[r] = 0.f;
-    }
-    return;
-  }
-  // Each of the W rows is contiguous in k: a transpose.
-#if defined(__AVX512F__)
-  if (rows == W && W % 16 == 0) {
-    int64_t kk = 0;
-    for (; kk + 16 <= kc; kk += 16) {
-      for (int64_t rb = 0; rb < W; rb += 16) {
-        __m512 v[16];
-        for (int i = 0; i < 16; i++) {
-          const T* s = x.p + (r0 + rb + i) * x.ld + k0 + kk;
-          if constexpr (sizeof(T) == 4) {
-            v[i] = _mm512_loadu_ps(reinterpret_cast<const float*>(s));
-          } else {
-            __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s));
-            v[i] = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, h), 16));
-          }
-        }
-        transpose16(v);
-        for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (kk + i) * W + rb, v[i]);
-      }
-    }
-    for (; kk < kc; kk++)
-      for (int64_t r = 0; r < W; r++) dst[kk * W + r] = load(x.p, (r0 + r) * x.ld + k0 + kk);
-    return;
-  }
-#endif
-  for (int64_t r = 0; r < rows; r++) {
-    const T* src = x.p + (r0 + r) * x.ld + k0;
-    for (int64_t kk = 0; kk < kc; kk++) dst[kk * W + r] = load(src, kk);
-  }
-  for (int64_t r = rows; r < W; r++)
-    for (int64_t kk = 0; kk < kc; kk++) dst[kk * W + r] = 0.f;
-}
-
-// ---------------------------------------------------------------- bf16 pair packing
-template <int W>
-void pack_pair_panel(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst) {
-  const int64_t kp = (kc + 1) / 2;
-  if (x.trans) {
-    // Two consecutive k are two memory rows: interleave them.
-    for (int64_t p = 0; p < kp; p++) {
-      const bf16* lo = x.p + (k0 + 2 * p) * x.ld + r0;
-      const bf16* hi = 2 * p + 1 < kc ? lo + x.ld : nullptr;
-      uint32_t* d = dst + p * W;
-      int64_t r = 0;
-#if defined(__AVX512F__)
-      if (hi && rows == W) {
-        for (; r + 16 <= W; r += 16) {
-          __m512i a = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo + r)));
-          __m512i b = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi + r)));
-          _mm512_storeu_si512(d + r, _mm512_or_si512(a, _mm512_maskz_slli_epi32(0xffff, b, 16)));
-        }
-      }
-#endif
-      for (; r < rows; r++) d[r] = uint32_t(lo[r]) | (hi ? uint32_t(hi[r]) << 16 : 0u);
-      for (; r < W; r++) d[r] = 0u;
-    }
-    return;
-  }
-  // Each row holds its pairs contiguously: a 32-bit transpose (the odd tail handled alone).
-  const int64_t full = kc / 2;
-#if defined(__AVX512F__)
-  if (rows == W && W % 16 == 0) {
-    int64_t p = 0;
-    for (; p + 16 <= full; p += 16) {
-      for (int64_t rb = 0; rb < W; rb += 16) {
-        __m512 v[16];
-        for (int i = 0; i < 16; i++)
-          v[i] = _mm512_loadu_ps(reinterpret_cast<const float*>(x.p + (r0 + rb + i) * x.ld + k0 + 2 * p));
-        transpose16(v);
-        for (int i = 0; i < 16; i++) _mm512_storeu_ps(reinterpret_cast<float*>(dst + (p + i) * W + rb), v[i]);
-      }
-    }
-    for (; p < full; p++)
-      for (int64_t r = 0; r < W; r++) {
-        uint32_t u;
-        std::memcpy(&u, x.p + (r0 + r) * x.ld + k0 + 2 * p, 4);
-        dst[p * W + r] = u;
-      }
-    if (kc & 1)
-      for (int64_t r = 0; r < W; r++) dst[full * W + r] = x.p[(r0 + r) * x.ld + k0 + kc - 1];
-    return;
-  }
-#endif
-  for (int64_t r = 0; r < rows; r++) {
-    const bf16* src = x.p + (r0 + r) * x.ld + k0;
-    for (int64_t p = 0; p < full; p++) {
-      uint32_t u;
-      std::memcpy(&u, src + 2 * p, 4);
-      dst[p * W + r] = u;
-    }
-    if (kc & 1) dst[full * W + r] = src[kc - 1];
-  }
-  for (int64_t r = rows; r < W; r++)
-    for (int64_t p = 0; p < kp; p++) dst[p * W + r] = 0u;
-}
-
 // ---------------------------------------------------------------- micro-kernels
+// Out of line, so the accumulator loop gets the registers to itself: inlined into the driver, GCC
+// kept the loop counter and the B pointer on the stack (a memory round trip every k step).
+#define POLYTUNE_KERNEL __attribute__((noinline))
 inline void tile_out(float* c, int64_t ldc, int r, int col, float v, bool add) {
   float* q = c + r * ldc + col;
   *q = add ? *q + v : v;
@@ -198,7 +43,7 @@ inline void tile_out(float* c, int64_t ldc, int r, int col, float v, bool add) {
 // 28 of the 32 zmm registers hold the 14×32 accumulator tile.
 struct KernelF32 {
   static constexpr int MR = 14, NR = 32;
-  static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
     __m512 acc[MR][2];
 #pragma GCC unroll 14
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -229,7 +74,7 @@ struct KernelF32 {
 // 12 of the 16 ymm registers hold the 6×16 accumulator tile.
 struct KernelF32 {
   static constexpr int MR = 6, NR = 16;
-  static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -260,7 +105,7 @@ struct KernelF32 {
 // Portable: plain loops the compiler may vectorise.
 struct KernelF32 {
   static constexpr int MR = 4, NR = 16;
-  static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
     float acc[MR][NR] = {};
     for (int64_t k = 0; k < kp; k++) {
       for (int r = 0; r < MR; r++)
@@ -278,7 +123,7 @@ struct KernelF32 {
 // vdpbf16ps: each lane adds the two exact bf16×bf16 products of a pair to an fp32 accumulator.
 struct KernelPair {
   static constexpr int MR = 14, NR = 32;
-  static void run(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void run(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, bool add) {
     __m512 acc[MR][2];
 #pragma GCC unroll 14
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();

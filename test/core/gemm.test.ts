@@ -2,6 +2,10 @@
 // for x·Wᵀ with up to 16 rows, the packed path above it and for the other forms; edge tiles and
 // k tails), against double-precision sums of the same (bf16-rounded) inputs, and bit-identical
 // whatever the thread count.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor, bf16ToF32, f32ToBf16, ops, withScope, type DType } from '../../src/tensor/index.js';
 import { randn, rng } from '../helpers/random.js';
@@ -75,4 +79,42 @@ describe('gemm is bit-identical whatever the thread count', () => {
     expect(digests[0]).toMatch(/^[0-9a-f]{64}$/);
     expect(new Set(digests).size).toBe(1);
   }, 60_000);
+});
+
+describe('gemm on every ISA path the same source compiles to', () => {
+  // The addon is built for this machine's CPU, so the other kernels and packers (AVX-512 without
+  // bf16 dot products, AVX2, portable) are compiled here into a standalone check, as on a CPU that
+  // picks them, and run against double-precision sums.
+  const root = join(import.meta.dirname, '..', '..');
+  const gxx = process.env.CXX ?? 'g++';
+  const hasGxx = spawnSync(gxx, ['--version']).status === 0;
+  const paths: [string, string[]][] = [
+    ['avx512bf16', ['-march=native']],
+    ['avx512', ['-march=native', '-mno-avx512bf16']],
+    ['avx2', ['-march=x86-64-v3']],
+    ['portable', ['-march=x86-64']],
+  ];
+  const cpu = join(root, 'native', 'cpu');
+  for (const [isa, flags] of paths) {
+    it.skipIf(!hasGxx)(`${isa} (${flags.join(' ')}): f32 and bf16, three forms, edges, k tails, accumulate${hasGxx ? '' : ` (skipped: no ${gxx})`}`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'polytune-gemm-'));
+      try {
+        const exe = join(dir, 'gemm_check');
+        const srcs = [join(root, 'test', 'native', 'gemm_check.cc'), ...['gemm.cc', 'pack_cache.cc', 'gemm_small_m.cc'].map((f) => join(cpu, f))];
+        const cc = spawnSync(gxx, ['-O2', '-std=c++17', '-fopenmp', ...flags, `-I${join(root, 'native')}`, ...srcs, '-o', exe], { encoding: 'utf8' });
+        expect(cc.status, cc.stderr).toBe(0);
+        const run = spawnSync(exe, [], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
+        // -march=native on a CPU without the ISA compiles a different path (reported below); a
+        // compiled path this CPU cannot run stops with SIGILL: say so.
+        if (run.signal === 'SIGILL') return void console.warn(`gemm ${isa}: this CPU cannot run it, not checked`);
+        expect(run.status, run.stderr).toBe(0);
+        const r = JSON.parse(run.stdout) as { isa: string; checked: number; bad: number };
+        if (r.isa !== isa) return void console.warn(`gemm ${isa}: this CPU compiles ${r.isa} for it, checked that instead`);
+        expect(r.checked).toBe(133116);
+        expect(r.bad).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 120_000);
+  }
 });

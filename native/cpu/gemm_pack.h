@@ -1,0 +1,196 @@
+// Packing of op(A) and op(B) into the micro-panels the GEMM micro-kernels read (formats in
+// gemm_kernels.h). A panel is W "rows" (op(A) rows, or op(B) columns) by kc k steps; packed row kk
+// holds the W values of one k (one bf16 pair for the pair format) contiguously, rows past the
+// matrix edge as zeros.
+//
+// Each source layout is one of two cases: the W values of one k are contiguous in memory (a copy,
+// or an interleave of two memory rows for pairs), or each of the W rows is contiguous in k (a
+// transpose). With AVX-512 both are done 16 rows at a time with masked loads and stores, so a
+// panel width that is not a multiple of 16 (the 14-row A panel), an edge panel or a k tail costs
+// the same vector code as a full block; other builds use the scalar loops at the end.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define POLYTUNE_PACK_AVX512 1
+#endif
+
+#include "common.h"
+
+namespace pt {
+namespace gemm_detail {
+
+template <typename T>
+struct View {
+  const T* p;
+  int64_t ld;
+  bool trans;  // op(X)[r][c] = trans ? X[c][r] : X[r][c]
+  float at(int64_t r, int64_t c) const { return load(p, trans ? c * ld + r : r * ld + c); }
+  const T* addr(int64_t r, int64_t c) const { return p + (trans ? c * ld + r : r * ld + c); }
+};
+
+#if defined(__AVX512F__)
+// All-ones masked intrinsics below compile to the plain instructions; the unmasked forms trip
+// GCC 12's -Wmaybe-uninitialized through their _mm512_undefined_*() pass-through.
+
+// In-register transpose of a 16×16 block of 32-bit values (v[i] = row i on entry, column i on exit).
+inline void transpose16(__m512 v[16]) {
+  constexpr __mmask16 all = 0xffff;
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_mask_unpacklo_ps(v[i], all, v[i], v[i + 1]);
+    t[i + 1] = _mm512_mask_unpackhi_ps(v[i], all, v[i], v[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {
+    v[g] = _mm512_mask_shuffle_ps(t[g], all, t[g], t[g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    v[g + 1] = _mm512_mask_shuffle_ps(t[g], all, t[g], t[g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    v[g + 2] = _mm512_mask_shuffle_ps(t[g], all, t[g + 1], t[g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    v[g + 3] = _mm512_mask_shuffle_ps(t[g], all, t[g + 1], t[g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // v[4g + j] now holds, in 128-bit lane L, column 4L + j of rows 4g..4g+3.
+  auto lanes = [&](__m512 x, __m512 y, int imm) {
+    return imm == 0x88 ? _mm512_mask_shuffle_f32x4(x, all, x, y, 0x88) : _mm512_mask_shuffle_f32x4(x, all, x, y, 0xdd);
+  };
+  for (int j = 0; j < 4; j++) {
+    const __m512 a = lanes(v[j], v[4 + j], 0x88), b = lanes(v[j], v[4 + j], 0xdd);
+    const __m512 c = lanes(v[8 + j], v[12 + j], 0x88), d = lanes(v[8 + j], v[12 + j], 0xdd);
+    t[j] = lanes(a, c, 0x88);
+    t[8 + j] = lanes(a, c, 0xdd);
+    t[4 + j] = lanes(b, d, 0x88);
+    t[12 + j] = lanes(b, d, 0xdd);
+  }
+  for (int i = 0; i < 16; i++) v[i] = t[i];
+}
+#endif
+
+#if defined(POLYTUNE_PACK_AVX512)
+// The first n (clamped to [0, 16]) of 16 lanes.
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+inline __mmask32 first_halves(int64_t n) {
+  return n >= 32 ? __mmask32(0xffffffffu) : n <= 0 ? __mmask32(0) : __mmask32((1u << n) - 1);
+}
+// Lanes past the mask read as zero and are not touched in memory (no fault past an edge).
+inline __m512 load16_f32(const float* s, __mmask16 m) { return _mm512_maskz_loadu_ps(m, s); }
+inline __m512 load16_f32(const bf16* s, __mmask16 m) {
+  const __m512i w = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_maskz_loadu_epi16(m, s));
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, w, 16));
+}
+// 16 bf16 of each of two memory rows (k and k+1) as 16 pairs, low half = row k.
+inline __m512i load16_pairs(const bf16* lo, const bf16* hi, __mmask16 m) {
+  const __m512i a = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_maskz_loadu_epi16(m, lo));
+  if (!hi) return a;
+  const __m512i b = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_maskz_loadu_epi16(m, hi));
+  return _mm512_or_si512(a, _mm512_maskz_slli_epi32(0xffff, b, 16));
+}
+
+// Transposes rows [r0, r0+rows) (each `units` 32-bit units long from `at(i)`, i < rows) into
+// dst[u*W + i]; load(i, u0, n) gives row i's units [u0, u0+n) as 16 lanes, zeros past n.
+template <int W, class Load>
+inline void transpose_rows(int64_t rows, int64_t units, float* dst, Load load) {
+  for (int rb = 0; rb < W; rb += 16) {
+    const int64_t nr = std::min<int64_t>(16, rows - rb);
+    const __mmask16 out = first_lanes(W - rb);
+    for (int64_t u = 0; u < units; u += 16) {
+      const int64_t nu = std::min<int64_t>(16, units - u);
+      __m512 v[16];
+      for (int i = 0; i < 16; i++) v[i] = i < nr ? load(rb + i, u, nu) : _mm512_setzero_ps();
+      transpose16(v);
+      for (int64_t i = 0; i < nu; i++) _mm512_mask_storeu_ps(dst + (u + i) * W + rb, out, v[i]);
+    }
+  }
+}
+#endif
+
+// ---------------------------------------------------------------- fp32 packing
+// Packs rows [r0, r0+rows) × k [k0, k0+kc) of op(X) into a W-wide panel: dst[kk*W + r].
+// "rows" are op(A) rows for A, op(B) columns for B (the caller passes B as its transpose view).
+template <int W, typename T>
+void pack_f32_panel(const View<T>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, float* dst) {
+#if defined(POLYTUNE_PACK_AVX512)
+  if (x.trans) {
+    for (int64_t kk = 0; kk < kc; kk++) {
+      const T* src = x.p + (k0 + kk) * x.ld + r0;
+      for (int rb = 0; rb < W; rb += 16)
+        _mm512_mask_storeu_ps(dst + kk * W + rb, first_lanes(W - rb), load16_f32(src + rb, first_lanes(rows - rb)));
+    }
+  } else {
+    transpose_rows<W>(rows, kc, dst, [&](int64_t i, int64_t u, int64_t n) {
+      return load16_f32(x.p + (r0 + i) * x.ld + k0 + u, first_lanes(n));
+    });
+  }
+#else
+  if (x.trans) {
+    for (int64_t kk = 0; kk < kc; kk++) {
+      const T* src = x.p + (k0 + kk) * x.ld + r0;
+      float* d = dst + kk * W;
+      int64_t r = 0;
+      for (; r < rows; r++) d[r] = load(src, r);
+      for (; r < W; r++) d[r] = 0.f;
+    }
+    return;
+  }
+  for (int64_t r = 0; r < rows; r++) {
+    const T* src = x.p + (r0 + r) * x.ld + k0;
+    for (int64_t kk = 0; kk < kc; kk++) dst[kk * W + r] = load(src, kk);
+  }
+  for (int64_t r = rows; r < W; r++)
+    for (int64_t kk = 0; kk < kc; kk++) dst[kk * W + r] = 0.f;
+#endif
+}
+
+// ---------------------------------------------------------------- bf16 pair packing
+// Packed row p holds k0+2p (low half) and k0+2p+1 (high half; zero past kc) for the W rows.
+template <int W>
+void pack_pair_panel(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst) {
+  const int64_t kp = (kc + 1) / 2;
+#if defined(POLYTUNE_PACK_AVX512)
+  if (x.trans) {
+    for (int64_t p = 0; p < kp; p++) {
+      const bf16* lo = x.p + (k0 + 2 * p) * x.ld + r0;
+      const bf16* hi = 2 * p + 1 < kc ? lo + x.ld : nullptr;
+      for (int rb = 0; rb < W; rb += 16)
+        _mm512_mask_storeu_epi32(dst + p * W + rb, first_lanes(W - rb), load16_pairs(lo + rb, hi ? hi + rb : nullptr, first_lanes(rows - rb)));
+    }
+  } else {
+    // A row's pairs are contiguous: a 32-bit transpose; an odd tail's high half is loaded as zero.
+    transpose_rows<W>(rows, kp, reinterpret_cast<float*>(dst), [&](int64_t i, int64_t u, int64_t) {
+      const bf16* s = x.p + (r0 + i) * x.ld + k0 + 2 * u;
+      return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(first_halves(kc - 2 * u), s));
+    });
+  }
+#else
+  const int64_t full = kc / 2;
+  if (x.trans) {
+    for (int64_t p = 0; p < kp; p++) {
+      const bf16* lo = x.p + (k0 + 2 * p) * x.ld + r0;
+      const bf16* hi = 2 * p + 1 < kc ? lo + x.ld : nullptr;
+      uint32_t* d = dst + p * W;
+      int64_t r = 0;
+      for (; r < rows; r++) d[r] = uint32_t(lo[r]) | (hi ? uint32_t(hi[r]) << 16 : 0u);
+      for (; r < W; r++) d[r] = 0u;
+    }
+    return;
+  }
+  for (int64_t r = 0; r < rows; r++) {
+    const bf16* src = x.p + (r0 + r) * x.ld + k0;
+    for (int64_t p = 0; p < full; p++) {
+      uint32_t u;
+      std::memcpy(&u, src + 2 * p, 4);
+      dst[p * W + r] = u;
+    }
+    if (kc & 1) dst[full * W + r] = src[kc - 1];
+  }
+  for (int64_t r = rows; r < W; r++)
+    for (int64_t p = 0; p < kp; p++) dst[p * W + r] = 0u;
+#endif
+}
+
+}  // namespace gemm_detail
+}  // namespace pt
