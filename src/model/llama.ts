@@ -81,8 +81,8 @@ export class LlamaModel {
     ({ cos: this.cos, sin: this.sin } = keepAll(ropeTables(config.max_position_embeddings, this.D, config.rope_theta, this.device)));
   }
 
-  static fromWeights(config: LlamaConfig, weights: Map<string, Float32Array>, dtype: DType, options?: ModelOptions): LlamaModel {
-    return new LlamaModel(config, keepAll(toTensors(weights, config, dtype)), options);
+  static fromWeights(config: LlamaConfig, weights: Map<string, Float32Array>, dtype: DType, options?: ModelOptions, device: Device = 'cpu'): LlamaModel {
+    return new LlamaModel(config, keepAll(toTensors(weights, config, dtype, device)), options);
   }
 
   private p(name: string): Tensor {
@@ -121,7 +121,7 @@ export class LlamaModel {
   /** Loss without gradients (validation). */
   forwardLoss(batch: Batch): LossResult {
     return withScope(() => {
-      const b = this.upload(batch);
+      const b = this.upload(batch, true);
       const x = this.trunk(b, null);
       const hf = ops.rmsnorm(x, this.p('model.norm.weight'), this.config.rms_norm_eps).out;
       return this.head(hf, b, null, 0);
@@ -136,7 +136,7 @@ export class LlamaModel {
   forwardBackward(host: Batch, gradScale: number): LossResult {
     if (this.grads.size === 0) this.zeroGrads();
     return withScope(() => {
-      const batch = this.upload(host);
+      const batch = this.upload(host, true);
       const saved: (LayerSaved | Tensor)[] = [];
       const xL = this.trunk(batch, saved);
       const wn = this.p('model.norm.weight');
@@ -161,7 +161,8 @@ export class LlamaModel {
   }
 
   /** Validates the host batch (ids, targets, positions, documents, count) and puts it on the model's device. */
-  private upload(batch: Batch): DeviceBatch {
+  private upload(batch: Batch, needTargets = false): DeviceBatch {
+    if (needTargets && !batch.targets) throw new Error('model: this batch has no targets');
     return uploadBatch(batch, this.config, this.device);
   }
 
@@ -277,8 +278,7 @@ export class LlamaModel {
    * bounded whatever the batch; with dhf, also the gradients of the head weight and of hf.
    */
   private head(hf: Tensor, batch: DeviceBatch, dhf: Tensor | null, gradScale: number): LossResult {
-    const targets = batch.targets;
-    if (!targets) throw new Error('model: this batch has no targets');
+    const targets = batch.targets!;
     const N = hf.shape[0];
     const V = this.config.vocab_size;
     // About 1 GiB of logits per chunk: few enough chunks that the head weight is streamed (and
