@@ -48,7 +48,8 @@ describe('Batch', () => {
     targets[2] = -100;
     const cu = [0];
     for (const n of lens) cu.push(cu[cu.length - 1] + n);
-    const positions = Int32Array.from({ length: N }, (_, i) => i - cu[cu.findLastIndex((s) => s <= i)]);
+    const positions = new Int32Array(N);
+    for (let d = 0; d < lens.length; d++) for (let i = cu[d]; i < cu[d + 1]; i++) positions[i] = i - cu[d];
     withScope(() => {
       const packed = LlamaModel.fromWeights(TINY, weights, 'f32');
       packed.zeroGrads();
