@@ -194,7 +194,7 @@ static void check_cross_entropy(cu::Context& c) {
       t.i32()[0] = 4095 < V ? 4095 : 0;  // the CPU's chunk edge
       const float gs = 1.f / 37.f;
       Host dl = poisoned(dt, N * V);
-      std::vector<float> cpu_loss(size_t(N));
+      std::vector<float> cpu_loss(static_cast<size_t>(N));  // not size_t(N): that parses as a function declaration
       pt::cross_entropy(dt, N, V, logits.data(), t.i32(), -100, cpu_loss.data(), dl.data(), gs);
       Dev Dlog(c, logits), Dt(c, t), Dloss(c, DType::F32, N), Ddl(c, dt, N * V);
       cu::cross_entropy(c, dt, N, V, Dlog.p, Dt.as<int32_t>(), -100, Dloss.as<float>(), Ddl.p, gs);
