@@ -98,7 +98,7 @@ void attention(const In& q, const In& k, const In& v, const std::optional<In>& c
         const int32_t* one = row_offsets(c, own, 1, d.Tq, "attention cu_seqlens");
         const size_t es = dtype_size(q.dtype), qrow = size_t(d.Tq * d.Hq * d.D) * es, krow = size_t(d.Tk * d.Hkv * d.D) * es;
         for (int64_t b = 0; b < d.B; b++) {
-          cuda::attention_forward(c, q.dtype, d.Tq, 1, maxlen, d.Hq, d.Hkv, d.D, float(scale), one,
+          cuda::attention_forward(c, q.dtype, d.Tq, 1, d.Tq, d.Hq, d.Hkv, d.D, float(scale), one,
                                   static_cast<const char*>(q.data()) + b * qrow, static_cast<const char*>(k.data()) + b * krow,
                                   static_cast<const char*>(v.data()) + b * krow, static_cast<char*>(out.data()) + b * qrow,
                                   l + b * d.Hq * d.Tq);
@@ -159,7 +159,7 @@ void attention_backward(const In& q, const In& k, const In& v, const std::option
         auto at = [](const void* p, size_t off) { return static_cast<const char*>(p) + off; };
         auto mut = [](void* p, size_t off) { return static_cast<char*>(p) + off; };
         for (int64_t b = 0; b < d.B; b++) {
-          cuda::attention_backward(c, q.dtype, d.Tq, 1, maxlen, d.Hq, d.Hkv, d.D, float(scale), one,
+          cuda::attention_backward(c, q.dtype, d.Tq, 1, d.Tq, d.Hq, d.Hkv, d.D, float(scale), one,
                                    at(q.data(), b * qrow), at(k.data(), b * krow), at(v.data(), b * krow), at(out.data(), b * qrow),
                                    at(dout.data(), b * qrow), l + b * d.Hq * d.Tq, mut(dq.data(), b * qrow),
                                    mut(dk.data(), b * krow), mut(dv.data(), b * krow));
