@@ -76,8 +76,6 @@ export const run: BenchSuite = async (opts) => {
       }
       model.dispose();
       opt.dispose();
-      mb.batch.ids.dispose();
-      mb.batch.targets!.dispose();
       const tokens = c.B * c.T;
       const row: Record<string, string | number> = { model: c.name, dtype, tokens, 'ours ms': median(ours), 'ours tok/s': (tokens * 1e3) / median(ours) };
       if (peer.length) {

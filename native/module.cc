@@ -108,9 +108,9 @@ Napi::Object init_module(Napi::Env env, Napi::Object exports) {
   bind<&ops::rmsnorm>(env, exports, "rmsnorm", {"x", "weight", "eps", "out", "rstd"});
   bind<&ops::rmsnorm_backward>(env, exports, "rmsnormBackward", {"x", "weight", "rstd", "dout", "dx", "dweight"});
   bind<&ops::rope>(env, exports, "rope", {"x", "positions", "cos", "sin", "out", "inverse"});
-  bind<&ops::attention>(env, exports, "attention", {"q", "k", "v", "doc", "out", "lse", "scale"});
+  bind<&ops::attention>(env, exports, "attention", {"q", "k", "v", "cu_seqlens", "out", "lse", "scale", "max_seqlen"});
   bind<&ops::attention_backward>(env, exports, "attentionBackward",
-                                 {"q", "k", "v", "doc", "out", "dout", "lse", "dq", "dk", "dv", "scale"});
+                                 {"q", "k", "v", "cu_seqlens", "out", "dout", "lse", "dq", "dk", "dv", "scale", "max_seqlen"});
   bind<&ops::kv_attention>(env, exports, "kvAttention", {"q", "knew", "vnew", "kcache", "vcache", "segments", "out", "scale"});
   bind<&ops::swiglu>(env, exports, "swiglu", {"gate", "up", "out"});
   bind<&ops::swiglu_backward>(env, exports, "swigluBackward", {"gate", "up", "dout", "dgate", "dup"});

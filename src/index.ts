@@ -8,6 +8,6 @@ export * from './checkpoint/index.js';
 export * from './train/index.js';
 export * from './train/grid.js';
 export { renderSvg, renderVegaSvg, type VegaLiteSpec } from './report/vega.js';
-// Both define a Batch: the model's (tensors) keeps the name, the data layer's (host arrays) is renamed.
+// One Batch (host arrays) from the data layer to the model; collateBatch's carries the data layer's bookkeeping too.
 export type { Batch } from './model/index.js';
-export type { Batch as DataBatch } from './data/index.js';
+export type { CollatedBatch } from './data/index.js';

@@ -264,30 +264,31 @@ float check(const char* op, DType dt, const Dims& d, float scale) {
   return scale == 0.f ? 1.f / std::sqrt(float(d.D)) : scale;
 }
 
-// First key each query may see, [B, Tq]: the start of its document (0 without doc ids). The last
+// First key each query may see, [B, Tq]: the start of its document (0 without cu_seqlens). The last
 // is its own position Tk - Tq + i, so every query sees at least one key. Because documents are
 // contiguous runs, what a query sees is one interval, and these starts never decrease along a row.
-std::vector<int32_t> first_keys(const char* op, const Dims& d, const int32_t* doc) {
+// The offsets are the Batch's, validated on the host before upload; what is checked here is only
+// what keeps the kernels inside their rows.
+std::vector<int32_t> first_keys(const char* op, const Dims& d, const int32_t* cu, int64_t docs) {
   std::vector<int32_t> lo(size_t(d.B * d.Tq), 0);
-  if (!doc) return lo;
-  std::vector<int32_t> start(size_t(d.Tk));
-  std::vector<std::pair<int32_t, int64_t>> runs;  // (document id, first position)
+  if (!cu) return lo;
+  const int64_t total = d.B * d.Tk;
+  if (docs < 1 || cu[0] != 0 || cu[docs] != total) {
+    fail(op, "cu_seqlens must run from 0 to B·Tk = " + std::to_string(total) + " over " + std::to_string(docs) +
+                 " documents, got " + std::to_string(docs < 0 ? 0 : cu[0]) + " .. " + std::to_string(docs < 0 ? 0 : cu[docs]));
+  }
+  std::vector<int32_t> start(static_cast<size_t>(total));
+  for (int64_t i = 0; i < docs; i++) {
+    const int64_t a = cu[i], e = cu[i + 1];
+    if (e < a) fail(op, "cu_seqlens decreases at document " + std::to_string(i) + " (" + std::to_string(a) + " then " + std::to_string(e) + ")");
+    if (e > a && a / d.Tk != (e - 1) / d.Tk) {
+      fail(op, "document " + std::to_string(i) + " [" + std::to_string(a) + ", " + std::to_string(e) + ") crosses a row of " +
+                   std::to_string(d.Tk) + " positions");
+    }
+    for (int64_t p = a; p < e; p++) start[size_t(p)] = int32_t(a % d.Tk);
+  }
   for (int64_t b = 0; b < d.B; b++) {
-    const int32_t* row = doc + b * d.Tk;
-    runs.clear();
-    for (int64_t p = 0; p < d.Tk; p++) {
-      if (p == 0 || row[p] != row[p - 1]) runs.emplace_back(row[p], p);
-      start[size_t(p)] = int32_t(runs.back().second);
-    }
-    std::sort(runs.begin(), runs.end());
-    for (size_t i = 1; i < runs.size(); i++) {
-      if (runs[i].first == runs[i - 1].first) {
-        fail(op, "doc[" + std::to_string(b) + "] has document id " + std::to_string(runs[i].first) +
-                     " in two separate runs (starting at positions " + std::to_string(runs[i - 1].second) +
-                     " and " + std::to_string(runs[i].second) + "); packed documents must be contiguous");
-      }
-    }
-    for (int64_t i = 0; i < d.Tq; i++) lo[size_t(b * d.Tq + i)] = start[size_t(d.Tk - d.Tq + i)];
+    for (int64_t i = 0; i < d.Tq; i++) lo[size_t(b * d.Tq + i)] = start[size_t(b * d.Tk + d.Tk - d.Tq + i)];
   }
   return lo;
 }
@@ -1078,13 +1079,13 @@ void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, co
 
 void attention_forward(DType dt, int64_t B, int64_t Tq, int64_t Tk, int64_t Hq, int64_t Hkv,
                        int64_t D, float scale, const void* q, const void* k, const void* v,
-                       const int32_t* doc, void* out, float* lse) {
+                       const int32_t* cu_seqlens, int64_t docs, void* out, float* lse) {
   const char* op = "attention";
   const Dims d{B, Tq, Tk, Hq, Hkv, D};
   scale = check(op, dt, d, scale);
   if (B == 0 || Tq == 0) return;
   if (!q || !k || !v || !out || !lse) fail(op, "null data pointer");
-  const std::vector<int32_t> lo = first_keys(op, d, doc);
+  const std::vector<int32_t> lo = first_keys(op, d, cu_seqlens, docs);
   if (dt == DType::BF16) {
     forward(d, scale, (const bf16*)q, (const bf16*)k, (const bf16*)v, lo.data(), (bf16*)out, lse);
   } else {
@@ -1094,14 +1095,14 @@ void attention_forward(DType dt, int64_t B, int64_t Tq, int64_t Tk, int64_t Hq, 
 
 void attention_backward(DType dt, int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D,
                         float scale, const void* q, const void* k, const void* v,
-                        const int32_t* doc, const void* out, const void* dout, const float* lse,
+                        const int32_t* cu_seqlens, int64_t docs, const void* out, const void* dout, const float* lse,
                         void* dq, void* dk, void* dv) {
   const char* op = "attention_backward";
   const Dims d{B, T, T, Hq, Hkv, D};
   scale = check(op, dt, d, scale);
   if (B == 0 || T == 0) return;
   if (!q || !k || !v || !out || !dout || !lse || !dq || !dk || !dv) fail(op, "null data pointer");
-  const std::vector<int32_t> lo = first_keys(op, d, doc);
+  const std::vector<int32_t> lo = first_keys(op, d, cu_seqlens, docs);
   if (dt == DType::BF16) {
     backward(d, scale, (const bf16*)q, (const bf16*)k, (const bf16*)v, lo.data(), (const bf16*)out,
              (const bf16*)dout, lse, (bf16*)dq, (bf16*)dk, (bf16*)dv);

@@ -15,18 +15,28 @@ void check_ids(const char* op, int64_t N, int64_t V, const int32_t* ids) {
   }
 }
 
+// Returns whether every id was inside the table; a row with one outside it is skipped, not read.
 template <typename T>
-static void forward(int64_t N, int64_t C, const int32_t* ids, const T* w, T* out) {
-#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
-  for (int64_t n = 0; n < N; n++) std::memcpy(out + n * C, w + int64_t(ids[n]) * C, C * sizeof(T));
+static bool forward(int64_t N, int64_t V, int64_t C, const int32_t* ids, const T* w, T* out) {
+  bool ok = true;
+#pragma omp parallel for schedule(static) reduction(&& : ok) if (N * C >= kParallelMin)
+  for (int64_t n = 0; n < N; n++) {
+    if (ids[n] < 0 || ids[n] >= V) ok = false;
+    else std::memcpy(out + n * C, w + int64_t(ids[n]) * C, C * sizeof(T));
+  }
+  return ok;
 }
 
 template <typename T>
-static void backward(int64_t N, int64_t C, const int32_t* ids, const T* dout, T* dw) {
+static void backward(int64_t N, int64_t V, int64_t C, const int32_t* ids, const T* dout, T* dw) {
+  if (N == 0) return;
   // Sorting positions by id gives each thread whole ids, so no two threads touch one row.
   std::vector<int64_t> order(N);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ids[a] < ids[b]; });
+  // Sorted, the ids are inside the table exactly when the smallest and the largest are: no extra
+  // pass over them (the Batch checked them on the host), and still nothing written on an error.
+  if (ids[order[0]] < 0 || ids[order[N - 1]] >= V) check_ids("embedding_backward", N, V, ids);
   std::vector<int64_t> starts;
   for (int64_t i = 0; i < N; i++) {
     if (i == 0 || ids[order[i]] != ids[order[i - 1]]) starts.push_back(i);
@@ -58,16 +68,15 @@ static void backward(int64_t N, int64_t C, const int32_t* ids, const T* dout, T*
 
 void embedding_forward(DType dt, int64_t N, int64_t V, int64_t C, const int32_t* ids,
                        const void* weight, void* out) {
-  check_ids("embedding", N, V, ids);
-  if (dt == DType::BF16) forward(N, C, ids, (const bf16*)weight, (bf16*)out);
-  else forward(N, C, ids, (const float*)weight, (float*)out);
+  const bool ok = dt == DType::BF16 ? forward(N, V, C, ids, (const bf16*)weight, (bf16*)out)
+                                    : forward(N, V, C, ids, (const float*)weight, (float*)out);
+  if (!ok) check_ids("embedding", N, V, ids);
 }
 
 void embedding_backward(DType dt, int64_t N, int64_t V, int64_t C, const int32_t* ids,
                         const void* dout, void* dweight) {
-  check_ids("embedding_backward", N, V, ids);
-  if (dt == DType::BF16) backward(N, C, ids, (const bf16*)dout, (bf16*)dweight);
-  else backward(N, C, ids, (const float*)dout, (float*)dweight);
+  if (dt == DType::BF16) backward(N, V, C, ids, (const bf16*)dout, (bf16*)dweight);
+  else backward(N, V, C, ids, (const float*)dout, (float*)dweight);
 }
 
 }  // namespace pt

@@ -173,7 +173,7 @@ void kv_attention(DType dt, const KvSegment* segs, int64_t nseg, int64_t maxLen,
       const int64_t L = int64_t(g.start) + g.n;
       std::vector<float> lse(size_t(Hq * g.n));
       attention_forward(dt, 1, g.n, L, Hq, Hkv, D, scale, static_cast<const char*>(q) + int64_t(g.row) * qRow,
-                        kc + g.slot * slotBytes, vc + g.slot * slotBytes, nullptr,
+                        kc + g.slot * slotBytes, vc + g.slot * slotBytes, nullptr, 0,
                         static_cast<char*>(out) + int64_t(g.row) * qRow, lse.data());
     } catch (...) {
 #pragma omp critical

@@ -1,6 +1,6 @@
 // Fused causal attention over packed variable-length documents (FlashAttention's varlen layout, with
 // cu_seqlens), grouped-query heads, head_dim 64 and 128: the contract of native/cpu/attention.h with
-// B = 1 and document ids replaced by cu_seqlens. Forward keeps an online softmax per query row and
+// B = 1 (the same cu_seqlens, which the op passes straight through from the Batch). Forward keeps an online softmax per query row and
 // saves the log-sum-exp; backward recomputes the probabilities from it (P = exp(s·scale - lse)).
 //
 // This is the correct-first version: fp32 math on fp32 shared-memory tiles with CUDA cores, one warp

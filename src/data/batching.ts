@@ -1,3 +1,4 @@
+import type { Batch } from '../model/batch.js';
 import { seededRandom, shuffled } from './random.js';
 import { exampleCount, type TokenizedSet } from './tokenizedSet.js';
 
@@ -104,29 +105,29 @@ function packRows(sorted: number[], len: (i: number) => number, capacity: number
   return rows;
 }
 
-/** Flat, padding-free batch: every token of every example back to back. */
-export interface Batch {
-  tokens: Int32Array;
+/**
+ * The model's Batch as one flat, padding-free packed row (every token of every example back to
+ * back, `rows` 1), with what the data layer keeps beside it.
+ */
+export interface CollatedBatch extends Batch {
   /** The next token where it is trained and in the same example, else -100. */
-  labels: Int32Array;
+  targets: Int32Array;
   /** Position within its own example: restarts at 0 for each example. */
   positions: Int32Array;
-  /** Index of the token's example within this batch (0..docs-1); attention must not cross it. */
-  docIds: Int32Array;
-  /** Example boundaries in tokens (docs + 1), as varlen attention kernels take them. */
+  /** Example boundaries in tokens (docs + 1): attention stays inside each. */
   cuSeqlens: Int32Array;
-  /** Row boundaries in tokens (rows + 1); a row is what a padded layout makes one sequence of. */
+  /** Index of the token's example within this batch (0..docs-1), for padded layouts. */
+  docIds: Int32Array;
+  /** Plan-row boundaries in tokens (plan rows + 1); a plan row is what a padded layout makes one sequence of. */
   rowStarts: Int32Array;
   /** Example index (into the TokenizedSet) of each doc. */
   examples: number[];
-  /** Number of labels that are not -100: the loss is averaged over these. */
-  trainedTokens: number;
 }
 
 export const IGNORE_INDEX = -100;
 
 /** Builds the arrays of one planned batch; examples are cut to maxSeqLen. */
-export function collateBatch(set: TokenizedSet, rows: number[][], maxSeqLen: number): Batch {
+export function collateBatch(set: TokenizedSet, rows: number[][], maxSeqLen: number): CollatedBatch {
   let total = 0, docs = 0;
   for (const row of rows) for (const i of row) { total += Math.min(set.offsets[i + 1] - set.offsets[i], maxSeqLen); docs++; }
   const tokens = new Int32Array(total), labels = new Int32Array(total), positions = new Int32Array(total), docIds = new Int32Array(total);
@@ -151,11 +152,11 @@ export function collateBatch(set: TokenizedSet, rows: number[][], maxSeqLen: num
     }
     rowStarts[r + 1] = pos;
   });
-  return { tokens, labels, positions, docIds, cuSeqlens, rowStarts, examples, trainedTokens: trained };
+  return { ids: tokens, rows: 1, targets: labels, positions, cuSeqlens, trainedTokens: trained, docIds, rowStarts, examples };
 }
 
 /** The same batch as [rows, width] arrays for kernels that want rectangles; padding has docId -1 and label -100. */
-export function toPadded(batch: Batch, padId: number): { rows: number; width: number; tokens: Int32Array; labels: Int32Array; positions: Int32Array; docIds: Int32Array } {
+export function toPadded(batch: CollatedBatch, padId: number): { rows: number; width: number; tokens: Int32Array; labels: Int32Array; positions: Int32Array; docIds: Int32Array } {
   const rows = batch.rowStarts.length - 1;
   let width = 0;
   for (let r = 0; r < rows; r++) width = Math.max(width, batch.rowStarts[r + 1] - batch.rowStarts[r]);
@@ -165,8 +166,8 @@ export function toPadded(batch: Batch, padId: number): { rows: number; width: nu
   const docIds = new Int32Array(rows * width).fill(-1);
   for (let r = 0; r < rows; r++) {
     const a = batch.rowStarts[r], b = batch.rowStarts[r + 1];
-    tokens.set(batch.tokens.subarray(a, b), r * width);
-    labels.set(batch.labels.subarray(a, b), r * width);
+    tokens.set(batch.ids.subarray(a, b), r * width);
+    labels.set(batch.targets.subarray(a, b), r * width);
     positions.set(batch.positions.subarray(a, b), r * width);
     docIds.set(batch.docIds.subarray(a, b), r * width);
   }

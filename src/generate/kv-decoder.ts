@@ -225,6 +225,7 @@ export class KvDecoder {
             att3.rows(o, s.n).reshape([1, s.n, Hq, D]).handle,
             b.lse.rows(0, Hq * s.n).reshape([1, Hq, s.n]).handle,
             scale,
+            0,
           );
         });
         ops.matmul(att, p(pre + 'self_attn.o_proj.weight'), { transB: true, out: tmp });

@@ -3,7 +3,7 @@
 // (zeroing the gradients, the global norm, AdamW, all-reduce, broadcast) is then a few calls on
 // large buffers instead of one per tensor, and every role shares the same layout, so the element i
 // of the grad arena belongs to the element i of the weight arena.
-import { Tensor, keep, ops, type DType } from '../tensor/index.js';
+import { Tensor, keep, ops, type DType, type Device } from '../tensor/index.js';
 
 /** Norm weights get no weight decay (as in Hugging Face's Trainer), so they live in their own arena. */
 export type DecayGroup = 'decay' | 'no_decay';
@@ -59,8 +59,8 @@ export class ArenaLayout {
    * The views share their arena's memory: disposing them does not free it, disposing the arena
    * (after the views) does.
    */
-  allocate(dtype: DType): Arenas {
-    const flats = this.groups.map((g) => keep(Tensor.zeros([g.numel], dtype)));
+  allocate(dtype: DType, device: Device = 'cpu'): Arenas {
+    const flats = this.groups.map((g) => keep(Tensor.zeros([g.numel], dtype, device)));
     const views = new Map<string, Tensor>();
     for (const [name, { group, entry }] of this.byName) {
       const row = flats[group].rows(entry.offset, entry.numel);
@@ -79,6 +79,11 @@ export class Arenas {
     readonly flats: Tensor[],
     readonly views: Map<string, Tensor>,
   ) {}
+
+  /** Where the flats (and so every view) live. */
+  get device(): Device {
+    return this.flats[0]?.device ?? 'cpu';
+  }
 
   /** Copies tensors of the same names and shapes in (casting if the dtypes differ). */
   copyFrom(src: ReadonlyMap<string, Tensor>, what: string): void {

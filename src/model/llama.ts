@@ -1,26 +1,17 @@
 // The Llama forward and backward, composed from the native ops by hand (no general autograd).
-import { Tensor, keep, ops, withScope, type DType } from '../tensor/index.js';
-import { IGNORE_INDEX } from '../tensor/ops.js';
+import { Tensor, keep, ops, withScope, type DType, type Device } from '../tensor/index.js';
+import { uploadBatch, type Batch, type DeviceBatch } from './batch.js';
 import { headDim, type LlamaConfig } from './config.js';
 import { ArenaLayout, type Arenas } from './arenas.js';
 import { isNormWeight, llamaParamShapes, toTensors } from './params.js';
 import { ropeTables } from './rope-tables.js';
 
-export interface Batch {
-  /** i32 [B, T] token ids. */
-  ids: Tensor;
-  /** i32 [B·T] next-token targets, IGNORE_INDEX (-100) where nothing is trained. */
-  targets?: Tensor;
-  /** i32 [B·T] rotary positions; by default 0..T-1 in every row. Packed rows restart them per document. */
-  positions?: Tensor;
-  /** i32 [B, T] document ids of packed rows: attention stays within a document. */
-  doc?: Tensor;
-}
+export type { Batch } from './batch.js';
 
 export interface LossResult {
   /** Sum of token losses (nats) over trained tokens. */
   lossSum: number;
-  /** Trained tokens. */
+  /** Trained tokens: the batch's own count, never read back from the device. */
   count: number;
 }
 
@@ -51,6 +42,8 @@ interface LayerSaved {
 
 export class LlamaModel {
   readonly dtype: DType;
+  /** Where the weights live; the model allocates everything else of its own there too. */
+  readonly device: Device;
   readonly grads = new Map<string, Tensor>();
   /** The weights' storage: one flat buffer per decay group; `params` holds views into it. */
   readonly weights: Arenas;
@@ -68,27 +61,28 @@ export class LlamaModel {
     const first = params.get('model.embed_tokens.weight');
     if (!first) throw new Error('model: missing parameter model.embed_tokens.weight');
     this.dtype = first.dtype;
+    this.device = first.device;
     for (const [name, shape] of shapes) {
       const t = params.get(name);
       if (!t) throw new Error(`model: missing parameter ${name}`);
-      if (t.dtype !== this.dtype || t.shape.join() !== shape.join()) {
-        throw new Error(`model: parameter ${name} is ${t.describe()}, expected ${this.dtype}[${shape.join(', ')}]`);
+      if (t.dtype !== this.dtype || t.shape.join() !== shape.join() || t.device !== this.device) {
+        throw new Error(`model: parameter ${name} is ${t.describe()}, expected ${first.describe().replace(/\[.*\]/, `[${shape.join(', ')}]`)}`);
       }
     }
     for (const name of params.keys()) if (!shapes.has(name)) throw new Error(`model: unexpected parameter ${name}`);
     // The given tensors move into the arenas: the map (the caller's) then holds views, in its order.
-    this.weights = new ArenaLayout(shapes, (n) => (isNormWeight(n) ? 'no_decay' : 'decay')).allocate(this.dtype);
+    this.weights = new ArenaLayout(shapes, (n) => (isNormWeight(n) ? 'no_decay' : 'decay')).allocate(this.dtype, this.device);
     this.weights.copyFrom(params, 'model');
     for (const [name, view] of this.weights.views) {
       params.get(name)!.dispose();
       params.set(name, view);
     }
     this.D = headDim(config);
-    ({ cos: this.cos, sin: this.sin } = keepAll(ropeTables(config.max_position_embeddings, this.D, config.rope_theta)));
+    ({ cos: this.cos, sin: this.sin } = keepAll(ropeTables(config.max_position_embeddings, this.D, config.rope_theta, this.device)));
   }
 
-  static fromWeights(config: LlamaConfig, weights: Map<string, Float32Array>, dtype: DType, options?: ModelOptions): LlamaModel {
-    return new LlamaModel(config, keepAll(toTensors(weights, config, dtype)), options);
+  static fromWeights(config: LlamaConfig, weights: Map<string, Float32Array>, dtype: DType, options?: ModelOptions, device: Device = 'cpu'): LlamaModel {
+    return new LlamaModel(config, keepAll(toTensors(weights, config, dtype, device)), options);
   }
 
   private p(name: string): Tensor {
@@ -108,7 +102,7 @@ export class LlamaModel {
   /** Allocates the gradient arenas (the weights' dtype and layout) on first use and zeroes them. */
   zeroGrads(): void {
     if (!this.gradStore) {
-      this.gradStore = this.weights.layout.allocate(this.dtype);
+      this.gradStore = this.weights.layout.allocate(this.dtype, this.device);
       for (const [name, g] of this.gradStore.views) this.grads.set(name, g);
       return;
     }
@@ -118,7 +112,7 @@ export class LlamaModel {
   /** Logits [B·T, V] for every position. */
   forwardLogits(batch: Batch): Tensor {
     return withScope(() => {
-      const x = this.trunk(this.resolve(batch), null);
+      const x = this.trunk(this.upload(batch), null);
       const hf = ops.rmsnorm(x, this.p('model.norm.weight'), this.config.rms_norm_eps).out;
       return ops.matmul(hf, this.headWeight(), { transB: true });
     });
@@ -127,9 +121,10 @@ export class LlamaModel {
   /** Loss without gradients (validation). */
   forwardLoss(batch: Batch): LossResult {
     return withScope(() => {
-      const x = this.trunk(this.resolve(batch), null);
+      const b = this.upload(batch, true);
+      const x = this.trunk(b, null);
       const hf = ops.rmsnorm(x, this.p('model.norm.weight'), this.config.rms_norm_eps).out;
-      return this.head(hf, this.targetsOf(batch), null, 0);
+      return this.head(hf, b, null, 0);
     });
   }
 
@@ -138,16 +133,16 @@ export class LlamaModel {
    * this.grads (call zeroGrads() before the first micro-batch of a step). gradScale is
    * 1 / (trained tokens in the global batch), so micro-batches sum to the batch mean.
    */
-  forwardBackward(batch: Batch, gradScale: number): LossResult {
+  forwardBackward(host: Batch, gradScale: number): LossResult {
     if (this.grads.size === 0) this.zeroGrads();
     return withScope(() => {
-      batch = this.resolve(batch);
+      const batch = this.upload(host, true);
       const saved: (LayerSaved | Tensor)[] = [];
       const xL = this.trunk(batch, saved);
       const wn = this.p('model.norm.weight');
       const { out: hf, rstd } = ops.rmsnorm(xL, wn, this.config.rms_norm_eps);
-      const dhf = Tensor.empty(hf.shape, hf.dtype);
-      const loss = this.head(hf, this.targetsOf(batch), dhf, gradScale);
+      const dhf = Tensor.empty(hf.shape, hf.dtype, this.device);
+      const loss = this.head(hf, batch, dhf, gradScale);
       let dx = ops.rmsnormBackward(xL, wn, rstd, dhf, this.grads.get('model.norm.weight')!);
       for (let l = this.config.num_hidden_layers - 1; l >= 0; l--) {
         const s = saved[l];
@@ -165,29 +160,14 @@ export class LlamaModel {
     });
   }
 
-  private targetsOf(batch: Batch): Tensor {
-    if (!batch.targets) throw new Error('model: this batch has no targets');
-    return batch.targets;
-  }
-
-  /** Checks the batch and fills in default positions (0..T-1 in every row). */
-  private resolve(batch: Batch): Batch {
-    if (batch.ids.dtype !== 'i32' || batch.ids.shape.length !== 2) {
-      throw new Error(`model: ids must be i32 [B, T], got ${batch.ids.describe()}`);
-    }
-    const [B, T] = batch.ids.shape;
-    // A packed row may be longer than any position: the rope op checks each given position.
-    if (batch.positions) return batch;
-    if (T > this.config.max_position_embeddings) {
-      throw new Error(`model: sequence length ${T} exceeds max_position_embeddings ${this.config.max_position_embeddings}`);
-    }
-    const pos = new Int32Array(B * T);
-    for (let i = 0; i < pos.length; i++) pos[i] = i % T;
-    return { ...batch, positions: Tensor.fromArray(pos, [B * T]) };
+  /** Validates the host batch (ids, targets, positions, documents, count) and puts it on the model's device. */
+  private upload(batch: Batch, needTargets = false): DeviceBatch {
+    if (needTargets && !batch.targets) throw new Error('model: this batch has no targets');
+    return uploadBatch(batch, this.config, this.device);
   }
 
   /** Embedding and all layers; with `saved`, keeps what backward needs (or only layer inputs when checkpointing). */
-  private trunk(b: Batch, saved: (LayerSaved | Tensor)[] | null): Tensor {
+  private trunk(b: DeviceBatch, saved: (LayerSaved | Tensor)[] | null): Tensor {
     let x = ops.embedding(b.ids, this.p('model.embed_tokens.weight'));
     for (let l = 0; l < this.config.num_hidden_layers; l++) {
       if (!saved) {
@@ -211,13 +191,13 @@ export class LlamaModel {
    * One decoder layer. Returns the saved activations plus its output as x3. With keepSaved the
    * activations are moved out of the enclosing scope for backward; otherwise only x3 survives.
    */
-  private layerForward(l: number, x: Tensor, batch: Batch, keepSaved: boolean): LayerSaved & { x3: Tensor } {
+  private layerForward(l: number, x: Tensor, batch: DeviceBatch, keepSaved: boolean): LayerSaved & { x3: Tensor } {
     const c = this.config;
-    const [B, T] = batch.ids.shape;
+    const { B, T } = batch;
     const N = B * T;
     const D = this.D;
     const pre = `model.layers.${l}.`;
-    const pos = batch.positions!;
+    const pos = batch.positions;
     const { out: h1, rstd: rstd1 } = ops.rmsnorm(x, this.p(pre + 'input_layernorm.weight'), c.rms_norm_eps);
     const q = ops.matmul(h1, this.p(pre + 'self_attn.q_proj.weight'), { transB: true });
     const k = ops.matmul(h1, this.p(pre + 'self_attn.k_proj.weight'), { transB: true });
@@ -225,9 +205,7 @@ export class LlamaModel {
     const Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
     ops.rope(q.reshape([N, Hq, D]), pos, this.cos, this.sin);
     ops.rope(k.reshape([N, Hkv, D]), pos, this.cos, this.sin);
-    const { out: att4, lse } = ops.attention(q.reshape([B, T, Hq, D]), k.reshape([B, T, Hkv, D]), v.reshape([B, T, Hkv, D]), {
-      doc: batch.doc,
-    });
+    const { out: att4, lse } = ops.attention(q.reshape([B, T, Hq, D]), k.reshape([B, T, Hkv, D]), v.reshape([B, T, Hkv, D]), this.docs(batch));
     const att = att4.reshape([N, Hq * D]);
     const o = ops.matmul(att, this.p(pre + 'self_attn.o_proj.weight'), { transB: true });
     const x2 = ops.add(x, o);
@@ -243,9 +221,9 @@ export class LlamaModel {
   }
 
   /** Backward of one layer: accumulates weight gradients, returns the gradient of its input. */
-  private layerBackward(l: number, a: LayerSaved, dx3: Tensor, batch: Batch): Tensor {
+  private layerBackward(l: number, a: LayerSaved, dx3: Tensor, batch: DeviceBatch): Tensor {
     const c = this.config;
-    const [B, T] = batch.ids.shape;
+    const { B, T } = batch;
     const N = B * T;
     const D = this.D;
     const Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
@@ -275,9 +253,9 @@ export class LlamaModel {
       a.att.reshape([B, T, Hq, D]),
       datt.reshape([B, T, Hq, D]),
       a.lse,
-      { doc: batch.doc },
+      this.docs(batch),
     );
-    const pos = batch.positions!;
+    const pos = batch.positions;
     ops.rope(dq.reshape([N, Hq, D]), pos, this.cos, this.sin, { inverse: true });
     ops.rope(dk.reshape([N, Hkv, D]), pos, this.cos, this.sin, { inverse: true });
     const dq2 = dq.reshape([N, Hq * D]), dk2 = dk.reshape([N, Hkv * D]), dv2 = dv.reshape([N, Hkv * D]);
@@ -291,11 +269,16 @@ export class LlamaModel {
     return ops.add(dx, dx2, dx);
   }
 
+  private docs(batch: DeviceBatch): ops.AttentionOptions {
+    return batch.cuSeqlens ? { cuSeqlens: batch.cuSeqlens, maxSeqlen: batch.maxSeqlen } : {};
+  }
+
   /**
    * Final projection and loss, a chunk of rows at a time, so the [rows, vocab] logits buffer stays
    * bounded whatever the batch; with dhf, also the gradients of the head weight and of hf.
    */
-  private head(hf: Tensor, targets: Tensor, dhf: Tensor | null, gradScale: number): LossResult {
+  private head(hf: Tensor, batch: DeviceBatch, dhf: Tensor | null, gradScale: number): LossResult {
+    const targets = batch.targets!;
     const N = hf.shape[0];
     const V = this.config.vocab_size;
     // About 1 GiB of logits per chunk: few enough chunks that the head weight is streamed (and
@@ -303,7 +286,7 @@ export class LlamaModel {
     const chunk = Math.max(1, this.options.headChunk ?? Math.floor(2 ** 30 / (V * (this.dtype === 'bf16' ? 2 : 4))));
     const w = this.headWeight();
     const dw = dhf ? this.grads.get(this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight')! : null;
-    const losses = Tensor.empty([N], 'f32');
+    const losses = Tensor.empty([N], 'f32', this.device);
     for (let r0 = 0; r0 < N; r0 += chunk) {
       withScope(() => {
         const rows = Math.min(chunk, N - r0);
@@ -319,9 +302,7 @@ export class LlamaModel {
     // The loss is read once per micro-batch: the row losses, summed in row order in double.
     let lossSum = 0;
     for (const x of losses.toArray() as Float32Array) lossSum += x;
-    let count = 0;
-    for (const t of targets.toArray() as Int32Array) if (t !== IGNORE_INDEX) count++;
-    return { lossSum, count };
+    return { lossSum, count: batch.trainedTokens };
   }
 
   dispose(): void {

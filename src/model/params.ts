@@ -1,4 +1,4 @@
-import { Tensor, ops, type DType } from '../tensor/index.js';
+import { Tensor, ops, type DType, type Device } from '../tensor/index.js';
 import type { LlamaConfig } from './config.js';
 
 import { expectedLlamaTensors } from '../checkpoint/llama-names.js';
@@ -32,12 +32,12 @@ export function initLlamaWeights(c: LlamaConfig, seed: number, std = 0.02): Map<
 }
 
 /** Device tensors of the model's dtype from f32 host weights (bf16 rounded to nearest even). */
-export function toTensors(weights: Map<string, Float32Array>, c: LlamaConfig, dtype: DType): Map<string, Tensor> {
+export function toTensors(weights: Map<string, Float32Array>, c: LlamaConfig, dtype: DType, device: Device = 'cpu'): Map<string, Tensor> {
   const out = new Map<string, Tensor>();
   for (const [name, shape] of llamaParamShapes(c)) {
     const w = weights.get(name);
     if (!w) throw new Error(`missing weight ${name}`);
-    const t32 = Tensor.fromArray(w, shape, 'f32');
+    const t32 = Tensor.fromArray(w, shape, 'f32', device);
     if (dtype === 'f32') {
       out.set(name, t32);
     } else {

@@ -1,10 +1,10 @@
-import { Tensor } from '../tensor/index.js';
+import { Tensor, type Device } from '../tensor/index.js';
 
 /**
  * cos/sin tables [maxPos, D/2] for rotary embeddings, angle = pos * theta^(-2i/D) as in Hugging Face's
  * LlamaRotaryEmbedding, computed in double and rounded once, so every backend reads the same angles.
  */
-export function ropeTables(maxPos: number, headDim: number, theta: number): { cos: Tensor; sin: Tensor } {
+export function ropeTables(maxPos: number, headDim: number, theta: number, device: Device = 'cpu'): { cos: Tensor; sin: Tensor } {
   const half = headDim / 2;
   const cos = new Float32Array(maxPos * half);
   const sin = new Float32Array(maxPos * half);
@@ -15,5 +15,5 @@ export function ropeTables(maxPos: number, headDim: number, theta: number): { co
       sin[p * half + i] = Math.sin(p * invFreq);
     }
   }
-  return { cos: Tensor.fromArray(cos, [maxPos, half]), sin: Tensor.fromArray(sin, [maxPos, half]) };
+  return { cos: Tensor.fromArray(cos, [maxPos, half], 'f32', device), sin: Tensor.fromArray(sin, [maxPos, half], 'f32', device) };
 }

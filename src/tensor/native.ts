@@ -45,8 +45,8 @@ export interface NativeAddon {
   rmsnorm(x: T, weight: T, eps: number, out: T, rstd: T): void;
   rmsnormBackward(x: T, weight: T, rstd: T, dout: T, dx: T, dweight: T): void;
   rope(x: T, positions: T, cos: T, sin: T, out: T, inverse: boolean): void;
-  attention(q: T, k: T, v: T, doc: T | null, out: T, lse: T, scale: number): void;
-  attentionBackward(q: T, k: T, v: T, doc: T | null, out: T, dout: T, lse: T, dq: T, dk: T, dv: T, scale: number): void;
+  attention(q: T, k: T, v: T, cuSeqlens: T | null, out: T, lse: T, scale: number, maxSeqlen: number): void;
+  attentionBackward(q: T, k: T, v: T, cuSeqlens: T | null, out: T, dout: T, lse: T, dq: T, dk: T, dv: T, scale: number, maxSeqlen: number): void;
   /** Appends each segment's keys/values (i32 [nseg, 4]: slot, start, n, row) to the cache and attends over it. */
   kvAttention(q: T, knew: T, vnew: T, kcache: T, vcache: T, segments: T, out: T, scale: number): void;
   swiglu(gate: T, up: T, out: T): void;

@@ -50,11 +50,22 @@ export function rope(x: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, opt
   return out;
 }
 
+/**
+ * Packed documents, FlashAttention's varlen layout: `cuSeqlens` i32 [docs + 1] are offsets into the
+ * flattened B·Tk key positions (0 first, B·Tk last, no document across a row); without them each row
+ * is one document. `maxSeqlen` (the longest document; 0 or absent: the row length) sizes the CUDA grid.
+ */
+export interface AttentionOptions {
+  cuSeqlens?: Tensor;
+  maxSeqlen?: number;
+  scale?: number;
+}
+
 /** q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D]; returns out [B, Tq, Hq, D] and lse [B, Hq, Tq]. */
-export function attention(q: Tensor, k: Tensor, v: Tensor, opts: { doc?: Tensor; scale?: number } = {}): { out: Tensor; lse: Tensor } {
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): { out: Tensor; lse: Tensor } {
   const out = Tensor.empty(q.shape, q.dtype, q.device);
   const lse = Tensor.empty([q.shape[0], q.shape[2], q.shape[1]], 'f32', q.device);
-  n().attention(q.handle, k.handle, v.handle, opts.doc?.handle ?? null, out.handle, lse.handle, opts.scale ?? 1 / Math.sqrt(q.shape[3]));
+  n().attention(q.handle, k.handle, v.handle, opts.cuSeqlens?.handle ?? null, out.handle, lse.handle, opts.scale ?? 1 / Math.sqrt(q.shape[3]), opts.maxSeqlen ?? 0);
   return { out, lse };
 }
 
@@ -65,14 +76,14 @@ export function attentionBackward(
   out: Tensor,
   dout: Tensor,
   lse: Tensor,
-  opts: { doc?: Tensor; scale?: number } = {},
+  opts: AttentionOptions = {},
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   const dq = Tensor.empty(q.shape, q.dtype, q.device);
   const dk = Tensor.empty(k.shape, k.dtype, q.device);
   const dv = Tensor.empty(v.shape, v.dtype, q.device);
   n().attentionBackward(
-    q.handle, k.handle, v.handle, opts.doc?.handle ?? null, out.handle, dout.handle, lse.handle,
-    dq.handle, dk.handle, dv.handle, opts.scale ?? 1 / Math.sqrt(q.shape[3]),
+    q.handle, k.handle, v.handle, opts.cuSeqlens?.handle ?? null, out.handle, dout.handle, lse.handle,
+    dq.handle, dk.handle, dv.handle, opts.scale ?? 1 / Math.sqrt(q.shape[3]), opts.maxSeqlen ?? 0,
   );
   return { dq, dk, dv };
 }

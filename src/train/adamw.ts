@@ -60,7 +60,7 @@ export class AdamW {
       }
     }
     const role = (prefix: string, fresh: (a: Arenas) => void): Arenas => {
-      const a = layout.allocate('f32');
+      const a = layout.allocate('f32', weights.device);
       if (!restored) fresh(a);
       else a.copyFrom(new Map([...layout.shapes.keys()].map((name) => [name, restored.tensors.get(`${prefix}.${name}`)!])), 'AdamW');
       return a;
@@ -75,7 +75,7 @@ export class AdamW {
     for (const [m, a] of [[this.master, this.masterArenas], [this.expAvg, this.expAvgArenas], [this.expAvgSq, this.expAvgSqArenas]] as const) {
       if (a) for (const [name, t] of a.views) m.set(name, t);
     }
-    this.sumSq = keep(Tensor.zeros([2 * weights.flats.length], 'f32'));
+    this.sumSq = keep(Tensor.zeros([2 * weights.flats.length], 'f32', weights.device));
   }
 
   /** The state as checkpoints store it: "master.<name>", "exp_avg.<name>", "exp_avg_sq.<name>". */

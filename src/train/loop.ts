@@ -4,10 +4,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { CheckpointStore, readCheckpoint, readHfConfig, resolveCheckpointDir, writeCheckpoint, type TrainingState } from '../checkpoint/index.js';
-import { collateBatch, hashFile, loadDataset, planBatches, prepareExamples, specialTokenStrings, trainedChatTemplate, type Batch as DataBatch, type Dataset } from '../data/index.js';
-import { LlamaModel, initLlamaWeights, resolveConfig, type Batch, type LlamaConfig } from '../model/index.js';
+import { collateBatch, hashFile, loadDataset, planBatches, prepareExamples, specialTokenStrings, trainedChatTemplate, type Dataset } from '../data/index.js';
+import { LlamaModel, initLlamaWeights, resolveConfig, type LlamaConfig } from '../model/index.js';
 import { communicator, shareOf, type Communicator } from '../parallel/index.js';
-import { Tensor, keep, withScope, type Device } from '../tensor/index.js';
+import { Tensor, keep, withScope } from '../tensor/index.js';
 import { SentencePieceTokenizer } from '../tokenizer/index.js';
 import { AdamW } from './adamw.js';
 import { RESULT_NEUTRAL, type RunConfig, type TrainSettings } from './config.js';
@@ -18,7 +18,7 @@ import { writeLossPlot } from './plots.js';
 import { plainReporter, reporterFor, type ProgressReporter } from './progress.js';
 import { acquireRunLock, checkStartOver, clearRunOutputs, readRunInfo, writeRunInfo } from './run-folder.js';
 import { linearLr } from './schedule.js';
-import { parallelStep, trainStep, trainedTokens } from './step.js';
+import { parallelStep, trainStep } from './step.js';
 import { summaryTable, writeSummary, type EpochValidation, type RunStatus, type RunSummary } from './summary.js';
 import { TensorBoardWriter } from './tensorboard.js';
 
@@ -98,19 +98,8 @@ function resumeDir(path: string): string {
   }
 }
 
-/** A flat, padding-free micro-batch as the model takes it: one packed row, attention kept per example. */
-function modelBatch(b: DataBatch, device: Device = 'cpu'): Batch {
-  const n = b.tokens.length;
-  return {
-    ids: Tensor.fromArray(b.tokens, [1, n], 'i32', device),
-    targets: Tensor.fromArray(b.labels, [n], 'i32', device),
-    positions: Tensor.fromArray(b.positions, [n], 'i32', device),
-    doc: Tensor.fromArray(b.docIds, [1, n], 'i32', device),
-  };
-}
-
 /** Mean loss per trained token of the validation set, per language and over all of it. */
-export function evaluate(model: LlamaModel, data: Dataset, settings: TrainSettings, maxSeqLen: number, device: Device = 'cpu'): Record<string, number> {
+export function evaluate(model: LlamaModel, data: Dataset, settings: TrainSettings, maxSeqLen: number): Record<string, number> {
   const prep = prepareExamples(data.validation, maxSeqLen);
   const byLang = new Map<string, number[]>();
   for (const i of prep.indices) {
@@ -126,7 +115,7 @@ export function evaluate(model: LlamaModel, data: Dataset, settings: TrainSettin
     let n = 0;
     for (let i = 0; i < idx.length; i += settings.microBatch) {
       const rows = idx.slice(i, i + settings.microBatch).map((e) => [e]);
-      const r = withScope(() => model.forwardLoss(modelBatch(collateBatch(data.validation, rows, maxSeqLen), device)));
+      const r = withScope(() => model.forwardLoss(collateBatch(data.validation, rows, maxSeqLen)));
       ls += r.lossSum;
       n += r.count;
     }
@@ -347,7 +336,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
         comm.allreduceSum([], all, `validation ${what} on rank 0`, { waitForRank0: true });
         return (validation = { all: all[0] });
       }
-      validation = evaluate(m, data, s, maxSeqLen, device);
+      validation = evaluate(m, data, s, maxSeqLen);
       if (dp) comm.allreduceSum([], new Float64Array([validation.all]), `validation ${what} on rank 0`, { waitForRank0: true });
       metrics.append({ step: o.step, epoch: epoch + (batchIndex === 0 ? 0 : 1), validation });
       tb?.scalars(o.step, Object.fromEntries(Object.entries(validation).map(([l, v]) => [`validation/${l}`, v])));
@@ -401,16 +390,13 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
               // The loss is normalised by the trained tokens of the whole global batch, which every
               // rank counts from the data plan (host arrays only) for the micro-batches it skips.
               const hosts = micro.map((r) => collateBatch(data.train, r, maxSeqLen));
-              const tokens = hosts.reduce((n, b) => n + trainedTokens(b.labels), 0);
-              const mine = shareOf(hosts, comm.rank, comm.size).map((h) => modelBatch(h, device));
+              const tokens = hosts.reduce((n, b) => n + b.trainedTokens, 0);
+              const mine = shareOf(hosts, comm.rank, comm.size);
               const r = parallelStep(m, o, mine, tokens, lr, comm, { step: stepNo, stop: opts.shouldStop?.() ?? false });
               stopAgreed = r.stop;
               return r;
             }
-            return trainStep(m, o, micro.map((r) => {
-              const b = collateBatch(data.train, r, maxSeqLen);
-              return { batch: modelBatch(b, device), targets: b.labels };
-            }), lr);
+            return trainStep(m, o, micro.map((r) => collateBatch(data.train, r, maxSeqLen)), lr);
           });
         } catch (e) {
           const msg = (e as Error).message;

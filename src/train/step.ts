@@ -1,6 +1,4 @@
-import { Tensor } from '../tensor/index.js';
-import type { Batch, LlamaModel } from '../model/index.js';
-import { IGNORE_INDEX } from '../tensor/ops.js';
+import { makeBatch, type Batch, type LlamaModel } from '../model/index.js';
 import type { AdamW } from './adamw.js';
 import type { Communicator } from '../parallel/index.js';
 
@@ -11,13 +9,6 @@ export interface StepResult {
   gradNorm: number;
 }
 
-/** Trained tokens of a micro-batch, counted on the host before any compute. */
-export function trainedTokens(targets: Int32Array): number {
-  let n = 0;
-  for (const t of targets) if (t !== IGNORE_INDEX) n++;
-  return n;
-}
-
 /**
  * One optimizer step over a global batch given as micro-batches: gradients accumulate with scale
  * 1 / (trained tokens of the whole global batch), so the update is that of the token mean over the
@@ -26,14 +17,15 @@ export function trainedTokens(targets: Int32Array): number {
 export function trainStep(
   model: LlamaModel,
   opt: AdamW,
-  micro: { batch: Batch; targets: Int32Array }[],
+  micro: Batch[],
   lr: number,
 ): StepResult {
-  const tokens = micro.reduce((n, m) => n + trainedTokens(m.targets), 0);
+  // Each batch brings its count (the model checks it against its targets on the host).
+  const tokens = micro.reduce((n, b) => n + b.trainedTokens, 0);
   if (tokens === 0) throw new Error('trainStep: the global batch has no trained tokens');
   model.zeroGrads();
   let lossSum = 0;
-  for (const m of micro) lossSum += model.forwardBackward(m.batch, 1 / tokens).lossSum;
+  for (const b of micro) lossSum += model.forwardBackward(b, 1 / tokens).lossSum;
   const { gradNorm } = opt.update(model.gradArenas, lr);
   return { loss: lossSum / tokens, tokens, gradNorm };
 }
@@ -65,7 +57,8 @@ export function parallelStep(
   return { loss: extra[0] / tokens, tokens, gradNorm, stop: extra[1] > 0 };
 }
 
-/** A micro-batch from host arrays: ids [B, T] and next-token targets [B·T]. */
-export function hostBatch(ids: Int32Array, targets: Int32Array, B: number, T: number): { batch: Batch; targets: Int32Array } {
-  return { batch: { ids: Tensor.fromArray(ids, [B, T]), targets: Tensor.fromArray(targets, [B * T]) }, targets };
+/** A micro-batch of B rows of T ids with next-token targets [B·T], one document per row. */
+export function hostBatch(ids: Int32Array, targets: Int32Array, B: number, T: number): Batch {
+  if (ids.length !== B * T) throw new Error(`hostBatch: ${ids.length} ids are not ${B} rows of ${T}`);
+  return makeBatch(ids, B, targets);
 }

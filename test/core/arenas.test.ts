@@ -56,7 +56,7 @@ describe('arenas', () => {
     const targets = randint(B * T, TINY.vocab_size, rng(7));
     withScope(() => {
       model.zeroGrads();
-      model.forwardBackward(hostBatch(ids, targets, B, T).batch, 0.1);
+      model.forwardBackward(hostBatch(ids, targets, B, T), 0.1);
     });
     // The gradient arenas hold exactly the per-parameter gradients at their offsets, zero elsewhere.
     const layout = model.weights.layout;
@@ -132,7 +132,7 @@ describe('arenas', () => {
       for (let step = 1; step <= 3; step++) {
         withScope(() => {
           model.zeroGrads();
-          model.forwardBackward(hostBatch(ids, targets, B, T).batch, 1 / (B * T));
+          model.forwardBackward(hostBatch(ids, targets, B, T), 1 / (B * T));
           let ss = 0;
           for (const g of model.grads.values()) {
             const a = g.dtype === 'f32' ? f64(g) : f64(ops.cast(g, 'f32'));

@@ -87,7 +87,7 @@ describe('hostile calls', () => {
       const q = Tensor.zeros([1, 4, 2, 8], 'f32');
       const k = Tensor.zeros([1, 4, 2, 8], 'f32');
       const lse = Tensor.empty([1, 2, 4], 'f32');
-      expect(() => native().attention(q.handle, k.handle, k.handle, null, k.handle, lse.handle, 1)).toThrow(/attention: out f32\[1, 4, 2, 8\] overlaps the memory of k/);
+      expect(() => native().attention(q.handle, k.handle, k.handle, null, k.handle, lse.handle, 1, 0)).toThrow(/attention: out f32\[1, 4, 2, 8\] overlaps the memory of k/);
       const x = Tensor.zeros([4, 4], 'f32');
       // A shifted view of the same buffer: rows would race.
       const big = Tensor.zeros([5, 4], 'f32');

@@ -1,7 +1,7 @@
 // The whole model's gradients against finite differences, and checkpointing against no checkpointing.
 import { describe, expect, it } from 'vitest';
-import { LlamaModel, initLlamaWeights } from '../../src/model/index.js';
-import { Tensor, memoryStats, withScope } from '../../src/tensor/index.js';
+import { LlamaModel, initLlamaWeights, makeBatch } from '../../src/model/index.js';
+import { memoryStats, withScope } from '../../src/tensor/index.js';
 import { gradCheck } from '../helpers/gradcheck.js';
 import { randint, rng } from '../helpers/random.js';
 import { TINY } from '../helpers/tiny.js';
@@ -23,7 +23,7 @@ describe('whole-model gradients (f32, tiny GQA config)', () => {
       const weights = initLlamaWeights(cfg, 11, 0.3);
       const { ids, targets, B, T } = batchOf(2, 7, cfg.vocab_size, 5);
       const model = LlamaModel.fromWeights(cfg, weights, 'f32', { headChunk: 5 });
-      const batch = { ids: Tensor.fromArray(ids, [B, T]), targets: Tensor.fromArray(targets, [B * T]) };
+      const batch = makeBatch(ids, B, targets);
       model.zeroGrads();
       const res = model.forwardBackward(batch, 1);
       expect(res.count).toBe(B * T - 2);
@@ -38,18 +38,16 @@ describe('whole-model gradients (f32, tiny GQA config)', () => {
       expect(loss()).toBe(res.lossSum);
       gradCheck('llama', inputs, grads, loss, { coords: 3, h: 3e-3, hCoord: 1e-2 });
       model.dispose();
-      batch.ids.dispose();
-      batch.targets.dispose();
     });
   }
 
   it('activation checkpointing gives the same gradients, bit for bit', () => {
     const weights = initLlamaWeights(TINY, 12, 0.1);
-    const { ids, targets, B, T } = batchOf(3, 9, TINY.vocab_size, 6);
+    const { ids, targets, B } = batchOf(3, 9, TINY.vocab_size, 6);
     const run = (checkpointing: boolean) =>
       withScope(() => {
         const model = LlamaModel.fromWeights(TINY, weights, 'bf16', { checkpointing });
-        const batch = { ids: Tensor.fromArray(ids, [B, T]), targets: Tensor.fromArray(targets, [B * T]) };
+        const batch = makeBatch(ids, B, targets);
         model.zeroGrads();
         const loss = model.forwardBackward(batch, 1 / 25);
         const grads = [...model.grads].map(([n, g]) => [n, Array.from(g.toArray())] as const);
@@ -71,13 +69,13 @@ describe('whole-model gradients (f32, tiny GQA config)', () => {
     withScope(() => {
       const whole = LlamaModel.fromWeights(TINY, weights, 'f32');
       whole.zeroGrads();
-      whole.forwardBackward({ ids: Tensor.fromArray(ids, [B, T]), targets: Tensor.fromArray(targets, [B * T]) }, 1 / total);
+      whole.forwardBackward(makeBatch(ids, B, targets), 1 / total);
       const split = LlamaModel.fromWeights(TINY, weights, 'f32');
       split.zeroGrads();
       for (const half of [0, 1]) {
         const rows = B / 2;
         const sl = (a: Int32Array) => a.slice(half * rows * T, (half + 1) * rows * T);
-        split.forwardBackward({ ids: Tensor.fromArray(sl(ids), [rows, T]), targets: Tensor.fromArray(sl(targets), [rows * T]) }, 1 / total);
+        split.forwardBackward(makeBatch(sl(ids), rows, sl(targets)), 1 / total);
       }
       for (const [name, g] of whole.grads) {
         const a = g.toArray() as Float32Array, b = split.grads.get(name)!.toArray() as Float32Array;

@@ -3,19 +3,16 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { LlamaModel, type LlamaConfig } from '../../src/model/index.js';
-import { Tensor, bf16ToF32, withScope } from '../../src/tensor/index.js';
+import { LlamaModel, makeBatch, type LlamaConfig } from '../../src/model/index.js';
+import { bf16ToF32, withScope } from '../../src/tensor/index.js';
 import { runLlamaOnnx } from '../oracle/llama-onnx.js';
 import { readLlama2c, toHfRopeLayout } from '../oracle/llama2c.js';
 import { randomIds, randomLlamaWeights, tinyLlamaConfig } from '../oracle/random-llama.js';
 
-function nativeLogits(config: LlamaConfig, weights: Map<string, Float32Array>, ids: number[], B: number, T: number, dtype: 'f32' | 'bf16' = 'f32', doc?: { doc: Int32Array; positions: Int32Array }) {
+function nativeLogits(config: LlamaConfig, weights: Map<string, Float32Array>, ids: number[], B: number, T: number, dtype: 'f32' | 'bf16' = 'f32', docs?: { cuSeqlens: Int32Array; positions: Int32Array }) {
   return withScope(() => {
     const model = LlamaModel.fromWeights(config, weights, dtype);
-    const logits = model.forwardLogits({
-      ids: Tensor.fromArray(Int32Array.from(ids), [B, T]),
-      ...(doc ? { doc: Tensor.fromArray(doc.doc, [B, T]), positions: Tensor.fromArray(doc.positions, [B * T]) } : {}),
-    });
+    const logits = model.forwardLogits(makeBatch(Int32Array.from(ids), B, undefined, docs ?? {}));
     const out = dtype === 'f32' ? (logits.toArray() as Float32Array) : bf16ToF32(logits.toArray() as Uint16Array);
     model.dispose();
     return out;
@@ -44,12 +41,13 @@ describe('forward pass against onnxruntime-node (f32)', () => {
     const lens = [3, 5, 4];
     const T = lens.reduce((a, b) => a + b);
     const ids = randomIds(config, T, 8);
-    const doc = new Int32Array(T), positions = new Int32Array(T);
+    const cuSeqlens = new Int32Array(lens.length + 1), positions = new Int32Array(T);
     let at = 0;
     lens.forEach((n, d) => {
-      for (let i = 0; i < n; i++, at++) [doc[at], positions[at]] = [d, i];
+      for (let i = 0; i < n; i++, at++) positions[at] = i;
+      cuSeqlens[d + 1] = at;
     });
-    const packed = nativeLogits(config, weights, ids, 1, T, 'f32', { doc, positions });
+    const packed = nativeLogits(config, weights, ids, 1, T, 'f32', { cuSeqlens, positions });
     at = 0;
     for (const n of lens) {
       const alone = await runLlamaOnnx(config, weights, ids.slice(at, at + n), 1, n);

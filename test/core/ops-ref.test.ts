@@ -81,6 +81,14 @@ describe('bad calls throw errors naming the op and the shapes', () => {
     ['mixed dtypes', () => ops.matmul(Tensor.zeros([2, 3], 'f32'), Tensor.zeros([3, 5], 'bf16')), /matmul: .*must share one dtype/],
     ['token id out of range', () => ops.embedding(Tensor.fromArray(new Int32Array([0, 7]), [2]), Tensor.zeros([5, 4], 'f32')), /embedding: token id 7 at position 1 is outside the vocabulary \[0, 5\)/],
     ['negative token id', () => ops.embedding(Tensor.fromArray(new Int32Array([-1]), [1]), Tensor.zeros([5, 4], 'bf16')), /embedding: token id -1/],
+    ['token id out of range in backward, table untouched', () => {
+      const dw = Tensor.zeros([5, 4], 'f32');
+      try {
+        ops.embeddingBackward(Tensor.fromArray(new Int32Array([2, 9, 0]), [3]), Tensor.full([3, 4], 'f32', 1), dw);
+      } finally {
+        expect([...(dw.toArray() as Float32Array)].every((x) => x === 0)).toBe(true);
+      }
+    }, /embedding_backward: token id 9 at position 1 is outside the vocabulary \[0, 5\)/],
     ['ids dtype', () => ops.embedding(Tensor.zeros([2], 'f32'), Tensor.zeros([5, 4], 'f32')), /embedding: ids f32\[2\] must be i32/],
     ['target out of range', () => ops.crossEntropy(Tensor.zeros([2, 4], 'f32'), Tensor.fromArray(new Int32Array([1, 4]), [2]), Tensor.zeros([2], 'f32')), /cross_entropy: target 4 at row 1 is outside the vocabulary/],
     ['kv heads must divide', () => ops.attention(Tensor.zeros([1, 2, 3, 4], 'f32'), Tensor.zeros([1, 2, 2, 4], 'f32'), Tensor.zeros([1, 2, 2, 4], 'f32')), /attention: kv heads/],

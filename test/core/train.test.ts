@@ -33,8 +33,6 @@ describe('training', () => {
     expect(losses.at(-1)!).toBeLessThan(0.1);
     model.dispose();
     opt.dispose();
-    mb.batch.ids.dispose();
-    mb.batch.targets!.dispose();
   });
 
   it('10,000 training steps leak no native buffers and grow resident memory by little', async () => {

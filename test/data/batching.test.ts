@@ -54,8 +54,9 @@ describe.each(['bucket', 'pack'] as const)('%s batches', (mode) => {
         }
         cu.push(cu[cu.length - 1] + len);
       });
-      expect([...batch.tokens]).toEqual(expTokens);
-      expect([...batch.labels]).toEqual(expLabels);
+      expect([...batch.ids]).toEqual(expTokens);
+      expect(batch.rows).toBe(1);
+      expect([...batch.targets]).toEqual(expLabels);
       expect([...batch.positions]).toEqual(expPos);
       expect([...batch.docIds]).toEqual(expDoc);
       expect([...batch.cuSeqlens]).toEqual(cu);

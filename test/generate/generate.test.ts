@@ -8,7 +8,8 @@ import { encodeConversation } from '../../src/data/index.js';
 import { Generator, type GenerationRequest } from '../../src/generate/engine.js';
 import { loadModel, type LoadedModel } from '../../src/generate/load.js';
 import { argmax } from '../../src/generate/sampling.js';
-import { Tensor, withScope } from '../../src/tensor/index.js';
+import { withScope } from '../../src/tensor/index.js';
+import { makeBatch } from '../../src/model/index.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTinyChatCheckpoint } from '../helpers/tiny-checkpoint.js';
 
@@ -30,7 +31,7 @@ function referenceGreedy(prompt: number[], n: number, eos: number[]): number[] {
   const ids = [...prompt];
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const logits = withScope(() => m.model.forwardLogits({ ids: Tensor.fromArray(Int32Array.from(ids), [1, ids.length]) }).toArray() as Float32Array);
+    const logits = withScope(() => m.model.forwardLogits(makeBatch(Int32Array.from(ids), 1)).toArray() as Float32Array);
     const next = argmax(logits.subarray((ids.length - 1) * m.model.config.vocab_size));
     out.push(next);
     ids.push(next);

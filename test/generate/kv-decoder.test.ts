@@ -2,8 +2,8 @@
 // onnxruntime-node: same logits at every position, however the tokens are split into passes.
 import { afterAll, describe, expect, it } from 'vitest';
 import { KvDecoder } from '../../src/generate/kv-decoder.js';
-import { LlamaModel, type LlamaConfig } from '../../src/model/index.js';
-import { Tensor, bf16ToF32, memoryStats, withScope } from '../../src/tensor/index.js';
+import { LlamaModel, makeBatch, type LlamaConfig } from '../../src/model/index.js';
+import { bf16ToF32, memoryStats, withScope } from '../../src/tensor/index.js';
 import { randomIds, randomLlamaWeights, tinyLlamaConfig } from '../oracle/random-llama.js';
 
 const config: LlamaConfig = tinyLlamaConfig({ max_position_embeddings: 48 });
@@ -14,7 +14,7 @@ afterAll(() => Object.values(models).forEach((m) => m.dispose()));
 /** Full-forward logits [T, V] of one sequence. */
 function fullLogits(model: LlamaModel, ids: number[]): Float32Array {
   return withScope(() => {
-    const t = model.forwardLogits({ ids: Tensor.fromArray(Int32Array.from(ids), [1, ids.length]) }).toArray();
+    const t = model.forwardLogits(makeBatch(Int32Array.from(ids), 1)).toArray();
     return t instanceof Uint16Array ? bf16ToF32(t) : (t as Float32Array);
   });
 }

@@ -71,6 +71,13 @@ const cases: Case[] = [
   { name: 'packed documents', Tq: 270, Tk: 270, Hq: 4, Hkv: 4, D: 48, scale: 0.5, docLens: [1, 17, 130, 3, 119] },
 ];
 
+/** The op's cu_seqlens for documents of these lengths; the references keep per-position ids. */
+function offsets(lens: number[]): Tensor {
+  const cu = [0];
+  for (const n of lens) cu.push(cu[cu.length - 1] + n);
+  return Tensor.fromArray(Int32Array.from(cu), [cu.length]);
+}
+
 describe('bf16 attention forward against a double-precision reference', () => {
   for (const c of cases) {
     it(c.name, () => {
@@ -90,7 +97,7 @@ describe('bf16 attention forward against a double-precision reference', () => {
         const bf = (a: Float32Array, shape: number[]) => Tensor.fromArray(f32ToBf16(a), shape, 'bf16');
         const { out, lse } = ops.attention(bf(q, [1, c.Tq, c.Hq, c.D]), bf(k, [1, c.Tk, c.Hkv, c.D]), bf(v, [1, c.Tk, c.Hkv, c.D]), {
           scale: c.scale,
-          ...(doc ? { doc: Tensor.fromArray(doc, [1, c.Tk]) } : {}),
+          ...(c.docLens ? { cuSeqlens: offsets(c.docLens) } : {}),
         });
         const got = bf16ToF32(out.toArray() as Uint16Array), gl = lse.toArray() as Float32Array;
         let worst = 0;
@@ -166,7 +173,7 @@ describe('bf16 attention forward against a double-precision reference', () => {
         const bf = (a: Float32Array, shape: number[]) => Tensor.fromArray(f32ToBf16(a), shape, 'bf16');
         const [qs, ks] = [[1, T, c.Hq, c.D], [1, T, c.Hkv, c.D]];
         const [qt, kt, vt] = [bf(q, qs), bf(k, ks), bf(v, ks)];
-        const opts = { scale: c.scale, ...(doc ? { doc: Tensor.fromArray(doc, [1, T]) } : {}) };
+        const opts = { scale: c.scale, ...(c.docLens ? { cuSeqlens: offsets(c.docLens) } : {}) };
         const { out, lse } = ops.attention(qt, kt, vt, opts);
         const got = ops.attentionBackward(qt, kt, vt, out, bf(g, qs), lse, opts);
         const ref = backwardReference(c, q, k, v, bf16ToF32(out.toArray() as Uint16Array), lse.toArray() as Float32Array, g, doc);

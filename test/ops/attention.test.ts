@@ -20,7 +20,7 @@ interface Case {
   /** Why the CUDA arm does not take this case yet, or absent. */
   notOnCuda?: string;
 }
-const PACKED = 'document ids need cu_seqlens from the batch (issue 8, host-validated Batch)';
+const ROWS = 'cu_seqlens on CUDA index one packed row (B = 1)';
 // head_dim 64 and 128; GQA ratios 1, 2 and 4; T no multiple of the 64/128-position blocks;
 // documents of 1 token; fewer queries than keys (decoding).
 // The log-sum-exp is fp32 throughout in f32. In bf16 its sum adds the probabilities as rounded to
@@ -31,22 +31,28 @@ const LSE_TOL: Record<string, Tolerance> = { f32: { nmse: 1e-10 }, bf16: { nmse:
 const cases: Case[] = [
   { B: 2, Tq: 9, Tk: 9, Hq: 4, Hkv: 4, D: 64, dtype: 'f32', tol: { nmse: 1e-10 } },
   { B: 1, Tq: 70, Tk: 70, Hq: 4, Hkv: 2, D: 128, dtype: 'f32', tol: { nmse: 1e-10 } },
-  { B: 1, Tq: 37, Tk: 37, Hq: 4, Hkv: 1, D: 64, dtype: 'f32', docs: [1, 20, 1, 15], tol: { nmse: 1e-10 }, notOnCuda: PACKED },
+  { B: 1, Tq: 37, Tk: 37, Hq: 4, Hkv: 1, D: 64, dtype: 'f32', docs: [1, 20, 1, 15], tol: { nmse: 1e-10 } },
+  { B: 2, Tq: 9, Tk: 9, Hq: 2, Hkv: 1, D: 64, dtype: 'f32', docs: [1, 5, 3], tol: { nmse: 1e-10 }, notOnCuda: ROWS },
   { B: 1, Tq: 3, Tk: 21, Hq: 4, Hkv: 2, D: 64, dtype: 'f32', tol: { nmse: 1e-10 }, notOnCuda: 'the CUDA kernel attends a sequence to itself (Tq == Tk)' },
   { B: 2, Tq: 33, Tk: 33, Hq: 8, Hkv: 2, D: 64, dtype: 'bf16', tol: { nmse: 2e-5 } },
-  { B: 1, Tq: 40, Tk: 40, Hq: 2, Hkv: 2, D: 128, dtype: 'bf16', docs: [17, 1, 22], tol: { nmse: 2e-5 }, notOnCuda: PACKED },
+  { B: 1, Tq: 40, Tk: 40, Hq: 2, Hkv: 2, D: 128, dtype: 'bf16', docs: [17, 1, 22], tol: { nmse: 2e-5 } },
 ];
 
 function inputs(c: Case) {
   const r = rng(c.B * 1000 + c.Tq * 10 + c.D + c.Hq);
+  // The reference sees document ids per key position; the op sees only their boundaries.
   const doc = c.docs ? new Int32Array(c.B * c.Tk) : null;
-  if (doc && c.docs) for (let b = 0, at = 0; b < c.B; b++, at = 0) c.docs.forEach((n, id) => doc.fill(id, b * c.Tk + at, b * c.Tk + (at += n)));
+  const cu = c.docs ? [0] : null;
+  if (doc && cu && c.docs) {
+    for (let b = 0, at = 0, id = 0; b < c.B; b++, at = 0) c.docs.forEach((n) => { doc.fill(id++, b * c.Tk + at, b * c.Tk + (at += n)); cu.push(b * c.Tk + at); });
+  }
   return {
     q: q(randn(c.B * c.Tq * c.Hq * c.D, r)),
     k: q(randn(c.B * c.Tk * c.Hkv * c.D, r)),
     v: q(randn(c.B * c.Tk * c.Hkv * c.D, r)),
     dout: q(randn(c.B * c.Tq * c.Hq * c.D, r)),
     doc,
+    cu: cu && Int32Array.from(cu),
   };
 }
 
@@ -57,13 +63,14 @@ function run(c: Case, device: Device) {
   const scale = 1 / Math.sqrt(c.D);
   return withScope(() => {
     const [qt, kt, vt] = [put(x.q, qs, c.dtype, device), put(x.k, ks, c.dtype, device), put(x.v, ks, c.dtype, device)];
-    const doc = x.doc ? put(x.doc, [c.B, c.Tk], 'i32', device).handle : null;
+    const cu = x.cu ? put(x.cu, [x.cu.length], 'i32', device).handle : null;
+    const maxSeqlen = c.docs ? Math.max(...c.docs) : 0;
     const o = out(qs, c.dtype, device), lse = out([c.B, c.Hq, c.Tq], 'f32', device);
-    native().attention(qt.handle, kt.handle, vt.handle, doc, o.handle, lse.handle, scale);
+    native().attention(qt.handle, kt.handle, vt.handle, cu, o.handle, lse.handle, scale, maxSeqlen);
     const res: Record<string, Float32Array> = { out: host(o), lse: host(lse) };
     if (c.Tq === c.Tk) {
       const [dq, dk, dv] = [out(qs, c.dtype, device), out(ks, c.dtype, device), out(ks, c.dtype, device)];
-      native().attentionBackward(qt.handle, kt.handle, vt.handle, doc, o.handle, put(x.dout, qs, c.dtype, device).handle, lse.handle, dq.handle, dk.handle, dv.handle, scale);
+      native().attentionBackward(qt.handle, kt.handle, vt.handle, cu, o.handle, put(x.dout, qs, c.dtype, device).handle, lse.handle, dq.handle, dk.handle, dv.handle, scale, maxSeqlen);
       Object.assign(res, { dq: host(dq), dk: host(dk), dv: host(dv) });
     }
     return res;
@@ -133,26 +140,25 @@ describe('attention', () => {
       // positions start and end anywhere inside them.
       const r = rng(25);
       const [T, Hq, Hkv, D] = [333, 4, 2, 8];
-      const doc = new Int32Array(T), starts: number[] = [];
-      for (let at = 0, id = 0; at < T; id++) {
-        const n = Math.min(T - at, 1 + Math.floor(r() * 45));
+      const starts: number[] = [];
+      for (let at = 0; at < T;) {
         starts.push(at);
-        doc.fill(id, at, at + n);
-        at += n;
+        at += Math.min(T - at, 1 + Math.floor(r() * 45));
       }
       starts.push(T);
+      const cu = Int32Array.from(starts);
       const qa = randn(T * Hq * D, r), k = randn(T * Hkv * D, r), v = randn(T * Hkv * D, r), g = randn(T * Hq * D, r);
       const fa = (a: Float32Array, s: number[]) => Tensor.fromArray(a, s, 'f32');
-      const run = (n: number, s: number, docIds: Int32Array | null) => {
+      const run = (n: number, s: number, cuSeqlens: Int32Array | null) => {
         const [qs, ks] = [[1, n, Hq, D], [1, n, Hkv, D]];
         const [qt, kt, vt] = [fa(qa.slice(s * Hq * D, (s + n) * Hq * D), qs), fa(k.slice(s * Hkv * D, (s + n) * Hkv * D), ks), fa(v.slice(s * Hkv * D, (s + n) * Hkv * D), ks)];
-        const opt = docIds ? { doc: Tensor.fromArray(docIds, [1, n]) } : {};
+        const opt = cuSeqlens ? { cuSeqlens: Tensor.fromArray(cuSeqlens, [cuSeqlens.length]) } : {};
         const { out, lse } = ops.attention(qt, kt, vt, opt);
         const gr = ops.attentionBackward(qt, kt, vt, out, fa(g.slice(s * Hq * D, (s + n) * Hq * D), qs), lse, opt);
         return [host(out), host(gr.dq), host(gr.dk), host(gr.dv)];
       };
       withScope(() => {
-        const packed = run(T, 0, doc);
+        const packed = run(T, 0, cu);
         for (let d = 0; d + 1 < starts.length; d++) {
           const [s, n] = [starts[d], starts[d + 1] - starts[d]];
           const alone = run(n, s, null);
@@ -162,6 +168,24 @@ describe('attention', () => {
           });
         }
       });
+    });
+  });
+
+  it('offsets that leave the keys, go back or cross a row are refused, naming them', () => {
+    withScope(() => {
+      const r = rng(3);
+      const qt = (B: number) => Tensor.fromArray(randn(B * 9 * 2 * 8, r), [B, 9, 2, 8], 'f32');
+      const att = (B: number, cu: number[], maxSeqlen = 0) => {
+        const x = qt(B);
+        return () => ops.attention(x, x, x, { cuSeqlens: Tensor.fromArray(Int32Array.from(cu), [cu.length]), maxSeqlen });
+      };
+      expect(att(1, [0, 5, 8])).toThrow(/cu_seqlens must run from 0 to B·Tk = 9/);
+      expect(att(1, [0, 6, 3, 9])).toThrow(/cu_seqlens decreases at document 1/);
+      expect(att(2, [0, 5, 12, 18])).toThrow(/document 1 \[5, 12\) crosses a row of 9 positions/);
+      expect(att(1, [9])).toThrow(/cu_seqlens .* must hold at least one document/);
+      expect(att(1, [0, 9], 10)).toThrow(/maxSeqlen must be an integer in \[1, 9\]/);
+      const x = qt(1);
+      expect(() => ops.attention(x, x, x, { cuSeqlens: Tensor.fromArray(new Float32Array([0, 9]), [2], 'f32') })).toThrow(/cu_seqlens/);
     });
   });
 
@@ -188,16 +212,16 @@ describe('attention', () => {
     it('on packed documents, against finite differences (f32)', () => {
       const r = rng(9);
       const [B, T, H, D] = [1, 10, 2, 4];
-      const doc = new Int32Array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2]);
+      const cu = new Int32Array([0, 3, 7, 10]);
       const qa = randn(B * T * H * D, r), k = randn(B * T * H * D, r), v = randn(B * T * H * D, r), G = randn(B * T * H * D, r);
       const s = [B, T, H, D];
       const f32 = (a: Float32Array) => Tensor.fromArray(a, s, 'f32');
-      const f = () => withScope(() => dot(host(ops.attention(f32(qa), f32(k), f32(v), { doc: Tensor.fromArray(doc, [B, T]) }).out), G));
+      const f = () => withScope(() => dot(host(ops.attention(f32(qa), f32(k), f32(v), { cuSeqlens: Tensor.fromArray(cu, [4]) }).out), G));
       const grads = withScope(() => {
-        const d = Tensor.fromArray(doc, [B, T]);
+        const d = Tensor.fromArray(cu, [4]);
         const [qt, kt, vt] = [f32(qa), f32(k), f32(v)];
-        const { out: o, lse } = ops.attention(qt, kt, vt, { doc: d });
-        const g = ops.attentionBackward(qt, kt, vt, o, f32(G), lse, { doc: d });
+        const { out: o, lse } = ops.attention(qt, kt, vt, { cuSeqlens: d });
+        const g = ops.attentionBackward(qt, kt, vt, o, f32(G), lse, { cuSeqlens: d });
         return [host(g.dq), host(g.dk), host(g.dv)];
       });
       gradCheck('attention packed', [qa, k, v], grads, f);

@@ -194,7 +194,7 @@ static void check_cross_entropy(cu::Context& c) {
       t.i32()[0] = 4095 < V ? 4095 : 0;  // the CPU's chunk edge
       const float gs = 1.f / 37.f;
       Host dl = poisoned(dt, N * V);
-      std::vector<float> cpu_loss(static_cast<size_t>(N));
+      std::vector<float> cpu_loss(static_cast<size_t>(N));  // not size_t(N): that parses as a function declaration
       pt::cross_entropy(dt, N, V, logits.data(), t.i32(), -100, cpu_loss.data(), dl.data(), gs);
       Dev Dlog(c, logits), Dt(c, t), Dloss(c, DType::F32, N), Ddl(c, dt, N * V);
       cu::cross_entropy(c, dt, N, V, Dlog.p, Dt.as<int32_t>(), -100, Dloss.as<float>(), Ddl.p, gs);
@@ -280,17 +280,15 @@ static void check_attention(cu::Context& c) {
       const int64_t T = cu_seq.back(), docs = int64_t(k.docs.size());
       int64_t maxlen = 0;
       for (int32_t d : k.docs) maxlen = std::max<int64_t>(maxlen, d);
-      // the CPU reference: one batch row, document ids from cu_seqlens
-      Host doc(DType::I32, T), cus(DType::I32, docs + 1);
-      for (int64_t d = 0; d < docs; d++)
-        for (int32_t r = cu_seq[d]; r < cu_seq[d + 1]; r++) doc.i32()[r] = int32_t(d);
+      // the CPU reference: one batch row, the same cu_seqlens
+      Host cus(DType::I32, docs + 1);
       std::copy(cu_seq.begin(), cu_seq.end(), cus.i32());
       const int64_t nq = T * k.Hq * k.D, nk = T * k.Hkv * k.D;
       Host q = uniform(dt, nq, -2, 2), kk = uniform(dt, nk, -2, 2), v = uniform(dt, nk), dout = uniform(dt, nq);
       Host out = poisoned(dt, nq), lse = poisoned(DType::F32, k.Hq * T);
       Host dq = poisoned(dt, nq), dk = poisoned(dt, nk), dv = poisoned(dt, nk);
-      pt::attention_forward(dt, 1, T, T, k.Hq, k.Hkv, k.D, 0.f, q.data(), kk.data(), v.data(), doc.i32(), out.data(), lse.f32());
-      pt::attention_backward(dt, 1, T, k.Hq, k.Hkv, k.D, 0.f, q.data(), kk.data(), v.data(), doc.i32(), out.data(),
+      pt::attention_forward(dt, 1, T, T, k.Hq, k.Hkv, k.D, 0.f, q.data(), kk.data(), v.data(), cus.i32(), docs, out.data(), lse.f32());
+      pt::attention_backward(dt, 1, T, k.Hq, k.Hkv, k.D, 0.f, q.data(), kk.data(), v.data(), cus.i32(), docs, out.data(),
                              dout.data(), lse.f32(), dq.data(), dk.data(), dv.data());
       Dev Dcu(c, cus), Dq(c, q), Dk(c, kk), Dv(c, v), Ddo(c, dout), Dout(c, dt, nq), Dlse(c, DType::F32, k.Hq * T);
       cu::attention_forward(c, dt, T, docs, maxlen, k.Hq, k.Hkv, k.D, 0.f, Dcu.as<int32_t>(), Dq.p, Dk.p, Dv.p, Dout.p,
