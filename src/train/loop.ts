@@ -337,19 +337,19 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
         extra: { run: JSON.parse(JSON.stringify({ ...record, wallSeconds: wall() })), parallel: { worldSize: comm.size, zero: o.shard ? 1 : 0 } },
       };
       try {
-      lastCheckpoint = store.save(
-        o.step,
-        (tmp) =>
-          writeCheckpoint(tmp, { params: m.params, optimizer: gathered!.tensors, state }, {
-            config: m.config,
-            baseConfig: src.baseConfig,
-            // From the model folder, the whole tokenizer (tokenizer_config.json, chat template) comes along.
-            tokenizer: src.weightsDir && !cfg.tokenizer ? src.weightsDir : tokPath,
-            dtype: s.dtype === 'f32' ? 'F32' : 'BF16',
-            chatTemplate,
-          }),
-        { valLoss },
-      );
+        lastCheckpoint = store.save(
+          o.step,
+          (tmp) =>
+            writeCheckpoint(tmp, { params: m.params, optimizer: gathered!.tensors, state }, {
+              config: m.config,
+              baseConfig: src.baseConfig,
+              // From the model folder, the whole tokenizer (tokenizer_config.json, chat template) comes along.
+              tokenizer: src.weightsDir && !cfg.tokenizer ? src.weightsDir : tokPath,
+              dtype: s.dtype === 'f32' ? 'F32' : 'BF16',
+              chatTemplate,
+            }),
+          { valLoss },
+        );
       } finally {
         gathered!.dispose();
       }
