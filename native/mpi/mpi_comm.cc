@@ -9,6 +9,7 @@
 #include <mutex>
 #include <cstdio>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -286,6 +287,17 @@ size_t offset_of(const std::vector<long>& counts, int r) {
   return o;
 }
 
+// The ZeRO collectives' window: kBucketElements, or POLYTUNE_DIST_WINDOW elements (read once) so
+// the tests can cross window edges with a few elements instead of 2^26 of them.
+size_t window_elements() {
+  static const size_t w = [] {
+    const char* v = std::getenv("POLYTUNE_DIST_WINDOW");
+    const long n = v ? std::atol(v) : 0;
+    return n > 0 ? size_t(n) : kBucketElements;
+  }();
+  return w;
+}
+
 // Elements move as raw 2- or 4-byte words: allgather and gather copy, they never compute.
 MPI_Datatype word_type(const Tensor& t) { return dtype_size(t.dtype) == 2 ? MPI_UINT16_T : MPI_UINT32_T; }
 
@@ -296,11 +308,11 @@ void reduce_scatter_sum(const Tensor& full, const std::vector<long>& counts, con
   check_counts(full, counts, "reduceScatterSum");
   const size_t n = size_t(full.numel());
   const bool f32 = full.dtype == DType::F32;
-  std::vector<float> send(f32 ? 0 : std::min(n, kBucketElements));
-  std::vector<float> recv(std::min(size_t(counts[g_me.rank]), kBucketElements) + 1);
+  std::vector<float> send(f32 ? 0 : std::min(n, window_elements()));
+  std::vector<float> recv(std::min(size_t(counts[g_me.rank]), window_elements()) + 1);
   collective(label, 0, [&] {
-    for (size_t lo = 0; lo < n; lo += kBucketElements) {
-      const size_t hi = std::min(n, lo + kBucketElements);
+    for (size_t lo = 0; lo < n; lo += window_elements()) {
+      const size_t hi = std::min(n, lo + window_elements());
       const Window w = clip(counts, lo, hi);
       const float* src;
       if (f32) {
@@ -332,8 +344,8 @@ void allgather(const Tensor& full, const std::vector<long>& counts, const std::s
   const size_t es = dtype_size(full.dtype);
   if (es != 2 && es != 4) throw std::runtime_error("dist.allgather: takes f32 or bf16 tensors");
   collective(label, 0, [&] {
-    for (size_t lo = 0; lo < n; lo += kBucketElements) {
-      const size_t hi = std::min(n, lo + kBucketElements);
+    for (size_t lo = 0; lo < n; lo += window_elements()) {
+      const size_t hi = std::min(n, lo + window_elements());
       const Window w = clip(counts, lo, hi);
       const int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, static_cast<char*>(full.data()) + lo * es, w.counts.data(), w.displs.data(), word_type(full), MPI_COMM_WORLD);
       if (rc != MPI_SUCCESS) return rc;
@@ -357,8 +369,8 @@ void gather(const Tensor& shard, const Tensor* full, const std::vector<long>& co
   for (long c : counts) n += size_t(c);
   const size_t mine = offset_of(counts, g_me.rank);
   collective(label, timeout_s, [&] {
-    for (size_t lo = 0; lo < n; lo += kBucketElements) {
-      const size_t hi = std::min(n, lo + kBucketElements);
+    for (size_t lo = 0; lo < n; lo += window_elements()) {
+      const size_t hi = std::min(n, lo + window_elements());
       const Window w = clip(counts, lo, hi);
       const int k = w.counts[g_me.rank];
       const char* send = static_cast<const char*>(shard.data()) + (lo + size_t(w.displs[g_me.rank]) - mine) * es;

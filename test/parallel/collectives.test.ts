@@ -74,10 +74,12 @@ a.dist.finalize();
 `;
 
 describe.skipIf(!ready)('MPI collectives (mpirun -np 4)', () => {
-  it('ZeRO-1: reduce-scatter (f32; bf16 in fp32, rounded once), all-gather and gather over uneven ranges', () => {
+  // Window 4 cuts the 10 elements at 4 and 8, through ranks 1's and 2's ranges: each window's
+  // per-rank counts and offsets differ from the whole tensor's.
+  it.each([['one window', ''], ['windows of 4 elements', '4']])('ZeRO-1: reduce-scatter (f32; bf16 in fp32, rounded once), all-gather and gather over uneven ranges, %s', (_what, window) => {
     const file = join(temp('polytune-coll-'), 'zero.mjs');
     writeFileSync(file, zeroScript);
-    const r = spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', '4', process.execPath, file], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', '4', '-x', `POLYTUNE_DIST_WINDOW=${window}`, process.execPath, file], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).sort((x, y) => x.rank - y.rank);
     const ranges = [[0, 3], [3, 6], [6, 10], [10, 10]];
