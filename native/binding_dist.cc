@@ -67,6 +67,54 @@ Napi::Value AllreduceSum(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+std::vector<long> arg_counts(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  if (i >= info.Length() || !info[i].IsArray()) throw OpError(std::string(op) + ": argument 'counts' must be an array of element counts, one per rank");
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<long> out;
+  for (uint32_t k = 0; k < a.Length(); k++) {
+    const double c = a.Get(k).ToNumber().DoubleValue();
+    if (!(c >= 0) || c != double(long(c))) throw OpError(std::string(op) + ": counts[" + std::to_string(k) + "] is not a non-negative integer");
+    out.push_back(long(c));
+  }
+  return out;
+}
+
+Tensor one_tensor(const Napi::CallbackInfo& info, size_t i, const char* op) {
+  if (i >= info.Length() || !JsTensor::Is(info[i])) throw OpError(std::string(op) + ": argument " + std::to_string(i) + " must be a Tensor");
+  Tensor t = JsTensor::Unwrap(info[i].As<Napi::Object>())->t;
+  if (!t.storage) throw OpError(std::string(op) + ": a tensor has been disposed");
+  if (!t.device().is_host()) throw OpError(std::string(op) + ": the tensor is on " + t.device().name() + "; MPI collectives take cpu tensors");
+  if (t.dtype == DType::I32) throw OpError(std::string(op) + ": takes f32 and bf16 tensors");
+  t.storage->mark_written();
+  return t;
+}
+
+// reduceScatterSum(full, counts, label): this rank's range of `full` ends up holding the sum.
+Napi::Value ReduceScatterSum(const Napi::CallbackInfo& info) {
+  Tensor t = one_tensor(info, 0, "dist.reduceScatterSum");
+  dist::reduce_scatter_sum(t, arg_counts(info, 1, "dist.reduceScatterSum"), arg_label(info, 2));
+  return info.Env().Undefined();
+}
+
+// allgather(full, counts, label): every rank's range copied to all, in place.
+Napi::Value Allgather(const Napi::CallbackInfo& info) {
+  Tensor t = one_tensor(info, 0, "dist.allgather");
+  dist::allgather(t, arg_counts(info, 1, "dist.allgather"), arg_label(info, 2));
+  return info.Env().Undefined();
+}
+
+// gather(shard, full | null, counts, root, label, timeout): the shards into root's full tensor.
+Napi::Value Gather(const Napi::CallbackInfo& info) {
+  Tensor shard = one_tensor(info, 0, "dist.gather");
+  Tensor full;
+  const bool has_full = info.Length() > 1 && JsTensor::Is(info[1]);
+  if (has_full) full = one_tensor(info, 1, "dist.gather");
+  const int root = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 0;
+  const double timeout = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : 0;
+  dist::gather(shard, has_full ? &full : nullptr, arg_counts(info, 2, "dist.gather"), root, arg_label(info, 4), timeout);
+  return info.Env().Undefined();
+}
+
 Napi::Value Broadcast(const Napi::CallbackInfo& info) {
   std::vector<Tensor> ts = arg_tensors(info, 0, "dist.broadcast");
   const int root = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
@@ -105,12 +153,15 @@ void register_dist(Napi::Env env, Napi::Object exports) {
   d.Set("init", Napi::Function::New(env, guarded<Init>));
   d.Set("allreduceSum", Napi::Function::New(env, guarded<AllreduceSum>));
   d.Set("broadcast", Napi::Function::New(env, guarded<Broadcast>));
+  d.Set("reduceScatterSum", Napi::Function::New(env, guarded<ReduceScatterSum>));
+  d.Set("allgather", Napi::Function::New(env, guarded<Allgather>));
+  d.Set("gather", Napi::Function::New(env, guarded<Gather>));
   d.Set("barrier", Napi::Function::New(env, guarded<Barrier>));
   d.Set("abort", Napi::Function::New(env, guarded<Abort>));
   d.Set("finalize", Napi::Function::New(env, guarded<Finalize>));
 #else
   d.Set("built", false);
-  for (const char* f : {"init", "allreduceSum", "broadcast", "barrier", "abort", "finalize"}) d.Set(f, Napi::Function::New(env, NotBuilt));
+  for (const char* f : {"init", "allreduceSum", "broadcast", "reduceScatterSum", "allgather", "gather", "barrier", "abort", "finalize"}) d.Set(f, Napi::Function::New(env, NotBuilt));
 #endif
   d.Set("nccl", false);
   exports.Set("dist", d);

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <cstdio>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -249,6 +250,135 @@ void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extr
       });
     }
     return extra.empty() ? MPI_SUCCESS : MPI_Allreduce(MPI_IN_PLACE, extra.data(), int(extra.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  });
+}
+
+namespace {
+
+// The ranges of `counts` clipped to the window [lo, hi): per-rank counts and offsets from lo.
+struct Window {
+  std::vector<int> counts, displs;
+};
+Window clip(const std::vector<long>& counts, size_t lo, size_t hi) {
+  Window w;
+  size_t base = 0;
+  for (long c : counts) {
+    const size_t a = std::max(lo, base), b = std::min(hi, base + size_t(c));
+    w.counts.push_back(a < b ? int(b - a) : 0);
+    w.displs.push_back(a < b ? int(a - lo) : 0);
+    base += size_t(c);
+  }
+  return w;
+}
+
+void check_counts(const Tensor& full, const std::vector<long>& counts, const char* op) {
+  if (int(counts.size()) != g_me.size) throw std::runtime_error(std::string("dist.") + op + ": " + std::to_string(counts.size()) + " counts for " + std::to_string(g_me.size) + " ranks");
+  size_t total = 0;
+  for (long c : counts) {
+    if (c < 0) throw std::runtime_error(std::string("dist.") + op + ": a negative count");
+    total += size_t(c);
+  }
+  if (total != size_t(full.numel())) throw std::runtime_error(std::string("dist.") + op + ": the counts sum to " + std::to_string(total) + ", the tensor has " + std::to_string(full.numel()) + " elements");
+}
+
+size_t offset_of(const std::vector<long>& counts, int r) {
+  size_t o = 0;
+  for (int i = 0; i < r; i++) o += size_t(counts[i]);
+  return o;
+}
+
+// The ZeRO collectives' window: kBucketElements, or POLYTUNE_DIST_WINDOW elements (read once) so
+// the tests can cross window edges with a few elements instead of 2^26 of them.
+size_t window_elements() {
+  static const size_t w = [] {
+    const char* v = std::getenv("POLYTUNE_DIST_WINDOW");
+    const long n = v ? std::atol(v) : 0;
+    return n > 0 ? size_t(n) : kBucketElements;
+  }();
+  return w;
+}
+
+// Elements move as raw 2- or 4-byte words: allgather and gather copy, they never compute.
+MPI_Datatype word_type(const Tensor& t) { return dtype_size(t.dtype) == 2 ? MPI_UINT16_T : MPI_UINT32_T; }
+
+}  // namespace
+
+void reduce_scatter_sum(const Tensor& full, const std::vector<long>& counts, const std::string& label) {
+  require_init("reduceScatterSum");
+  check_counts(full, counts, "reduceScatterSum");
+  const size_t n = size_t(full.numel());
+  const bool f32 = full.dtype == DType::F32;
+  std::vector<float> send(f32 ? 0 : std::min(n, window_elements()));
+  std::vector<float> recv(std::min(size_t(counts[g_me.rank]), window_elements()) + 1);
+  collective(label, 0, [&] {
+    for (size_t lo = 0; lo < n; lo += window_elements()) {
+      const size_t hi = std::min(n, lo + window_elements());
+      const Window w = clip(counts, lo, hi);
+      const float* src;
+      if (f32) {
+        src = static_cast<const float*>(full.data()) + lo;
+      } else {
+        const bf16* p = static_cast<const bf16*>(full.data()) + lo;
+        for (size_t i = 0; i < hi - lo; i++) send[i] = bf16_to_f32(p[i]);
+        src = send.data();
+      }
+      const int rc = MPI_Reduce_scatter(src, recv.data(), w.counts.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+      if (rc != MPI_SUCCESS) return rc;
+      const int k = w.counts[g_me.rank];
+      if (k == 0) continue;
+      const size_t at = lo + size_t(w.displs[g_me.rank]);
+      if (f32) std::memcpy(static_cast<float*>(full.data()) + at, recv.data(), size_t(k) * sizeof(float));
+      else {
+        bf16* p = static_cast<bf16*>(full.data()) + at;
+        for (int i = 0; i < k; i++) p[i] = f32_to_bf16(recv[i]);
+      }
+    }
+    return MPI_SUCCESS;
+  });
+}
+
+void allgather(const Tensor& full, const std::vector<long>& counts, const std::string& label) {
+  require_init("allgather");
+  check_counts(full, counts, "allgather");
+  const size_t n = size_t(full.numel());
+  const size_t es = dtype_size(full.dtype);
+  if (es != 2 && es != 4) throw std::runtime_error("dist.allgather: takes f32 or bf16 tensors");
+  collective(label, 0, [&] {
+    for (size_t lo = 0; lo < n; lo += window_elements()) {
+      const size_t hi = std::min(n, lo + window_elements());
+      const Window w = clip(counts, lo, hi);
+      const int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, static_cast<char*>(full.data()) + lo * es, w.counts.data(), w.displs.data(), word_type(full), MPI_COMM_WORLD);
+      if (rc != MPI_SUCCESS) return rc;
+    }
+    return MPI_SUCCESS;
+  });
+}
+
+void gather(const Tensor& shard, const Tensor* full, const std::vector<long>& counts, int root, const std::string& label, double timeout_s) {
+  require_init("gather");
+  if (int(counts.size()) != g_me.size) throw std::runtime_error("dist.gather: " + std::to_string(counts.size()) + " counts for " + std::to_string(g_me.size) + " ranks");
+  if (long(shard.numel()) != counts[g_me.rank]) throw std::runtime_error("dist.gather: this rank's shard has " + std::to_string(shard.numel()) + " elements, its count is " + std::to_string(counts[g_me.rank]));
+  if (g_me.rank == root) {
+    if (!full) throw std::runtime_error("dist.gather: the root needs the full tensor");
+    check_counts(*full, counts, "gather");
+    if (full->dtype != shard.dtype) throw std::runtime_error("dist.gather: the shard and the full tensor differ in dtype");
+  }
+  const size_t es = dtype_size(shard.dtype);
+  if (es != 2 && es != 4) throw std::runtime_error("dist.gather: takes f32 or bf16 tensors");
+  size_t n = 0;
+  for (long c : counts) n += size_t(c);
+  const size_t mine = offset_of(counts, g_me.rank);
+  collective(label, timeout_s, [&] {
+    for (size_t lo = 0; lo < n; lo += window_elements()) {
+      const size_t hi = std::min(n, lo + window_elements());
+      const Window w = clip(counts, lo, hi);
+      const int k = w.counts[g_me.rank];
+      const char* send = static_cast<const char*>(shard.data()) + (lo + size_t(w.displs[g_me.rank]) - mine) * es;
+      char* recv = g_me.rank == root ? static_cast<char*>(full->data()) + lo * es : nullptr;
+      const int rc = MPI_Gatherv(k ? send : static_cast<const char*>(shard.data()), k, word_type(shard), recv, w.counts.data(), w.displs.data(), word_type(shard), root, MPI_COMM_WORLD);
+      if (rc != MPI_SUCCESS) return rc;
+    }
+    return MPI_SUCCESS;
   });
 }
 

@@ -27,6 +27,16 @@ std::string library_version();
 constexpr size_t kBucketElements = size_t(1) << 26;  // 256 MB of fp32
 // timeout_s: this call's deadline in seconds (0: the job's, from init).
 void allreduce_sum(const std::vector<Tensor>& tensors, std::vector<double>& extra, const std::string& label, double timeout_s = 0);
+// ZeRO-1: a flat tensor split into contiguous ranges, rank r's of `counts[r]` elements starting
+// where rank r-1's ends (the counts sum to the tensor's size). Moved in windows of at most
+// kBucketElements, so MPI's int counts never overflow whatever the arena size.
+// reduce_scatter_sum: afterwards this rank's range holds the sum over ranks (bf16 summed in fp32
+// and rounded once); the rest of the tensor is left as it was.
+void reduce_scatter_sum(const Tensor& full, const std::vector<long>& counts, const std::string& label);
+// allgather: every rank's range copied to every rank, in place.
+void allgather(const Tensor& full, const std::vector<long>& counts, const std::string& label);
+// gather: every rank's `shard` (counts[rank] elements) into root's `full`; other ranks pass no full.
+void gather(const Tensor& shard, const Tensor* full, const std::vector<long>& counts, int root, const std::string& label, double timeout_s = 0);
 // Copies root's tensors to every rank.
 void broadcast(const std::vector<Tensor>& tensors, int root, const std::string& label);
 void barrier(const std::string& label, double timeout_s = 0);

@@ -2,7 +2,7 @@
 // a job started by mpirun or srun. Collectives wait with a deadline (POLYTUNE_DIST_TIMEOUT seconds,
 // default 300): a rank that died or hangs ends every rank with an error naming it.
 import { native } from '../tensor/native.js';
-import type { Tensor } from '../tensor/index.js';
+import { ops, type Tensor } from '../tensor/index.js';
 import { detectWorld, type World } from './world.js';
 
 export interface Communicator {
@@ -17,6 +17,14 @@ export interface Communicator {
    */
   allreduceSum(tensors: Tensor[], extra: Float64Array | null, label: string, opts?: WaitOptions): void;
   broadcast(tensors: Tensor[], root: number, label: string): void;
+  /**
+   * ZeRO-1's three moves over a flat tensor split by `counts` (elements per rank, in rank order,
+   * contiguous): the sum scattered (this rank's range holds the sum over ranks; bf16 in fp32,
+   * rounded once), the ranges gathered on every rank, or gathered on rank 0 only (a checkpoint).
+   */
+  reduceScatterSum(full: Tensor, counts: number[], label: string): void;
+  allgather(full: Tensor, counts: number[], label: string): void;
+  gather(shard: Tensor, full: Tensor | null, counts: number[], label: string): void;
   barrier(label: string, opts?: WaitOptions): void;
   /** Ends every rank of the job at once with an error line (MPI_Abort); one process just exits. */
   abort(why: string): never;
@@ -43,6 +51,11 @@ class SingleProcess implements Communicator {
   constructor(readonly world: World) {}
   allreduceSum(): void {}
   broadcast(): void {}
+  reduceScatterSum(): void {}
+  allgather(): void {}
+  gather(shard: Tensor, full: Tensor | null): void {
+    if (full) ops.cast(shard, full.dtype as 'bf16' | 'f32', full);
+  }
   barrier(): void {}
   abort(why: string): never {
     process.stderr.write(`polytune: ${why}\n`);
@@ -58,6 +71,15 @@ class MpiComm implements Communicator {
   }
   broadcast(tensors: Tensor[], root: number, label: string): void {
     native().dist.broadcast(tensors.map((t) => t.handle), root, label);
+  }
+  reduceScatterSum(full: Tensor, counts: number[], label: string): void {
+    native().dist.reduceScatterSum(full.handle, counts, label);
+  }
+  allgather(full: Tensor, counts: number[], label: string): void {
+    native().dist.allgather(full.handle, counts, label);
+  }
+  gather(shard: Tensor, full: Tensor | null, counts: number[], label: string): void {
+    native().dist.gather(shard.handle, full?.handle ?? null, counts, 0, label);
   }
   barrier(label: string, opts: WaitOptions = {}): void {
     native().dist.barrier(label, opts.waitForRank0 ? Infinity : 0);

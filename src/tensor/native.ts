@@ -72,6 +72,12 @@ export interface NativeDist {
   /** timeoutS: this call's deadline (0 or absent: the job's; Infinity: capped at 1e7 s). */
   allreduceSum(tensors: T[], extra: Float64Array | null, label: string, timeoutS?: number): void;
   broadcast(tensors: T[], root: number, label: string): void;
+  /** ZeRO-1: `counts` (one per rank, in rank order) split `full` into contiguous ranges; this rank's range ends up holding the sum. */
+  reduceScatterSum(full: T, counts: number[], label: string): void;
+  /** Every rank's range of `full` copied to every rank, in place. */
+  allgather(full: T, counts: number[], label: string): void;
+  /** Every rank's shard into root's `full` (null on the other ranks). */
+  gather(shard: T, full: T | null, counts: number[], root: number, label: string, timeoutS?: number): void;
   barrier(label: string, timeoutS?: number): void;
   abort(code: number, why: string): never;
   finalize(): void;

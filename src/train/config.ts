@@ -48,6 +48,11 @@ export interface TrainSettings {
   logEvery: number;
   /** Where to train: auto (CUDA when built and present, else the CPU), cpu, cuda or cuda:N. */
   device: DeviceSetting;
+  /**
+   * ZeRO stage of a data-parallel run: 0, every rank keeps the whole optimizer state; 1, each rank
+   * keeps and updates a contiguous 1/N of the fp32 masters and moments (no effect on one process).
+   */
+  zero: 0 | 1;
 }
 
 export const REPORTERS = ['tensorboard'] as const;
@@ -87,6 +92,7 @@ export const STUDY_TRAIN: TrainSettings = {
   earlyStopping: null,
   logEvery: 0,
   device: 'auto',
+  zero: 0,
 };
 
 /** One line of documentation per setting: `polytune config --defaults` prints them as comments. */
@@ -110,15 +116,19 @@ export const TRAIN_DOCS: Record<keyof TrainSettings, string> = {
   evalEvery: 'validate also every N steps (0: only at epoch ends)',
   logEvery: 'without a terminal, a progress line every N steps (0: about 25 a run); on a terminal a live bar',
   device: '"auto" (CUDA when this build has it and the machine a GPU, else the CPU), "cpu", "cuda" or "cuda:N"; never a silent fallback',
+  zero: 'data parallel: 0 (each rank holds the whole optimizer state) or 1 (ZeRO-1: each rank holds and updates 1/N of the fp32 masters and moments; same results)',
   earlyStopping: 'null, or {patience, minDelta}: stop after `patience` epochs whose validation loss is not below the best by minDelta',
 };
 
 /**
  * Settings that do not change what a run computes, so a resume may change them: where tokens are
  * cached, checkpointing (bit-identical gradients), how often to save, validate and log, when to pause.
+ * train.zero too: sharding the optimizer changes only the order of fp32 sums (reduce-scatter against
+ * all-reduce, the norm's sum of squares from the shards), exactly as changing the number of ranks
+ * does, which a resume is allowed to do.
  */
 export const RESULT_NEUTRAL = [
-  'train.maxSteps', 'train.saveEvery', 'train.keepLast', 'train.checkpointing', 'train.evalEvery', 'train.logEvery', 'train.earlyStopping', 'data.cacheDir', 'report', 'out',
+  'train.zero', 'train.maxSteps', 'train.saveEvery', 'train.keepLast', 'train.checkpointing', 'train.evalEvery', 'train.logEvery', 'train.earlyStopping', 'data.cacheDir', 'report', 'out',
 ] as const;
 
 const show = (v: unknown): string => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v === undefined ? 'nothing' : JSON.stringify(v));
@@ -150,6 +160,7 @@ const trainSchema = z
     maxSteps: int(0),
     evalEvery: int(0),
     logEvery: int(0),
+    zero: z.union([z.literal(0), z.literal(1)], { error: (iss) => `must be 0 or 1, got ${show(iss.input)}` }),
     device: z
       .string({ error: (iss) => `must be "auto", "cpu", "cuda" or "cuda:N", got ${show(iss.input)}` })
       .regex(DEVICE_SETTING, { error: (iss) => `must be "auto", "cpu", "cuda" or "cuda:N", got ${show(iss.input)}` })

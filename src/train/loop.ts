@@ -253,6 +253,8 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     let epoch = 0;
     let batchIndex = 0;
     let record: RunRecord = { tokens: 0, wallSeconds: 0, epochs: [] };
+    // ZeRO-1: the optimizer state split over the ranks (nothing to split on one process).
+    const shardOver = s.zero === 1 && dp ? comm : undefined;
     const adamw = { beta1: s.beta1, beta2: s.beta2, eps: s.eps, weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm };
     if (resumeFrom) {
       const ck = readCheckpoint(resumeFrom, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype, device)), dtype: s.dtype });
@@ -265,7 +267,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
           `Resume with the same ones (these may change: ${RESULT_NEUTRAL.join(', ')}), or start a new run in another folder`);
       }
       model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
-      opt = new AdamW(model.weights, adamw, { tensors: ck.optimizer, step: ck.state.step });
+      opt = new AdamW(model.weights, adamw, { tensors: ck.optimizer, step: ck.state.step }, shardOver);
       const pos = ck.state.dataPosition as { epoch: number; batch: number };
       [epoch, batchIndex] = [pos.epoch, pos.batch];
       const saved = ck.state.extra?.run as unknown as RunRecord | undefined;
@@ -274,11 +276,11 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     } else if (src.weightsDir) {
       const ck = readCheckpoint(src.weightsDir, { alloc: (shape, dtype) => keep(Tensor.empty(shape, dtype, device)), dtype: s.dtype, weightsOnly: true });
       model = new LlamaModel(ck.config.config, ck.params, { checkpointing: s.checkpointing });
-      opt = new AdamW(model.weights, adamw);
+      opt = new AdamW(model.weights, adamw, undefined, shardOver);
       log(`model: weights from ${src.weightsDir}`);
     } else {
       model = LlamaModel.fromWeights(src.config, initLlamaWeights(src.config, s.initSeed), s.dtype, { checkpointing: s.checkpointing });
-      opt = new AdamW(model.weights, adamw);
+      opt = new AdamW(model.weights, adamw, undefined, shardOver);
       log(`model: ${cfg.model} from random weights (seed ${s.initSeed}); give a model folder to fine-tune pretrained weights`);
     }
     const m = model;
@@ -286,8 +288,15 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
     if (dp) {
       // Every rank built the same weights (same seed or files); the broadcast makes that a guarantee.
       comm.broadcast([...m.weights.flats, ...o.stateFlats()], 0, 'initial weights from rank 0');
+      o.syncMastersFromWeights();
       log(`data parallel: ${comm.size} ranks (${comm.world.launcher}); rank r computes micro-batches r, r + ${comm.size}, ... of each step`);
     }
+    const mem = o.stateBytes();
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 2 : 1)} MiB`;
+    log(o.shard
+      ? `optimizer state: ${mib(mem.perRank)} per rank (ZeRO-1 over ${comm.size} ranks; ${mib(mem.unsharded)} unsharded)`
+      : `optimizer state: ${mib(mem.perRank)}${dp ? ` per rank (unsharded: train.zero 1 would hold about ${mib(mem.unsharded / comm.size)})` : ''}`);
+    if (s.zero === 1 && !dp) log('train.zero 1: one process, nothing to shard; the optimizer state is whole');
 
     const metrics = lead ? new MetricsLog(join(cfg.out, 'metrics.jsonl')) : { append() {} };
     if (resumeFrom) metrics.append({ event: 'resume', step: o.step, from: resumeFrom, time: new Date().toISOString() });
@@ -300,6 +309,9 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
 
     const save = (valLoss?: number) => {
       opts.onPhase?.('saving', o.step, totalSteps);
+      // ZeRO-1: rank 0 gathers the shards and writes the whole state as an unsharded run does, so
+      // any world size, sharded or not, resumes from it.
+      const gathered = o.gatherState(`checkpoint of step ${o.step}`);
       if (!lead) {
         comm.barrier(`checkpoint of step ${o.step} on rank 0`, { waitForRank0: true });
         return;
@@ -311,21 +323,25 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
         schedule: { kind: 'linear', peak: s.lr, warmup: s.warmupSteps, total: totalSteps },
         rng: null, // nothing random happens after initialisation: the data order is a function of (seed, epoch)
         runConfig: runConfig as TrainingState['runConfig'],
-        extra: { run: JSON.parse(JSON.stringify({ ...record, wallSeconds: wall() })) },
+        extra: { run: JSON.parse(JSON.stringify({ ...record, wallSeconds: wall() })), parallel: { worldSize: comm.size, zero: o.shard ? 1 : 0 } },
       };
-      lastCheckpoint = store.save(
-        o.step,
-        (tmp) =>
-          writeCheckpoint(tmp, { params: m.params, optimizer: o.stateTensors(), state }, {
-            config: m.config,
-            baseConfig: src.baseConfig,
-            // From the model folder, the whole tokenizer (tokenizer_config.json, chat template) comes along.
-            tokenizer: src.weightsDir && !cfg.tokenizer ? src.weightsDir : tokPath,
-            dtype: s.dtype === 'f32' ? 'F32' : 'BF16',
-            chatTemplate,
-          }),
-        { valLoss },
-      );
+      try {
+        lastCheckpoint = store.save(
+          o.step,
+          (tmp) =>
+            writeCheckpoint(tmp, { params: m.params, optimizer: gathered!.tensors, state }, {
+              config: m.config,
+              baseConfig: src.baseConfig,
+              // From the model folder, the whole tokenizer (tokenizer_config.json, chat template) comes along.
+              tokenizer: src.weightsDir && !cfg.tokenizer ? src.weightsDir : tokPath,
+              dtype: s.dtype === 'f32' ? 'F32' : 'BF16',
+              chatTemplate,
+            }),
+          { valLoss },
+        );
+      } finally {
+        gathered!.dispose();
+      }
       log(`saved ${lastCheckpoint}${valLoss === undefined ? '' : ` (validation loss ${valLoss.toFixed(4)})`}`);
       if (dp) comm.barrier(`checkpoint of step ${o.step} on rank 0`, { waitForRank0: true });
     };

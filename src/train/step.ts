@@ -35,7 +35,8 @@ export function trainStep(
  * scaled by 1 / (trained tokens of the whole global batch), summed over the ranks in one all-reduce
  * (bf16 gradients in fp32, rounded once) together with the loss sums and the stop requests. Every
  * rank then holds the global batch's gradient, so the norm, the clipping and AdamW are global and
- * identical on every rank.
+ * identical on every rank. With ZeRO-1 (a sharded AdamW) each rank gets the sum on its range only
+ * and updates that range; AdamW all-gathers the weights.
  */
 export function parallelStep(
   model: LlamaModel,
@@ -51,8 +52,9 @@ export function parallelStep(
   let lossSum = 0;
   for (const b of mine) lossSum += model.forwardBackward(b, 1 / tokens).lossSum;
   const extra = new Float64Array([lossSum, at.stop ? 1 : 0]);
-  // The gradient arenas (one per decay group, laid out identically on every rank), in large buckets.
-  comm.allreduceSum(model.gradArenas.flats, extra, `gradients of step ${at.step}`);
+  // The gradient arenas (one per decay group, laid out identically on every rank), in large buckets:
+  // all-reduced, or with ZeRO-1 reduce-scattered onto the range of the state each rank holds.
+  opt.reduceGradients(model.gradArenas, extra, `gradients of step ${at.step}`, comm);
   const { gradNorm } = opt.update(model.gradArenas, lr);
   return { loss: extra[0] / tokens, tokens, gradNorm, stop: extra[1] > 0 };
 }

@@ -39,7 +39,63 @@ console.log(JSON.stringify({ rank: me.rank, size: me.size, f32: [...host(f32, Fl
 a.dist.finalize();
 `;
 
+// ZeRO-1's moves over a flat tensor split [3, 3, 4, 0] (uneven, one rank empty): the sum scattered
+// (f32, and bf16 summed in fp32 and rounded once), rank-tagged ranges all-gathered, shards gathered
+// on rank 0 only.
+const zeroScript = `
+import { createRequire } from 'node:module';
+const a = createRequire(import.meta.url)(${JSON.stringify(addon)});
+const me = a.dist.init(30);
+const n = 10, counts = [3, 3, 4, 0];
+const mine = counts.slice(0, me.rank).reduce((x, y) => x + y, 0);
+const host = (t, T) => [...new T(Uint8Array.from(t.readBytes()).buffer)];
+const bfBits = (x) => new Uint32Array(new Float32Array([x]).buffer)[0] >>> 16;
+const bfVal = (h) => new Float32Array(new Uint32Array([h << 16]).buffer)[0];
+const f = new a.NativeTensor([n], 'f32');
+f.writeBytes(0, new Float32Array(Array.from({ length: n }, (_, i) => i + 100 * me.rank)));
+a.dist.reduceScatterSum(f, counts, 'rs f32');
+// Element 0 (rank 0's range): 1 + 3·2^-10 from ranks 1-3 sums in fp32 to 1 + 9·2^-10, rounded once to 1 + 2^-7.
+const b = new a.NativeTensor([n], 'bf16');
+b.writeBytes(0, new Uint16Array(Array.from({ length: n }, (_, i) => bfBits(i === 0 ? (me.rank === 0 ? 1 : 3 * 2 ** -10) : me.rank + i))));
+a.dist.reduceScatterSum(b, counts, 'rs bf16');
+const g = new a.NativeTensor([n], 'bf16');
+g.writeBytes(0, new Uint16Array(Array.from({ length: n }, (_, i) => (i >= mine && i < mine + counts[me.rank] ? bfBits(me.rank + 1) : 0))));
+a.dist.allgather(g, counts, 'ag');
+const sh = new a.NativeTensor([counts[me.rank]], 'f32');
+sh.writeBytes(0, new Float32Array(Array.from({ length: counts[me.rank] }, (_, i) => 10 * me.rank + i)));
+const full = me.rank === 0 ? new a.NativeTensor([n], 'f32') : null;
+a.dist.gather(sh, full, counts, 0, 'gather');
+const errors = [];
+try { a.dist.allgather(g, [3, 3, 4], 'bad counts'); } catch (e) { errors.push(e.message); }
+try { a.dist.reduceScatterSum(f, [3, 3, 4, 1], 'bad sum'); } catch (e) { errors.push(e.message); }
+const mineOf = (arr) => arr.slice(mine, mine + counts[me.rank]);
+console.log(JSON.stringify({ rank: me.rank, f32: mineOf(host(f, Float32Array)), bf16: mineOf(host(b, Uint16Array).map(bfVal)), ag: host(g, Uint16Array).map(bfVal), gathered: full && host(full, Float32Array), errors }));
+a.dist.finalize();
+`;
+
 describe.skipIf(!ready)('MPI collectives (mpirun -np 4)', () => {
+  // Window 4 cuts the 10 elements at 4 and 8, through ranks 1's and 2's ranges: each window's
+  // per-rank counts and offsets differ from the whole tensor's.
+  it.each([['one window', ''], ['windows of 4 elements', '4']])('ZeRO-1: reduce-scatter (f32; bf16 in fp32, rounded once), all-gather and gather over uneven ranges, %s', (_what, window) => {
+    const file = join(temp('polytune-coll-'), 'zero.mjs');
+    writeFileSync(file, zeroScript);
+    const r = spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', '4', '-x', `POLYTUNE_DIST_WINDOW=${window}`, process.execPath, file], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).sort((x, y) => x.rank - y.rank);
+    const ranges = [[0, 3], [3, 6], [6, 10], [10, 10]];
+    for (const x of rows) {
+      const [lo, hi] = ranges[x.rank];
+      const idx = Array.from({ length: hi - lo }, (_, k) => lo + k);
+      // Sum over ranks of i + 100·rank: 4i + 600.
+      expect(x.f32).toEqual(idx.map((i) => 4 * i + 600));
+      // Sum over ranks of rank + i: 6 + 4i (exact in bf16 up to 42).
+      expect(x.bf16).toEqual(idx.map((i) => (i === 0 ? 1 + 2 ** -7 : 6 + 4 * i)));
+      expect(x.ag).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3, 3]);
+      expect(x.gathered).toEqual(x.rank === 0 ? [0, 1, 2, 10, 11, 12, 20, 21, 22, 23] : null);
+      expect(x.errors).toEqual(['dist.allgather: 3 counts for 4 ranks', 'dist.reduceScatterSum: the counts sum to 11, the tensor has 10 elements']);
+    }
+  }, 60_000);
+
   it('sum f32 and bf16 (in fp32, rounded once) and f64 side values, broadcast from rank 2, and pass a barrier', () => {
     const file = join(temp('polytune-coll-'), 'coll.mjs');
     writeFileSync(file, script);

@@ -26,6 +26,8 @@ describe('run config', () => {
     [{ model: 'tiny', data, train: { epochs: 2.5 } }, 'run.json: field "train.epochs" must be an integer >= 1, got 2.5'],
     [{ model: 'tiny', data, train: { beta2: 1 } }, 'run.json: field "train.beta2" must be in [0, 1), got 1'],
     [{ model: 'tiny', data, train: { dtype: 'fp16' } }, 'run.json: field "train.dtype" must be "bf16" or "f32", got "fp16"'],
+    [{ model: 'tiny', data, train: { zero: 2 } }, 'run.json: field "train.zero" must be 0 or 1, got 2'],
+    [{ model: 'tiny', data, train: { zero: true } }, 'run.json: field "train.zero" must be 0 or 1, got true'],
     [{ model: 'tiny', data, train: { earlyStopping: { patience: 0 } } }, 'run.json: field "train.earlyStopping.patience" must be an integer >= 1, got 0'],
     [{ model: 'tiny', data, train: { earlyStopping: { patience: 2, delta: 1 } } }, 'run.json: field "train.earlyStopping.delta" is not an early-stopping setting'],
     [{ model: 'tiny', data, report: ['wandb'] }, 'run.json: field "report[0]" must be one of "tensorboard", got "wandb"'],
