@@ -180,7 +180,11 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   const int64_t mpanels = ceil_div(M, MR);
   // Wide column chunks repack A less often; the cap bounds the shared packed B for very deep K.
   const int64_t nc_cap = std::max<int64_t>(4 * NR, (int64_t(32) << 20) / (kp_total * int64_t(sizeof(P))) / NR * NR);
-  const int64_t nc = std::min({Path::NC, nc_cap, ceil_div(N, NR) * NR});
+  // Each chunk repacks the task's rows of op(A); when op(A) is stored transposed (dYᵀ·X) that
+  // packing gathers 14-value pieces of rows far apart and costs several times the plain copy, so
+  // twice the chunk width halves it (+4-6% on the 4096×4096×512 dYᵀ·X, one thread; the same width
+  // on x·Wᵀ and dY·W costs 1-4%: their A packing is cheap and the wider workspace crowds L2).
+  const int64_t nc = std::min({Path::NC * (tA ? 2 : 1), nc_cap, ceil_div(N, NR) * NR});
   const int64_t nc_panels = nc / NR;
 
   // A tiny product is not worth waking a second thread for.
