@@ -42,7 +42,7 @@ function random(shape: number[], dtype: DType): Tensor {
   return dtype === 'bf16' ? Tensor.fromArray(f32ToBf16(a), shape, 'bf16') : Tensor.fromArray(a, shape, 'f32');
 }
 
-interface MatmulCase {
+export interface MatmulCase {
   name: string;
   M: number;
   N: number;
@@ -53,7 +53,7 @@ interface MatmulCase {
 
 // The three products of a Llama linear layer (x·Wᵀ forward, dY·W and dYᵀ·X backward) at 7B widths,
 // with fewer tokens than a real micro-batch so a 2-core run finishes in minutes.
-function matmulCases(quick: boolean): MatmulCase[] {
+export function matmulCases(quick: boolean): MatmulCase[] {
   const t = quick ? 128 : 512;
   const c = quick ? 1024 : 4096;
   const f = quick ? 2752 : 11008;

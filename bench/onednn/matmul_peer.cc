@@ -1,12 +1,15 @@
 // oneDNN matmul peer for `polytune bench ops`: the bench compiles it with g++ against the
 // system's libdnnl when present. Line protocol on stdin/stdout, so the bench can interleave it
 // with our kernel: each input line "dtype M N K transA transB iters" (dtype bf16|f32) answers
-// one line "ok <median ms>" (or "error <message>"); primitives are cached per shape, so setup
+// one line "ok <median ms>" (or "error <message>"); a trailing " cpu" on the request times each
+// execution by the process's CPU time instead of the wall clock (the figure that survives a
+// loaded machine when both sides run on one thread). Primitives are cached per shape, so setup
 // is never timed. C = op(A)·op(B) with A [M,K] (stored [K,M] when transA), B [K,N] (stored [N,K]
 // when transB), C [M,N] in the same dtype, fp32 accumulation: the same contract as pt::gemm.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -37,6 +40,8 @@ int main() {
       long M, N, K, iters;
       int ta, tb;
       if (!(in >> dt >> M >> N >> K >> ta >> tb >> iters)) throw std::runtime_error("bad request: " + line);
+      std::string clock;
+      const bool cpu = (in >> clock) && clock == "cpu";
       const auto type = dt == "bf16" ? memory::data_type::bf16 : memory::data_type::f32;
       const std::string key = dt + " " + std::to_string(M) + " " + std::to_string(N) + " " + std::to_string(K) + " " +
                               std::to_string(ta) + std::to_string(tb);
@@ -62,11 +67,17 @@ int main() {
       c.prim.execute(strm, args);  // warm-up
       strm.wait();
       std::vector<double> ms;
+      auto cpu_ms = [] {
+        timespec t;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+      };
       for (long i = 0; i < std::max(1L, iters); i++) {
         const auto t0 = std::chrono::steady_clock::now();
+        const double c0 = cpu ? cpu_ms() : 0;
         c.prim.execute(strm, args);
         strm.wait();
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        ms.push_back(cpu ? cpu_ms() - c0 : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       }
       std::sort(ms.begin(), ms.end());
       std::printf("ok %.6f\n", ms[ms.size() / 2]);

@@ -12,6 +12,8 @@ export interface OnednnPeer {
   version: string;
   /** Median ms of `iters` timed executions (after one warm-up) of C = op(A)·op(B). */
   matmul(dtype: 'bf16' | 'f32', M: number, N: number, K: number, transA: boolean, transB: boolean, iters: number): Promise<number>;
+  /** The same, timed by the peer process's CPU time (meaningful when it runs on one thread). */
+  matmulCpu(dtype: 'bf16' | 'f32', M: number, N: number, K: number, transA: boolean, transB: boolean, iters: number): Promise<number>;
   close(): void;
 }
 
@@ -41,6 +43,9 @@ export async function startOnednnPeer(): Promise<OnednnPeer | { missing: string 
     version: peer.version,
     async matmul(dtype, M, N, K, transA, transB, iters) {
       return okNumber('oneDNN peer', await peer.request(`${dtype} ${M} ${N} ${K} ${transA ? 1 : 0} ${transB ? 1 : 0} ${iters}`));
+    },
+    async matmulCpu(dtype, M, N, K, transA, transB, iters) {
+      return okNumber('oneDNN peer', await peer.request(`${dtype} ${M} ${N} ${K} ${transA ? 1 : 0} ${transB ? 1 : 0} ${iters} cpu`));
     },
     close: () => peer.close(),
   };

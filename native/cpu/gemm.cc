@@ -1,6 +1,6 @@
 // Blocked GEMM driver. Loop nest, per call:
-//   pack op(B) whole, cut in NC-wide column chunks (threads share it; from the packed-weights cache
-//   when B is unchanged since an earlier call; per chunk, just before its tasks, when too big)
+//   op(B) cut in NC-wide column chunks, shared by the threads (from the packed-weights cache when B
+//   is unchanged since an earlier call); each chunk's panels packed just before its tasks
 //   for each (chunk, task) (a block of rows × a range of the chunk's panels), one per thread at a time:
 //       for each KC-deep slice of K: pack op(A)[rows, slice]; micro-kernel over (panel, MR-rows)
 //       round the task's fp32 workspace into C once
@@ -12,9 +12,14 @@
 #include <cstdio>
 #include <memory>
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cstdlib>
 #include <new>
 #include <string>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "gemm_kernels.h"
 #include "gemm_small_m.h"
@@ -84,19 +89,27 @@ struct PathAmx {
 #endif
 
 // Grow-only, 64-byte aligned scratch owned by the calling thread; OpenMP workers only get slices
-// of it, so nothing is allocated (or can throw) inside the parallel region.
+// of it, so nothing is allocated (or can throw) inside the parallel region. A large one (the packed
+// op(B) of a 7B layer is 32-64 MiB) asks for 2 MiB pages: with the kernel's transparent huge pages
+// on "madvise" (Debian's default) it would otherwise be 4 KiB pages, one TLB entry per 4 KiB of
+// packed B that the micro-kernels stream through.
 class Scratch {
  public:
   ~Scratch() { std::free(p_); }
   char* get(size_t bytes) {
     if (bytes > n_) {
       std::free(p_);
-      n_ = (bytes + 63) / 64 * 64;
-      p_ = std::aligned_alloc(64, n_);
+      constexpr size_t huge = size_t(2) << 20;
+      const size_t align = bytes >= 2 * huge ? huge : 64;
+      n_ = (bytes + align - 1) / align * align;
+      p_ = std::aligned_alloc(align, n_);
       if (!p_) {
         n_ = 0;
         throw OpError("gemm: cannot allocate " + std::to_string(bytes) + " bytes of packing buffers");
       }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+      if (align == huge) madvise(p_, n_, MADV_HUGEPAGE);  // advice only: a refusal changes nothing
+#endif
     }
     return static_cast<char*>(p_);
   }
@@ -107,6 +120,49 @@ class Scratch {
 };
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Spins briefly (the panel being waited for takes microseconds), then yields the core: on a shared
+// machine the thread packing it may be the one that needs it.
+inline void wait_until(const std::atomic<int64_t>& n, int64_t want) {
+  for (int spins = 0; n.load(std::memory_order_acquire) < want; spins++) {
+    if (spins < 4096) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+// C's row = w (or C's row + w), rounded once to T. The bf16 rounding is f32_to_bf16's integer
+// round-to-nearest-even done 16 lanes at a time (vcvtneps2bf16 would flush subnormal sums to zero
+// and differ from the scalar path); GCC leaves the scalar loop unvectorised because of its NaN branch.
+inline void write_row(float* c, const float* w, int64_t n, bool add) {
+  if (add)
+    for (int64_t j = 0; j < n; j++) c[j] += w[j];
+  else
+    std::memcpy(c, w, size_t(n) * sizeof(float));
+}
+inline void write_row(bf16* c, const float* w, int64_t n, bool add) {
+  int64_t j = 0;
+#if defined(POLYTUNE_PACK_AVX512)
+  for (; j < n; j += 16) {
+    const __mmask16 m = first_lanes(n - j);
+    __m512 v = _mm512_maskz_loadu_ps(m, w + j);
+    if (add) v = _mm512_add_ps(v, load16_f32(c + j, m));
+    constexpr __mmask16 all = 0xffff;  // masked forms: see the note above transpose16
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i hi = _mm512_maskz_srli_epi32(all, u, 16);
+    const __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
+    const __m512i rounded = _mm512_maskz_srli_epi32(all, _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    const __m512i quiet = _mm512_or_si512(hi, _mm512_set1_epi32(0x40));
+    _mm512_mask_cvtepi32_storeu_epi16(c + j, m, _mm512_mask_blend_epi32(nan, rounded, quiet));
+  }
+#endif
+  for (; j < n; j++) c[j] = f32_to_bf16(add ? bf16_to_f32(c[j]) + w[j] : w[j]);
+}
 
 template <class Path, typename T>
 void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
@@ -124,7 +180,11 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   const int64_t mpanels = ceil_div(M, MR);
   // Wide column chunks repack A less often; the cap bounds the shared packed B for very deep K.
   const int64_t nc_cap = std::max<int64_t>(4 * NR, (int64_t(32) << 20) / (kp_total * int64_t(sizeof(P))) / NR * NR);
-  const int64_t nc = std::min({Path::NC, nc_cap, ceil_div(N, NR) * NR});
+  // Each chunk repacks the task's rows of op(A); when op(A) is stored transposed (dYᵀ·X) that
+  // packing gathers 14-value pieces of rows far apart and costs several times the plain copy, so
+  // twice the chunk width halves it (+4-6% on the 4096×4096×512 dYᵀ·X, one thread; the same width
+  // on x·Wᵀ and dY·W costs 1-4%: their A packing is cheap and the wider workspace crowds L2).
+  const int64_t nc = std::min({Path::NC * (tA ? 2 : 1), nc_cap, ceil_div(N, NR) * NR});
   const int64_t nc_panels = nc / NR;
 
   // A tiny product is not worth waking a second thread for.
@@ -169,6 +229,11 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   const bool whole = cached || whole_scratch;
   P* const bfull = cached ? cache_base : bpack;
 
+  // The whole-B hand-out's shared state: the next item, and per column chunk its packed panels.
+  std::atomic<int64_t> next_item{0};
+  std::unique_ptr<std::atomic<int64_t>[]> packed(whole && !packed_already ? new std::atomic<int64_t>[size_t(chunks)] : nullptr);
+  for (int64_t ch = 0; packed && ch < chunks; ch++) packed[ch].store(0, std::memory_order_relaxed);
+
 #pragma omp parallel num_threads(nt)
   {
 #ifdef _OPENMP
@@ -204,16 +269,8 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
       }
       const int64_t r_end = std::min(M, p1 * MR);
       const int64_t c0 = jc + q0 * NR, c_end = std::min(N, jc + q1 * NR);
-      for (int64_t r = p0 * MR; r < r_end; r++) {
-        const float* w = ws + (r - p0 * MR) * ldws;
-        T* crow = C + r * ldc + c0;
-        const int64_t n = c_end - c0;
-        if (accumulate) {
-          for (int64_t j = 0; j < n; j++) store(crow, j, load(crow, j) + w[j]);
-        } else {
-          for (int64_t j = 0; j < n; j++) store(crow, j, w[j]);
-        }
-      }
+      for (int64_t r = p0 * MR; r < r_end; r++)
+        write_row(C + r * ldc + c0, ws + (r - p0 * MR) * ldws, c_end - c0, accumulate);
     };
     auto pack_panel = [&](int64_t jc, P* bchunk, int64_t q) {
       const int64_t c0 = jc + q * NR, cols = std::min<int64_t>(NR, N - c0);
@@ -225,27 +282,36 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
     const int64_t npan_max = ceil_div(std::min(nc, N), NR);
 
     if (whole) {
-      // All of op(B) packed at once, then every chunk's tasks in one loop: two barriers per call
-      // instead of two per column chunk, which on a shared machine (a thread that lost its core
-      // holds every barrier) is most of the difference. Tasks are handed out one at a time, so a
-      // thread that lost its core for a while does fewer of them instead of holding the barrier;
-      // results do not depend on which thread runs a task (its outputs are its own, in a fixed order).
-      if (!packed_already) {
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < chunks * npan_max; i++) {
-          const int64_t ch = i / npan_max, q = i % npan_max, jc = ch * nc;
-          if (q < ceil_div(std::min(nc, N - jc), NR)) pack_panel(jc, bfull + ch * int64_t(b_elems), q);
-        }
-      }
+      // One hand-out for the whole call, a single item at a time in a fixed order: chunk 0's B
+      // panels, chunk 0's tasks, chunk 1's panels, ... A chunk's panels are packed just before
+      // the tasks that read them, so those tasks find them in cache rather than in memory (all of
+      // op(B) packed first is 32-64 MiB at the 7B shapes, more than the L3), and there is one
+      // barrier per call: a task that arrives before the last of its chunk's panels is packed
+      // waits for that panel alone. That cannot deadlock: items are handed out in order, so every
+      // panel a waiting task needs is already being packed by a thread that waits for nothing.
+      // A thread that lost its core for a while does fewer items instead of holding a barrier;
+      // results do not depend on which thread runs an item (its outputs are its own, in a fixed order).
       const int64_t per_chunk = row_blocks * col_splits;
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t i = 0; i < chunks * per_chunk; i++) {
-        const int64_t ch = i / per_chunk, jc = ch * nc;
+      const int64_t packs = packed_already ? 0 : npan_max;
+      const int64_t items = chunks * (packs + per_chunk);
+      for (;;) {
+        const int64_t i = next_item.fetch_add(1, std::memory_order_relaxed);
+        if (i >= items) break;
+        const int64_t ch = i / (packs + per_chunk), j = i % (packs + per_chunk), jc = ch * nc;
         const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
+        P* const bchunk = bfull + ch * int64_t(b_elems);
+        if (j < packs) {
+          if (j < npan) {
+            pack_panel(jc, bchunk, j);
+            packed[ch].fetch_add(1, std::memory_order_release);
+          }
+          continue;
+        }
         const int64_t splits = std::min(col_splits, npan);
-        const int64_t task = i % per_chunk;
+        const int64_t task = j - packs;
         if (task % col_splits >= splits) continue;
-        task_body(jc, bfull + ch * int64_t(b_elems), npan, splits, (task / col_splits) * splits + task % col_splits);
+        if (packs) wait_until(packed[ch], npan);
+        task_body(jc, bchunk, npan, splits, (task / col_splits) * splits + task % col_splits);
       }
     } else {
       for (int64_t jc = 0; jc < N; jc += nc) {

@@ -1,7 +1,10 @@
 // pt::gemm as compiled for one ISA path (the flags the test passes pick AVX512-BF16 pairs, AVX-512
 // or AVX2 fp32 tiles, or the portable loops) against double-precision sums: the three training
-// forms, edge tiles, k tails, accumulate. Prints {"isa", "checked", "bad"}; the first bad outputs
-// go to stderr.
+// forms, edge tiles, k tails, accumulate. Then C's single rounding to bf16, exactly: with K = 1 the
+// fp32 sum is the exact product (plus the old C with accumulate), so every bf16 output must equal
+// f32_to_bf16 of it bit for bit: ties to even, old C values that are bf16 subnormals kept (not
+// flushed), NaN kept NaN, at row widths that end inside a 16-lane vector.
+// Prints {"isa", "checked", "bad", "rounded", "roundBad"}; the first bad outputs go to stderr.
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -44,6 +47,35 @@ int main() {
             if (!(std::fabs(got - sum) <= tol) && bad++ < 5) fprintf(stderr, "bad %s %ldx%ldx%ld form %d [%ld][%ld] %g vs %g\n", bf ? "bf16" : "f32", M, Nn, K, form, m, n, got, sum);
           }
       }
+  int rounded = 0, round_bad = 0;
+  std::uniform_int_distribution<int> pick(0, 15);
+  for (long Nn : {5L, 16L, 33L, 70L})
+    for (int form = 0; form < 3; form++)
+      for (int acc = 0; acc < 2; acc++) {
+        const long M = 37, K = 1;
+        const bool tA = form == 1, tB = form == 2;
+        std::vector<uint16_t> ah(M), bh(Nn), ch(M * Nn);
+        for (auto& x : ah) x = pt::f32_to_bf16(N01(rng));
+        for (auto& x : bh) x = pt::f32_to_bf16(N01(rng));
+        for (auto& x : ch) x = pt::f32_to_bf16(N01(rng));
+        ah[3] = 0;                                                   // row 3: C = old C exactly
+        for (long n = 0; n < Nn; n++) ch[3 * Nn + n] = uint16_t(1 + n % 0x7f);  // bf16 subnormals
+        ah[5] = 0x7fc1;                                              // row 5: NaN
+        for (long m = 0; m < M; m++)
+          if (pick(rng) == 0 && m != 3 && m != 5) ah[m] = pt::f32_to_bf16(std::ldexp(1.f, -(m % 7)));  // exact products
+        const std::vector<uint16_t> c0 = ch;
+        pt::gemm(pt::DType::BF16, tA, tB, M, Nn, K, ah.data(), tA ? M : K, bh.data(), tB ? K : Nn, ch.data(), Nn, acc != 0);
+        for (long m = 0; m < M; m++)
+          for (long n = 0; n < Nn; n++) {
+            const float p = pt::bf16_to_f32(ah[m]) * pt::bf16_to_f32(bh[n]);
+            const float sum = (acc ? pt::bf16_to_f32(c0[m * Nn + n]) : 0.f) + p;  // the kernels start from +0
+            const uint16_t want = pt::f32_to_bf16(sum), got = ch[m * Nn + n];
+            const bool ok = std::isnan(sum) ? std::isnan(pt::bf16_to_f32(got)) : got == want;
+            rounded++;
+            if (!ok && round_bad++ < 5)
+              fprintf(stderr, "rounding N=%ld form %d acc %d [%ld][%ld]: 0x%04x, want 0x%04x\n", Nn, form, acc, m, n, got, want);
+          }
+      }
 #if defined(__AVX512BF16__)
   const char* isa = "avx512bf16";
 #elif defined(__AVX512F__)
@@ -53,6 +85,6 @@ int main() {
 #else
   const char* isa = "portable";
 #endif
-  printf("{\"isa\": \"%s\", \"checked\": %d, \"bad\": %d}\n", isa, checked, bad);
-  return bad != 0;
+  printf("{\"isa\": \"%s\", \"checked\": %d, \"bad\": %d, \"rounded\": %d, \"roundBad\": %d}\n", isa, checked, bad, rounded, round_bad);
+  return bad != 0 || round_bad != 0;
 }
