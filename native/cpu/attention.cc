@@ -1003,6 +1003,35 @@ float delta_row(const Dims& d, const T* out, const T* dout, int64_t n) {
   return s;
 }
 
+// The backward's passes over one kernel family (fp32 products, or vdpbf16ps ones) with its scratch
+// buffers: delta, then dK/dV per key block and dQ per query block. The passes are independent once
+// delta is known, so threads done with the first move straight on (nowait); within each, the
+// blocks with the most work come first.
+template <class DkvB, class DqB, typename T, class DkvTask, class DqTask>
+void backward_passes(const Dims& d, const T* out, const T* dout, float* delta, DkvTask dkv, DqTask dq) {
+  Scratch<DkvB> scratch1("attention_backward", d);
+  Scratch<DqB> scratch2("attention_backward", d);
+  const int64_t T_ = d.Tk, nqb = (T_ + RQ - 1) / RQ, nkb = (T_ + RK - 1) / RK;
+  const int64_t BHk = d.B * d.Hkv, BH = d.B * d.Hq, rows = BH * T_;
+#pragma omp parallel if (worth_threads(d))
+  {
+    const DkvB w1 = scratch1.mine(d);
+    const DqB w2 = scratch2.mine(d);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < rows; n++) delta[size_t(n)] = delta_row(d, out, dout, n);
+#pragma omp for schedule(dynamic) nowait
+    for (int64_t t = 0; t < BHk * nkb; t++) {
+      const int64_t bh = t % BHk;
+      dkv(bh / d.Hkv, bh % d.Hkv, t / BHk, w1);
+    }
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < BH * nqb; t++) {
+      const int64_t bh = t % BH;
+      dq(bh / d.Hq, bh % d.Hq, nqb - 1 - t / BH, w2);
+    }
+  }
+}
+
 template <typename T>
 void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, const int32_t* lo,
               const T* out, const T* dout, const float* lse, T* dq, T* dk, T* dv) {
@@ -1026,53 +1055,21 @@ void backward(const Dims& d, float scale, const T* q, const T* k, const T* v, co
   }
 #if defined(__AVX512BF16__)
   if constexpr (std::is_same_v<T, bf16>) {
-    Scratch<DkvBufsDp> scratch1("attention_backward", d);
-    Scratch<DqBufsDp> scratch2("attention_backward", d);
-    const int64_t nqb = (T_ + RQ - 1) / RQ, nkb = (T_ + RK - 1) / RK;
-    const int64_t BHk = d.B * d.Hkv, BH = d.B * d.Hq, rows = BH * T_;
-#pragma omp parallel if (worth_threads(d))
-    {
-      const DkvBufsDp w1 = scratch1.mine(d);
-      const DqBufsDp w2 = scratch2.mine(d);
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < rows; n++) delta[size_t(n)] = delta_row(d, out, dout, n);
-#pragma omp for schedule(dynamic) nowait
-      for (int64_t t = 0; t < BHk * nkb; t++) {
-        const int64_t bh = t % BHk;
-        dkv_task_dp(d, scale, q, k, v, dout, lse, delta.data(), lo, ends.data(), dk, dv, bh / d.Hkv, bh % d.Hkv, t / BHk, w1);
-      }
-#pragma omp for schedule(dynamic)
-      for (int64_t t = 0; t < BH * nqb; t++) {
-        const int64_t bh = t % BH;
-        dq_task_dp(d, scale, q, k, v, dout, lse, delta.data(), lo, dq, bh / d.Hq, bh % d.Hq, nqb - 1 - t / BH, w2);
-      }
-    }
+    backward_passes<DkvBufsDp, DqBufsDp>(
+        d, out, dout, delta.data(),
+        [&](int64_t b, int64_t h, int64_t blk, const DkvBufsDp& w) {
+          dkv_task_dp(d, scale, q, k, v, dout, lse, delta.data(), lo, ends.data(), dk, dv, b, h, blk, w);
+        },
+        [&](int64_t b, int64_t h, int64_t blk, const DqBufsDp& w) { dq_task_dp(d, scale, q, k, v, dout, lse, delta.data(), lo, dq, b, h, blk, w); });
     return;
   }
 #endif
-  Scratch<DkvBufs> scratch1("attention_backward", d);
-  Scratch<DqBufs> scratch2("attention_backward", d);
-  const int64_t nqb = (T_ + RQ - 1) / RQ, nkb = (T_ + RK - 1) / RK;
-  const int64_t BHk = d.B * d.Hkv, BH = d.B * d.Hq, rows = BH * T_;
-#pragma omp parallel if (worth_threads(d))
-  {
-    const DkvBufs w1 = scratch1.mine(d);
-    const DqBufs w2 = scratch2.mine(d);
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < rows; n++) delta[size_t(n)] = delta_row(d, out, dout, n);
-    // The passes are independent once delta is known, so threads done with pass 1 move straight on
-    // (nowait). Within each, the blocks with the most work come first.
-#pragma omp for schedule(dynamic) nowait
-    for (int64_t t = 0; t < BHk * nkb; t++) {
-      const int64_t bh = t % BHk;
-      dkv_task(d, scale, q, k, v, dout, lse, delta.data(), lo, ends.data(), dk, dv, bh / d.Hkv, bh % d.Hkv, t / BHk, w1);
-    }
-#pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < BH * nqb; t++) {
-      const int64_t bh = t % BH;
-      dq_task(d, scale, q, k, v, dout, lse, delta.data(), lo, dq, bh / d.Hq, bh % d.Hq, nqb - 1 - t / BH, w2);
-    }
-  }
+  backward_passes<DkvBufs, DqBufs>(
+      d, out, dout, delta.data(),
+      [&](int64_t b, int64_t h, int64_t blk, const DkvBufs& w) {
+        dkv_task(d, scale, q, k, v, dout, lse, delta.data(), lo, ends.data(), dk, dv, b, h, blk, w);
+      },
+      [&](int64_t b, int64_t h, int64_t blk, const DqBufs& w) { dq_task(d, scale, q, k, v, dout, lse, delta.data(), lo, dq, b, h, blk, w); });
 }
 
 }  // namespace
