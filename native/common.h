@@ -66,4 +66,14 @@ inline int num_threads() {
 #endif
 }
 
+// This thread's index in the current team (0 outside a parallel region or without OpenMP): picks
+// its slice of scratch allocated before the region.
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 }  // namespace pt

@@ -82,11 +82,7 @@ static void run_chunked(int64_t N_, int64_t V, const T* logits, const int32_t* t
   std::vector<float> keep(dlogits ? size_t(nt) * size_t(V) : 0), shifts(dlogits ? size_t(nt) * size_t(nchunks) : 0);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (int64_t n = 0; n < N_; n++) {
-#ifdef _OPENMP
-    const int tid = omp_get_thread_num();
-#else
-    const int tid = 0;
-#endif
+    const int tid = thread_index();
     float* const e = dlogits ? keep.data() + size_t(tid) * size_t(V) : nullptr;
     float* const sh = dlogits ? shifts.data() + size_t(tid) * size_t(nchunks) : nullptr;
     const T* row = logits + n * V;
@@ -313,11 +309,7 @@ static void run_avx512(int64_t N_, int64_t V, const typename B::T* logits, const
   std::vector<Span> spans(dlogits ? size_t(nt) * kMaxSpans : 0);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (int64_t n = 0; n < N_; n++) {
-#ifdef _OPENMP
-    const int tid = omp_get_thread_num();
-#else
-    const int tid = 0;
-#endif
+    const int tid = thread_index();
     const T* row = logits + n * V;
     const int32_t t = targets[n];
     if (t == ignore) {

@@ -236,11 +236,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
 
 #pragma omp parallel num_threads(nt)
   {
-#ifdef _OPENMP
-    const int tid = omp_get_thread_num();
-#else
-    const int tid = 0;
-#endif
+    const int tid = thread_index();
     P* const apack = reinterpret_cast<P*>(thread_base + per_thread * size_t(tid));
     float* const ws = reinterpret_cast<float*>(reinterpret_cast<char*>(apack) + a_bytes);
     Path::begin();
