@@ -12,6 +12,14 @@ import { Tensor, bf16ToF32, f32ToBf16, ops, withScope } from '../../src/tensor/i
 import { randint, randn, rng } from '../helpers/random.js';
 import { digestsPerThreadCount } from '../helpers/threads.js';
 
+/** log Σ exp(row), in double with the max taken out: the reference for the kernels' row loss. */
+function logSumExp(row: Float32Array): number {
+  const mx = row.reduce((a, b) => Math.max(a, b), -Infinity);
+  let s = 0;
+  for (const v of row) s += Math.exp(v - mx);
+  return mx + Math.log(s);
+}
+
 const root = join(import.meta.dirname, '..', '..');
 const gxx = process.env.CXX ?? 'g++';
 const hasGxx = spawnSync(gxx, ['--version']).status === 0;
@@ -108,10 +116,7 @@ describe('ops on the shared exp, against double-precision references', () => {
       let worstLoss = 0, worstGrad = 0;
       for (let n = 0; n < N; n++) {
         const row = x.subarray(n * V, (n + 1) * V);
-        const mx = row.reduce((a, b) => Math.max(a, b), -Infinity);
-        let s = 0;
-        for (const v of row) s += Math.exp(v - mx);
-        const lse = mx + Math.log(s);
+        const lse = logSumExp(row);
         worstLoss = Math.max(worstLoss, Math.abs(got[n] - (lse - row[t[n]])) / (lse - row[t[n]]));
         for (let c = 0; c < V; c++) {
           const g = scale * (Math.exp(row[c] - lse) - (c === t[n] ? 1 : 0));
@@ -161,10 +166,7 @@ describe('cross-entropy rows that move the running shift, against double precisi
         let want = 0, worst = 0, subnormals = 0;
         for (let n = 0; n < N; n++) {
           const row = x.subarray(n * V, (n + 1) * V);
-          const mx = row.reduce((a, b) => Math.max(a, b), -Infinity);
-          let s = 0;
-          for (const v of row) s += Math.exp(v - mx);
-          const lse = mx + Math.log(s);
+          const lse = logSumExp(row);
           want += lse - row[targets[n]];
           expect(Math.abs(rowLoss[n] - (lse - row[targets[n]]))).toBeLessThanOrEqual(1e-6 * Math.max(1, lse - row[targets[n]]));
           for (let c = 0; c < V; c++) {
