@@ -4,12 +4,16 @@
 #      headers come from .device/, which ../shared/device/pack.sh fills);
 #   2. load the built addon in Node and print buildInfo (must say cuda: true);
 #   3. run native/cuda/check (every CUDA kernel against its CPU twin on identical inputs);
+#   3b. run the device tests through the addon (.device/device-tests.mjs, bundled here by --pack: the
+#      cross-backend op tables of test/ops/ and the model-level CUDA-vs-CPU tests of test/model/,
+#      under a small vitest shim, since vitest's toolchain does not fit in what travels);
 #   4. run ../shared/device/peers.py (PyTorch on the same machine, same call) for the peer figures;
 #   5. time our kernels at the peers' shapes and print one table: ours, the peer's, the ratio;
 #   6. run the checker again under compute-sanitizer's memcheck and racecheck (in the time left);
 #   7. list what this script does not run yet, as TODO lines.
 # Everything lands in $OUT (the device tool's return folder, at most 8 files: summary.txt, build.log,
-# check.txt, sanitizer.txt, peers.txt, peers.json, bench.json, table.md), or bench/results/device-check/.
+# check.txt, tests.txt, sanitizer.txt, peers.txt, peers.json, bench.json; the table is in
+# summary.txt), or bench/results/device-check/.
 #
 # Here (the development machine), once before the device call:
 #   bash bench/device-check.sh --pack
@@ -25,7 +29,10 @@ if [ "${1:-}" = "--pack" ]; then
   bash ../shared/device/pack.sh
   mkdir -p .device/shared
   cp ../shared/device/peers.py ../shared/device/hf_reference.py .device/shared/
+  mkdir -p .device/shared/data/stories260k
+  cp ../shared/data/stories260k/stories260K.bin .device/shared/data/stories260k/
   [ -d node_modules/node-addon-api ] || { echo "node_modules/node-addon-api is missing (npm ci first)"; exit 1; }
+  npx rolldown -c test/device/rolldown.config.mjs --logLevel warn
   echo "packed: .device/ (node, headers, peers.py); carry .device and node_modules/node-addon-api"
   exit 0
 fi
@@ -92,28 +99,66 @@ fi
 
 step "kernels vs CPU (polytune_cuda_check)"
 # The checker's CPU references use OpenMP; leave a core for the driver.
-OMP_NUM_THREADS=$(( $(nproc) > 2 ? $(nproc) - 1 : 1 )) timeout "$(cap 240)" build-dev/polytune_cuda_check 2>&1 | tee "$out/check.txt"
+OMP_NUM_THREADS=$(( $(nproc) > 2 ? $(nproc) - 1 : 1 )) timeout "$(cap 120)" build-dev/polytune_cuda_check 2>&1 | tee "$out/check.txt"
 rc=${PIPESTATUS[0]}
 say "checker exit $rc: $(tail -1 "$out/check.txt")"
 [ "$rc" = 0 ] || status=1
 # The same under POLYTUNE_CUDA_SYNC=1 for the kernels a fault would hide in (quick, and it exercises the switch).
 echo "== POLYTUNE_CUDA_SYNC=1 attention" >>"$out/check.txt"
-POLYTUNE_CUDA_SYNC=1 timeout "$(cap 60)" build-dev/polytune_cuda_check attention >>"$out/check.txt" 2>&1
+POLYTUNE_CUDA_SYNC=1 timeout "$(cap 40)" build-dev/polytune_cuda_check attention >>"$out/check.txt" 2>&1
 say "checker attention under POLYTUNE_CUDA_SYNC=1: exit $? ($(tail -1 "$out/check.txt"))"
+
+step "device tests through the addon (test/ops backends blocks, test/model/device-parity)"
+if [ "$have_node" = 1 ] && [ -f .device/device-tests.mjs ]; then
+  POLYTUNE_SHARED=.device/shared timeout "$(cap 150)" node .device/device-tests.mjs >"$out/tests.txt" 2>&1
+  rc=$?
+  say "device tests exit $rc: $(tail -1 "$out/tests.txt")"
+  grep -A6 '^FAIL' "$out/tests.txt" | head -60 | tee -a "$summary"
+  [ "$rc" = 0 ] || status=1
+else
+  say "device tests SKIPPED: no Node (.device) or no .device/device-tests.mjs (run --pack here)"; status=1
+fi
+
+step "polytune devices; the embedded default trained on cuda and on the cpu (bundled CLI)"
+if [ "$have_node" = 1 ] && [ -f .device/cli/polytune.js ]; then
+  node .device/cli/polytune.js devices 2>&1 | tee -a "$summary"
+  for dev in cuda cpu; do
+    rm -rf "/tmp/pt-run-$dev"
+    echo "== polytune train --set train.device=$dev" >>"$out/tests.txt"
+    timeout "$(cap 100)" node .device/cli/polytune.js train --set train.epochs=1 --set train.device=$dev --set out=/tmp/pt-run-$dev >>"$out/tests.txt" 2>&1
+    say "train on $dev: exit $? ($(grep -c '"step"' /tmp/pt-run-$dev/metrics.jsonl 2>/dev/null || echo 0) steps in metrics.jsonl)"
+  done
+  python3 - /tmp/pt-run-cuda/metrics.jsonl /tmp/pt-run-cpu/metrics.jsonl <<'PY' 2>&1 | tee -a "$summary"
+import json, sys
+def steps(p):
+    try: return [r for r in map(json.loads, open(p)) if "step" in r and "loss" in r]
+    except Exception as e: print(f"(no {p}: {e})"); return []
+g, c = steps(sys.argv[1]), steps(sys.argv[2])
+n = min(len(g), len(c))
+if n:
+    rel = [abs(a["loss"] - b["loss"]) / b["loss"] for a, b in zip(g, c)]
+    ms = lambda rs: sorted(r["ms"] for r in rs[1:])[len(rs[1:]) // 2] if len(rs) > 1 else float("nan")
+    print(f"train loss, cuda vs cpu over {n} steps: step 1 {g[0]['loss']:.4f} / {c[0]['loss']:.4f}, "
+          f"step {n} {g[n-1]['loss']:.4f} / {c[n-1]['loss']:.4f}, max relative difference {max(rel):.2e}; "
+          f"median step {ms(g):.1f} ms on cuda, {ms(c):.1f} ms on cpu")
+PY
+else
+  say "train SKIPPED: no Node or no .device/cli (run --pack here)"
+fi
 
 step "peers (PyTorch, same machine, same call)"
 if [ -f "$shared/peers.py" ] && python3 -c 'import torch' 2>/dev/null; then
-  PEERS_OUT="$out" PYTHONUNBUFFERED=1 timeout "$(cap 200)" python3 "$shared/peers.py" copy gemm attn adamw >"$out/peers.txt" 2>&1
+  PEERS_OUT="$out" PYTHONUNBUFFERED=1 timeout "$(cap 120)" python3 "$shared/peers.py" copy gemm attn adamw >"$out/peers.txt" 2>&1
   say "peers exit $?: $(grep -c ':' "$out/peers.txt") figures in peers.json"
 else
   say "peers SKIPPED: no $shared/peers.py or no torch"
 fi
 
 step "our kernels at the peers' shapes (polytune_cuda_check --bench)"
-timeout "$(cap 120)" build-dev/polytune_cuda_check --bench "$out/bench.json" 2>&1 | tee -a "$summary"
+timeout "$(cap 60)" build-dev/polytune_cuda_check --bench "$out/bench.json" 2>&1 | tee -a "$summary"
 
 step "table: ours, the peer's, the ratio (higher is better for us)"
-python3 - "$out/bench.json" "$out/peers.json" <<'PY' 2>&1 | tee "$out/table.md" | tee -a "$summary"
+python3 - "$out/bench.json" "$out/peers.json" <<'PY' 2>&1 | tee -a "$summary"
 import json, sys
 def load(p):
     try: return json.load(open(p))
@@ -155,8 +200,6 @@ fi
 
 step "not run yet"
 for todo in \
-  "cross-backend op tests through the addon (test/ops/*.test.ts backends block: the seam is built, this script does not run vitest yet)" \
-  "model level: 2-layer model loss and gradients CUDA vs CPU; 50 steps of a tiny model; stories260K f32 to 1e-5 (needs the model allocating on its device: the arena work)" \
   "Hugging Face comparison through the addon (hf_reference.py on stories260K and a 2-layer 7B-shaped model)" \
   "npx polytune bench ops --device cuda, tabled against peers.json (our figure, the peer's, the ratio)"; do
   say "TODO $todo"

@@ -109,7 +109,7 @@ void adamw_step(Context&, DType, int64_t n, void* param, const void* grad, float
 // cu_seqlens[0] = 0, cu_seqlens[docs] = total, ascending (host-validated); max_seqlen: the longest
 // document (host-known). Token r of document d (cu[d] <= r < cu[d+1]) sees keys cu[d]..r. lse: [Hq,
 // total] f32, natural log of the scaled scores' sum. The CPU kernel with B = 1, T = total and document
-// ids from cu_seqlens is the reference. D is 64 or 128; Hkv divides Hq; scale 0 selects 1/sqrt(D).
+// ids from cu_seqlens is the reference. D is 8, 16, 32, 64 or 128; Hkv divides Hq; scale 0 selects 1/sqrt(D).
 void attention_forward(Context&, DType, int64_t total, int64_t docs, int64_t max_seqlen, int64_t Hq,
                        int64_t Hkv, int64_t D, float scale, const int32_t* cu_seqlens, const void* q,
                        const void* k, const void* v, void* out, float* lse);

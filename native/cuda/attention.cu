@@ -1,5 +1,5 @@
 // Fused causal attention over packed variable-length documents (FlashAttention's varlen layout, with
-// cu_seqlens), grouped-query heads, head_dim 64 and 128: the contract of native/cpu/attention.h with
+// cu_seqlens), grouped-query heads, head_dim 8 to 128 (powers of two): the contract of native/cpu/attention.h with
 // B = 1 (the same cu_seqlens, which the op passes straight through from the Batch). Forward keeps an online softmax per query row and
 // saves the log-sum-exp; backward recomputes the probabilities from it (P = exp(s·scale - lse)).
 //
@@ -7,7 +7,8 @@
 // per query (or key) row, no tensor cores. Two mappings of a warp's 32 lanes alternate:
 //   lane <-> key (or query) of a 32-wide tile for the score dot products (each lane a full D-long dot
 //     against a row held in shared memory, rows padded to D + 1 floats so the 32 lanes hit 32 banks);
-//   lane <-> D/32 output dimensions for the accumulators, the tile's probabilities broadcast by shuffle.
+//   lane <-> D/32 output dimensions for the accumulators, the tile's probabilities broadcast by shuffle
+//     (below D = 32, lanes D..31 hold no dimension: small heads as in stories260K, D = 8).
 // Backward is FlashAttention-2's split: delta = rowsum(dO ∘ O); one kernel owns a few keys of one kv
 // head and loops over every query head of its group and every query that sees those keys, so dK and
 // dV sum the group in fp32 registers and are written once, without atomics (deterministic); a second
@@ -33,6 +34,13 @@ __device__ __forceinline__ void load_rows(float (*dst)[D + 1], int rows, const T
   }
 }
 
+// Accumulator slots per lane, and whether slot d of this lane is a real dimension (a compile-time
+// true from D = 32 up).
+template <int D>
+constexpr int lanes_dims() { return (D + 31) / 32; }
+template <int D>
+__device__ __forceinline__ bool has_dim(int lane, int d) { return D >= 32 || lane + 32 * d < D; }
+
 template <int D>
 __device__ __forceinline__ float dot_rows(const float* a, const float* b) {
   float s = 0.f;
@@ -46,7 +54,7 @@ template <typename T, int D, int RPW>
 __global__ void __launch_bounds__(kWarps * 32) attn_fwd(int64_t total, int64_t Hq, int64_t Hkv, float scale,
                                                         const int32_t* cu, const T* q, const T* k, const T* v,
                                                         T* out, float* lse) {
-  constexpr int BQ = kWarps * RPW, DL = D / 32;
+  constexpr int BQ = kWarps * RPW, DL = lanes_dims<D>();
   __shared__ float Qs[BQ][D + 1];
   __shared__ float Ks[kTile][D + 1];
   __shared__ float Vs[kTile][D + 1];
@@ -87,7 +95,8 @@ __global__ void __launch_bounds__(kWarps * 32) attn_fwd(int64_t total, int64_t H
       for (int jj = 0; jj <= last; jj++) {
         const float pj = __shfl_sync(0xffffffffu, p, jj);
 #pragma unroll
-        for (int d = 0; d < DL; d++) o[r][d] = fmaf(pj, Vs[jj][lane + 32 * d], o[r][d]);
+        for (int d = 0; d < DL; d++)
+          if (has_dim<D>(lane, d)) o[r][d] = fmaf(pj, Vs[jj][lane + 32 * d], o[r][d]);
       }
       m[r] = m_new;
     }
@@ -99,7 +108,8 @@ __global__ void __launch_bounds__(kWarps * 32) attn_fwd(int64_t total, int64_t H
     const int64_t row = start + i;
     const float inv = 1.f / l[r];
 #pragma unroll
-    for (int d = 0; d < DL; d++) st(out, (row * Hq + h) * D + lane + 32 * d, o[r][d] * inv);
+    for (int d = 0; d < DL; d++)
+      if (has_dim<D>(lane, d)) st(out, (row * Hq + h) * D + lane + 32 * d, o[r][d] * inv);
     if (lane == 0) lse[h * total + row] = m[r] + logf(l[r]);
   }
 }
@@ -124,7 +134,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_bwd_dkdv(int64_t total, int6
                                                              const int32_t* cu, const T* q, const T* k,
                                                              const T* v, const T* dout, const float* lse,
                                                              const float* delta, T* dk, T* dv) {
-  constexpr int BK = kWarps * KPW, DL = D / 32;
+  constexpr int BK = kWarps * KPW, DL = lanes_dims<D>();
   __shared__ float Ks[BK][D + 1];
   __shared__ float Vs[BK][D + 1];
   __shared__ float Qs[kTile][D + 1];
@@ -170,6 +180,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_bwd_dkdv(int64_t total, int6
           const float pq = __shfl_sync(0xffffffffu, p, qq), dq = __shfl_sync(0xffffffffu, ds, qq);
 #pragma unroll
           for (int d = 0; d < DL; d++) {
+            if (!has_dim<D>(lane, d)) continue;
             gv[r][d] = fmaf(pq, Os[qq][lane + 32 * d], gv[r][d]);
             gk[r][d] = fmaf(dq, Qs[qq][lane + 32 * d], gk[r][d]);
           }
@@ -184,6 +195,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_bwd_dkdv(int64_t total, int6
     const int64_t base = ((start + j) * Hkv + hk) * D;
 #pragma unroll
     for (int d = 0; d < DL; d++) {
+      if (!has_dim<D>(lane, d)) continue;
       st(dk, base + lane + 32 * d, gk[r][d] * scale);
       st(dv, base + lane + 32 * d, gv[r][d]);
     }
@@ -196,7 +208,7 @@ __global__ void __launch_bounds__(kWarps * 32) attn_bwd_dq(int64_t total, int64_
                                                            const int32_t* cu, const T* q, const T* k,
                                                            const T* v, const T* dout, const float* lse,
                                                            const float* delta, T* dq) {
-  constexpr int BQ = kWarps * RPW, DL = D / 32;
+  constexpr int BQ = kWarps * RPW, DL = lanes_dims<D>();
   __shared__ float Qs[BQ][D + 1];
   __shared__ float Os[BQ][D + 1];
   __shared__ float Ks[kTile][D + 1];
@@ -238,7 +250,8 @@ __global__ void __launch_bounds__(kWarps * 32) attn_bwd_dq(int64_t total, int64_
       for (int jj = 0; jj <= last; jj++) {
         const float dsj = __shfl_sync(0xffffffffu, ds, jj);
 #pragma unroll
-        for (int d = 0; d < DL; d++) g[r][d] = fmaf(dsj, Ks[jj][lane + 32 * d], g[r][d]);
+        for (int d = 0; d < DL; d++)
+          if (has_dim<D>(lane, d)) g[r][d] = fmaf(dsj, Ks[jj][lane + 32 * d], g[r][d]);
       }
     }
   }
@@ -247,12 +260,14 @@ __global__ void __launch_bounds__(kWarps * 32) attn_bwd_dq(int64_t total, int64_
     const int64_t i = q0 + warp * RPW + r;
     if (i >= len) continue;
 #pragma unroll
-    for (int d = 0; d < DL; d++) st(dq, ((start + i) * Hq + h) * D + lane + 32 * d, g[r][d] * scale);
+    for (int d = 0; d < DL; d++)
+      if (has_dim<D>(lane, d)) st(dq, ((start + i) * Hq + h) * D + lane + 32 * d, g[r][d] * scale);
   }
 }
 
 void check_dims(const char* op, int64_t D, int64_t Hq, int64_t Hkv, int64_t docs, int64_t max_seqlen) {
-  if (D != 64 && D != 128) throw OpError(std::string(op) + ": head_dim " + std::to_string(D) + " is not supported on CUDA (64 or 128)");
+  if (D != 8 && D != 16 && D != 32 && D != 64 && D != 128)
+    throw OpError(std::string(op) + ": head_dim " + std::to_string(D) + " is not supported on CUDA (8, 16, 32, 64 or 128)");
   if (Hkv <= 0 || Hq % Hkv != 0) throw OpError(std::string(op) + ": kv heads must divide query heads");
   if (docs > 65535 || Hq > 65535) throw OpError(std::string(op) + ": more than 65535 documents or heads in one call");
   if (max_seqlen <= 0) throw OpError(std::string(op) + ": max_seqlen must be positive");
@@ -264,6 +279,16 @@ void check_dims(const char* op, int64_t D, int64_t Hq, int64_t Hkv, int64_t docs
 // otherwise push static shared memory past 48 KiB at D = 128.
 constexpr int kFwdRows = 4, kDqRows = 2, kDkvKeys = 2;
 
+// One instantiation per supported head_dim (check_dims has refused the others).
+#define PT_ATTN_DIMS(LAUNCH) \
+  switch (D) {               \
+    case 8: LAUNCH(8); break;     \
+    case 16: LAUNCH(16); break;   \
+    case 32: LAUNCH(32); break;   \
+    case 64: LAUNCH(64); break;   \
+    default: LAUNCH(128); break;  \
+  }
+
 void attention_forward(Context& ctx, DType dt, int64_t total, int64_t docs, int64_t max_seqlen, int64_t Hq,
                        int64_t Hkv, int64_t D, float scale, const int32_t* cu_seqlens, const void* q,
                        const void* k, const void* v, void* out, float* lse) {
@@ -272,14 +297,11 @@ void attention_forward(Context& ctx, DType dt, int64_t total, int64_t docs, int6
   check_dims("attention", D, Hq, Hkv, docs, max_seqlen);
   if (scale == 0.f) scale = 1.f / std::sqrt(float(D));
   const dim3 grid(unsigned((max_seqlen + kWarps * kFwdRows - 1) / (kWarps * kFwdRows)), unsigned(Hq), unsigned(docs));
-  PT_DISPATCH_FLOAT(dt, T, {
-    if (D == 64)
-      attn_fwd<T, 64, kFwdRows><<<grid, kWarps * 32, 0, ctx.stream>>>(total, Hq, Hkv, scale, cu_seqlens,
-          (const T*)q, (const T*)k, (const T*)v, (T*)out, lse);
-    else
-      attn_fwd<T, 128, kFwdRows><<<grid, kWarps * 32, 0, ctx.stream>>>(total, Hq, Hkv, scale, cu_seqlens,
-          (const T*)q, (const T*)k, (const T*)v, (T*)out, lse);
-  });
+#define PT_ATTN_FWD(DIM)                                                                                  \
+  attn_fwd<T, DIM, kFwdRows><<<grid, kWarps * 32, 0, ctx.stream>>>(total, Hq, Hkv, scale, cu_seqlens,    \
+      (const T*)q, (const T*)k, (const T*)v, (T*)out, lse)
+  PT_DISPATCH_FLOAT(dt, T, { PT_ATTN_DIMS(PT_ATTN_FWD); });
+#undef PT_ATTN_FWD
   PT_LAUNCH_CHECK(ctx, "attention");
 }
 
@@ -301,13 +323,7 @@ void attention_backward(Context& ctx, DType dt, int64_t total, int64_t docs, int
       (const T*)q, (const T*)k, (const T*)v, (const T*)dout, lse, delta, (T*)dk, (T*)dv);                  \
   attn_bwd_dq<T, DIM, kDqRows><<<qgrid, kWarps * 32, 0, ctx.stream>>>(total, Hq, Hkv, scale, cu_seqlens,   \
       (const T*)q, (const T*)k, (const T*)v, (const T*)dout, lse, delta, (T*)dq)
-  PT_DISPATCH_FLOAT(dt, T, {
-    if (D == 64) {
-      PT_ATTN_BWD(64);
-    } else {
-      PT_ATTN_BWD(128);
-    }
-  });
+  PT_DISPATCH_FLOAT(dt, T, { PT_ATTN_DIMS(PT_ATTN_BWD); });
 #undef PT_ATTN_BWD
   PT_LAUNCH_CHECK(ctx, "attention_backward");
   free(ctx, delta);

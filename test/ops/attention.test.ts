@@ -21,7 +21,7 @@ interface Case {
   notOnCuda?: string;
 }
 const ROWS = 'cu_seqlens on CUDA index one packed row (B = 1)';
-// head_dim 64 and 128; GQA ratios 1, 2 and 4; T no multiple of the 64/128-position blocks;
+// head_dim 8 (stories260K), 32, 64 and 128; GQA ratios 1, 2 and 4; T no multiple of the 64/128-position blocks;
 // documents of 1 token; fewer queries than keys (decoding).
 // The log-sum-exp is fp32 throughout in f32. In bf16 its sum adds the probabilities as rounded to
 // bf16 for P·V (so the output is normalised by exactly what it summed, as FlashAttention does):
@@ -36,6 +36,8 @@ const cases: Case[] = [
   { B: 1, Tq: 3, Tk: 21, Hq: 4, Hkv: 2, D: 64, dtype: 'f32', tol: { nmse: 1e-10 }, notOnCuda: 'the CUDA kernel attends a sequence to itself (Tq == Tk)' },
   { B: 2, Tq: 33, Tk: 33, Hq: 8, Hkv: 2, D: 64, dtype: 'bf16', tol: { nmse: 2e-5 } },
   { B: 1, Tq: 40, Tk: 40, Hq: 2, Hkv: 2, D: 128, dtype: 'bf16', docs: [17, 1, 22], tol: { nmse: 2e-5 } },
+  { B: 1, Tq: 45, Tk: 45, Hq: 8, Hkv: 4, D: 8, dtype: 'f32', docs: [1, 35, 9], tol: { nmse: 1e-10 } },
+  { B: 3, Tq: 34, Tk: 34, Hq: 4, Hkv: 1, D: 32, dtype: 'bf16', tol: { nmse: 2e-5 } },
 ];
 
 function inputs(c: Case) {

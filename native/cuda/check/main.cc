@@ -1,6 +1,6 @@
 // polytune_cuda_check: every CUDA kernel of native/cuda/ against its CPU twin in native/cpu/ on the same
 // random inputs, without Node.js (the GPU machine has none). Shapes hit the edges: one row, widths that
-// are not multiples of a warp or a tile, documents of one token, head_dim 64 and 128, GQA ratios 1, 4
+// are not multiples of a warp or a tile, documents of one token, head_dim 8 to 128, GQA ratios 1, 4
 // and 8, the cross-entropy vocabulary chunk boundary. Exit 0: every case passed; 1: a case failed;
 // 2: no CUDA device (nothing was checked).
 // Usage: polytune_cuda_check [op-name-substring ...] | --bench out.json
@@ -272,6 +272,9 @@ static void check_attention(cu::Context& c) {
       {{130, 33}, 8, 1, 64},            // GQA 8 (multi-query)
       {{300}, 4, 1, 128},               // GQA 4, longer
       {{17, 16, 32, 33}, 2, 2, 128},    // around the 16- and 32-row tiles
+      {{1, 40, 9}, 8, 4, 8},            // head_dim 8 (stories260K): lanes 8..31 hold no dimension
+      {{45}, 4, 2, 16},                 // head_dim 16
+      {{33, 2}, 4, 1, 32},              // head_dim 32
   };
   for (DType dt : kTypes)
     for (const Case& k : cases) {
