@@ -279,12 +279,15 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
       opt = new AdamW(model.weights, adamw, undefined, shardOver);
       log(`model: weights from ${src.weightsDir}`);
     } else {
-      model = LlamaModel.fromWeights(src.config, initLlamaWeights(src.config, s.initSeed), s.dtype, { checkpointing: s.checkpointing });
+      model = LlamaModel.fromWeights(src.config, initLlamaWeights(src.config, s.initSeed), s.dtype, { checkpointing: s.checkpointing }, device);
       opt = new AdamW(model.weights, adamw, undefined, shardOver);
       log(`model: ${cfg.model} from random weights (seed ${s.initSeed}); give a model folder to fine-tune pretrained weights`);
     }
     const m = model;
     const o = opt;
+    // Every way of making the model above must put it on the picked device: a model left on the CPU
+    // would train there silently (it once did, for random weights, seen on the first GPU run).
+    if (m.device !== device) throw new Error(`internal: the model was built on ${m.device}, not on the picked device ${device}`);
     if (dp) {
       // Every rank built the same weights (same seed or files); the broadcast makes that a guarantee.
       comm.broadcast([...m.weights.flats, ...o.stateFlats()], 0, 'initial weights from rank 0');

@@ -15,6 +15,7 @@
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
+#include "cuda/context.h"  // the context's own workspace allocation, in the leak check
 #include "cuda/check/bench.h"
 #include "cuda/check/harness.h"
 
@@ -298,13 +299,18 @@ static void check_attention(cu::Context& c) {
                             Dlse.as<float>());
       std::string sh = dims({T, k.Hq, k.Hkv, k.D}) + " docs " + std::to_string(docs);
       compare("attention.out", sh, Dout.get(), out, tol(dt, 1e-10, 1e-5));
-      compare("attention.lse", sh, Dlse.get(), lse, 1e-11);
+      // In bf16 the CPU sums the probabilities as rounded to bf16 for P·V (the output is normalised by
+      // exactly what it summed); this kernel keeps P in fp32: lse moves by ~1e-4, NMSE ~1e-8 (the
+      // harness's LSE_TOL in test/ops/attention.test.ts).
+      compare("attention.lse", sh, Dlse.get(), lse, tol(dt, 1e-11, 1e-7));
       // backward from the CPU's out and lse, so it is checked on its own
       Dev Dco(c, out), Dcl(c, lse), Ddq(c, dt, nq), Ddk(c, dt, nk), Ddv(c, dt, nk);
       cu::attention_backward(c, dt, T, docs, maxlen, k.Hq, k.Hkv, k.D, 0.f, Dcu.as<int32_t>(), Dq.p, Dk.p, Dv.p,
                              Dco.p, Ddo.p, Dcl.as<float>(), Ddq.p, Ddk.p, Ddv.p);
-      compare("attention.dq", sh, Ddq.get(), dq, tol(dt, 1e-8, 1e-4));
-      compare("attention.dk", sh, Ddk.get(), dk, tol(dt, 1e-8, 1e-4));
+      // A one-token document's dq and dk are exactly zero (its one probability is 1, so dP - delta
+      // cancels): an RMS floor far under the inputs' scale (1) keeps that case a check of noise size.
+      compare("attention.dq", sh, Ddq.get(), dq, tol(dt, 1e-8, 1e-4), false, 1e-3);
+      compare("attention.dk", sh, Ddk.get(), dk, tol(dt, 1e-8, 1e-4), false, 1e-3);
       compare("attention.dv", sh, Ddv.get(), dv, tol(dt, 1e-8, 1e-4));
       {
         Dev dq2(c, dt, nq), dk2(c, dt, nk), dv2(c, dt, nk);
@@ -428,8 +434,10 @@ int main(int argc, char** argv) {
   const cu::MemoryStats s = cu::memory_stats(c);
   std::printf("memory: live %s, peak %s, reserved %s, %lld allocations left\n", cu::format_bytes(s.live).c_str(),
               cu::format_bytes(s.peak).c_str(), cu::format_bytes(s.reserved).c_str(), (long long)s.allocations);
-  if (s.allocations != 0) {
-    std::printf("allocator: %lld allocations not freed FAIL\n", (long long)s.allocations);
+  // The context keeps one allocation for its life: cuBLASLt's workspace, made by the first gemm.
+  const long long own = c.workspace ? 1 : 0;
+  if (s.allocations != own) {
+    std::printf("allocator: %lld allocations not freed FAIL\n", (long long)(s.allocations - own));
     tally().failed++;
   }
   std::printf("%d passed, %d failed\n", tally().passed, tally().failed);
