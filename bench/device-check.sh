@@ -7,6 +7,9 @@
 #   3b. run the device tests through the addon (.device/device-tests.mjs, bundled here by --pack: the
 #      cross-backend op tables of test/ops/ and the model-level CUDA-vs-CPU tests of test/model/,
 #      under a small vitest shim, since vitest's toolchain does not fit in what travels);
+#   3c. train the embedded default on cuda and on the cpu through the bundled CLI, and compare losses;
+#   3d. compare the model on cuda with Hugging Face transformers (hf_reference.py) on stories260K and a
+#      2-layer 7B-shaped model: logits, loss, every gradient;
 #   4. run ../shared/device/peers.py (PyTorch on the same machine, same call) for the peer figures;
 #   5. time our kernels at the peers' shapes and print one table: ours, the peer's, the ratio;
 #   6. run the checker again under compute-sanitizer's memcheck and racecheck (in the time left);
@@ -146,6 +149,21 @@ else
   say "train SKIPPED: no Node or no .device/cli (run --pack here)"
 fi
 
+step "Hugging Face transformers on the same weights and batch (hf_reference.py, f32): stories260K, a 2-layer 7B-shaped model"
+if [ "$have_node" = 1 ] && [ -f .device/hf-parity.mjs ] && [ -f "$shared/hf_reference.py" ]; then
+  hf=/tmp/pt-hf; rm -rf "$hf"
+  {
+    POLYTUNE_SHARED=.device/shared timeout "$(cap 60)" node .device/hf-parity.mjs prepare "$hf"
+    for m in "$hf"/*/; do
+      PYTHONUNBUFFERED=1 timeout "$(cap 90)" python3 "$shared/hf_reference.py" "$m" "$m/batch.json" "$m/ref" --dtype float32
+    done
+  } >>"$out/tests.txt" 2>&1
+  timeout "$(cap 90)" node .device/hf-parity.mjs compare "$hf" cuda:0 2>&1 | tee -a "$out/tests.txt" | tee -a "$summary"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+else
+  say "Hugging Face comparison SKIPPED: no Node, no .device/hf-parity.mjs or no hf_reference.py"
+fi
+
 step "peers (PyTorch, same machine, same call)"
 if [ -f "$shared/peers.py" ] && python3 -c 'import torch' 2>/dev/null; then
   PEERS_OUT="$out" PYTHONUNBUFFERED=1 timeout "$(cap 120)" python3 "$shared/peers.py" copy gemm attn adamw >"$out/peers.txt" 2>&1
@@ -200,7 +218,6 @@ fi
 
 step "not run yet"
 for todo in \
-  "Hugging Face comparison through the addon (hf_reference.py on stories260K and a 2-layer 7B-shaped model)" \
   "npx polytune bench ops --device cuda, tabled against peers.json (our figure, the peer's, the ratio)"; do
   say "TODO $todo"
 done
