@@ -49,8 +49,9 @@ say() { echo "$*" | tee -a "$summary"; }
 step() { say "== $1 ($(($(date +%s) - t_start)) s)"; }
 status=0
 # The whole run stays inside 450 s: each step gets min(its own limit, what is left minus 20 s).
-# DEVICE_CHECK_SKIP="sanitizer" leaves out the slowest step (a rerun that checks a fix).
+# DEVICE_CHECK_SKIP="sanitizer peers bench hf" leaves steps out (a short rerun that checks a fix).
 budget_total=${DEVICE_CHECK_BUDGET_S:-450}
+skipped() { [[ " ${DEVICE_CHECK_SKIP:-} " == *" $1 "* ]] && say "skipped (DEVICE_CHECK_SKIP)"; }
 cap() { local left=$((budget_total - ($(date +%s) - t_start) - 20)); [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"; }
 
 step "machine"
@@ -151,7 +152,9 @@ else
 fi
 
 step "Hugging Face transformers on the same weights and batch (hf_reference.py, f32): stories260K, a 2-layer 7B-shaped model"
-if [ "$have_node" = 1 ] && [ -f .device/hf-parity.mjs ] && [ -f "$shared/hf_reference.py" ]; then
+if skipped hf; then
+  :
+elif [ "$have_node" = 1 ] && [ -f .device/hf-parity.mjs ] && [ -f "$shared/hf_reference.py" ]; then
   hf=/tmp/pt-hf; rm -rf "$hf"
   {
     POLYTUNE_SHARED=.device/shared timeout "$(cap 60)" node .device/hf-parity.mjs prepare "$hf"
@@ -166,7 +169,9 @@ else
 fi
 
 step "peers (PyTorch, same machine, same call)"
-if [ -f "$shared/peers.py" ] && python3 -c 'import torch' 2>/dev/null; then
+if skipped peers; then
+  :
+elif [ -f "$shared/peers.py" ] && python3 -c 'import torch' 2>/dev/null; then
   PEERS_OUT="$out" PYTHONUNBUFFERED=1 timeout "$(cap 120)" python3 "$shared/peers.py" copy gemm attn adamw >"$out/peers.txt" 2>&1
   say "peers exit $?: $(grep -c ':' "$out/peers.txt") figures in peers.json"
 else
@@ -174,7 +179,7 @@ else
 fi
 
 step "our kernels at the peers' shapes (polytune_cuda_check --bench)"
-timeout "$(cap 60)" build-dev/polytune_cuda_check --bench "$out/bench.json" 2>&1 | tee -a "$summary"
+skipped bench || timeout "$(cap 60)" build-dev/polytune_cuda_check --bench "$out/bench.json" 2>&1 | tee -a "$summary"
 
 step "table: ours, the peer's, the ratio (higher is better for us)"
 python3 - "$out/bench.json" "$out/peers.json" <<'PY' 2>&1 | tee -a "$summary"
@@ -204,8 +209,8 @@ PY
 
 step "compute-sanitizer: memcheck (out-of-bounds, misaligned) and racecheck (shared memory)"
 san=/usr/local/cuda/bin/compute-sanitizer
-if [[ " ${DEVICE_CHECK_SKIP:-} " == *" sanitizer "* ]]; then
-  say "skipped (DEVICE_CHECK_SKIP)"
+if skipped sanitizer; then
+  :
 elif [ -x "$san" ]; then
   # Fewer OpenMP threads: the CPU references are not what is being checked here.
   OMP_NUM_THREADS=4 timeout "$(cap 150)" "$san" --tool memcheck --error-exitcode 9 --print-limit 20 \

@@ -9,7 +9,7 @@
 //                                            loads each folder onto the device with our checkpoint
 //                                            reader, runs forward and backward, and prints logits, loss
 //                                            and the worst gradient as max|ours - HF| / max|HF|
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HostTensor, readCheckpoint, writeCheckpoint } from '../../src/checkpoint/index.js';
 import { LlamaModel, llamaParamShapes, makeBatch, type LlamaConfig } from '../../src/model/index.js';
@@ -81,18 +81,30 @@ function readNpyF32(file: string): Float32Array {
   return new Float32Array(b.buffer.slice(b.byteOffset + start, b.byteOffset + b.byteLength));
 }
 
+// Tensor by tensor through a file descriptor: a 7B-shaped model's gradients pass readFileSync's 2 GiB.
 function readSafetensorsF32(file: string): Map<string, Float32Array> {
-  const b = readFileSync(file);
-  const n = Number(b.readBigUInt64LE(0));
-  const head = JSON.parse(b.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
-  const out = new Map<string, Float32Array>();
-  for (const [name, e] of Object.entries(head)) {
-    if (name === '__metadata__') continue;
-    if (e.dtype !== 'F32') throw new Error(`${file}: ${name} is ${e.dtype}, expected F32`);
-    const [lo, hi] = e.data_offsets;
-    out.set(name, new Float32Array(b.buffer.slice(b.byteOffset + 8 + n + lo, b.byteOffset + 8 + n + hi)));
+  const fd = openSync(file, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    readSync(fd, len, 0, 8, 0);
+    const n = Number(len.readBigUInt64LE(0));
+    const json = Buffer.alloc(n);
+    readSync(fd, json, 0, n, 8);
+    const head = JSON.parse(json.toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+    const out = new Map<string, Float32Array>();
+    for (const [name, e] of Object.entries(head)) {
+      if (name === '__metadata__') continue;
+      if (e.dtype !== 'F32') throw new Error(`${file}: ${name} is ${e.dtype}, expected F32`);
+      const [lo, hi] = e.data_offsets;
+      const t = new Float32Array((hi - lo) / 4);
+      const bytes = new Uint8Array(t.buffer);
+      for (let at = 0; at < bytes.length; ) at += readSync(fd, bytes, at, Math.min(1 << 30, bytes.length - at), 8 + n + lo + at);
+      out.set(name, t);
+    }
+    return out;
+  } finally {
+    closeSync(fd);
   }
-  return out;
 }
 
 function relMax(a: Float32Array, b: Float32Array): number {

@@ -87,7 +87,9 @@ static void check_rmsnorm(cu::Context& c) {
       Dev Dx(c, x), Dw(c, w), Dg(c, g), Dout(c, dt, N * C), Drstd(c, DType::F32, N), Ddx(c, dt, N * C), Ddw(c, dw0);
       cu::rmsnorm_forward(c, dt, N, C, 1e-5f, Dx.p, Dw.p, Dout.p, Drstd.as<float>());
       compare("rmsnorm", sh, Dout.get(), out, tol(dt, 1e-12, 1e-5));
-      compare("rmsnorm.rstd", sh, Drstd.get(), rstd, 1e-12);
+      // From bf16 inputs the CPU sums exact bf16 squares in its own order (AMX or vdpbf16ps where the
+      // machine has them): fp32 summation noise, ~2e-6 relative at 4096 (seen on the H200 machine).
+      compare("rmsnorm.rstd", sh, Drstd.get(), rstd, tol(dt, 1e-12, 1e-10));
       // backward from the CPU's rstd, so a forward difference does not leak into the backward check
       Dev Drc(c, rstd);
       cu::rmsnorm_backward(c, dt, N, C, Dx.p, Dw.p, Drc.as<float>(), Dg.p, Ddx.p, Ddw.p);
