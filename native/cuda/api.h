@@ -119,6 +119,16 @@ void attention_backward(Context&, DType, int64_t total, int64_t docs, int64_t ma
                         const void* k, const void* v, const void* out, const void* dout,
                         const float* lse, void* dq, void* dk, void* dv);
 
+// Incremental decoding over a KV cache, native/cpu/kv_attention.h's contract with its segments
+// flattened by the op (host-validated): entries [R, 3] int32 on the device, one per new token, =
+// (its row in q / knew / vnew / out, its slot, its position). Appends every entry's knew/vnew row at
+// (slot, position) of kcache/vcache [slots, maxLen, Hkv, D], then out row = softmax(q·Kᵀ·scale)·V
+// over the slot's keys [0, position], which include the rows this call appended. Rows of q without
+// an entry are not written. D is 8, 16, 32, 64 or 128; Hkv divides Hq; scale 0 selects 1/sqrt(D).
+void kv_attention(Context&, DType, int64_t R, const int32_t* entries, int64_t maxLen, int64_t Hq, int64_t Hkv,
+                  int64_t D, float scale, const void* q, const void* knew, const void* vnew, void* kcache,
+                  void* vcache, void* out);
+
 // C (+)= op(A)·op(B), row-major, as native/cpu/gemm.h (bf16 or f32 in, fp32 accumulate, C rounded
 // once; accumulate adds the old C in fp32 first). Only in builds with cuBLASLt (gemm.cc).
 bool has_gemm();

@@ -39,11 +39,15 @@ void kv_attention(const In& q, const In& kn, const In& vn, const Tensor& kc, con
     for (auto [in, x] : ins) if (overlaps(*o, *x)) fail(op, std::string(on) + " overlaps " + in);
   }
   if (overlaps(kc, vc) || overlaps(kc, out) || overlaps(vc, out)) fail(op, "kcache, vcache and out must not overlap");
-  // No CUDA kernel yet; refused before the segments are read, which would be a host read of device memory.
-  if (dev.kind == Device::CUDA) fail(op, "has no CUDA kernel yet (" + dev.name() + ")");
   const int64_t nseg = sg.shape[0];
   std::vector<KvSegment> segs(static_cast<size_t>(nseg));
-  std::memcpy(segs.data(), sg.data(), size_t(nseg) * sizeof(KvSegment));
+  // On CUDA the segments are read back to be validated here, as on the CPU: a sync point once per
+  // decoding step, which reads its logits to the host anyway.
+  if (dev.kind == Device::CUDA) {
+    PT_CUDA(op, cuda::copy_to_host(ctx(q), segs.data(), sg.data(), size_t(nseg) * sizeof(KvSegment)));
+  } else {
+    std::memcpy(segs.data(), sg.data(), size_t(nseg) * sizeof(KvSegment));
+  }
   std::vector<char> used(size_t(slots), 0), rowUsed(size_t(rows), 0);
   for (int64_t s = 0; s < nseg; s++) {
     const KvSegment& g = segs[size_t(s)];
@@ -57,7 +61,28 @@ void kv_attention(const In& q, const In& kn, const In& vn, const Tensor& kc, con
       if (rowUsed[size_t(r)]++) fail(op, where + ": row " + std::to_string(r) + " belongs to two segments");
     }
   }
-  pt::kv_attention(dt, segs.data(), nseg, maxLen, Hq, Hkv, D, float(scale), q.data(), kn.data(), vn.data(), kc.data(), vc.data(), out.data());
+  switch (dev.kind) {
+    case Device::CPU:
+      pt::kv_attention(dt, segs.data(), nseg, maxLen, Hq, Hkv, D, float(scale), q.data(), kn.data(), vn.data(), kc.data(), vc.data(),
+                       out.data());
+      break;
+    case Device::CUDA:
+      PT_CUDA(op, {
+        // One (row, slot, position) entry per new token: the kernel's warps then need no search
+        // through the segments.
+        std::vector<int32_t> entries;
+        for (const KvSegment& g : segs)
+          for (int32_t i = 0; i < g.n; i++) entries.insert(entries.end(), {g.row + i, g.slot, g.start + i});
+        const int64_t R = int64_t(entries.size() / 3);
+        if (R == 0) break;
+        cuda::Context& c = ctx(q);
+        DeviceScratch table(c, entries.size() * sizeof(int32_t), "kvAttention entries");
+        cuda::copy_to_device(c, table.p, entries.data(), entries.size() * sizeof(int32_t));
+        cuda::kv_attention(c, dt, R, static_cast<const int32_t*>(table.p), maxLen, Hq, Hkv, D, float(scale), q.data(), kn.data(),
+                           vn.data(), kc.data(), vc.data(), out.data());
+      });
+      break;
+  }
 }
 
 }  // namespace pt::ops

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import type { Message } from '../data/index.js';
 import { Generator } from '../generate/engine.js';
 import { loadModel } from '../generate/load.js';
-import { addModelOptions, addSamplingOptions, chatPrompt, samplingFrom, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
+import { addModelOptions, addSamplingOptions, chatPrompt, generationDevice, samplingFrom, type ModelCliOptions, type SamplingCliOptions } from './generate.js';
 
 interface ChatOptions extends ModelCliOptions, SamplingCliOptions {
   system?: string;
@@ -17,7 +17,7 @@ const HELP = 'commands: /reset (new conversation), /exit (or Ctrl-D); Ctrl-C sto
  * rendered with the checkpoint's chat template each turn, with the model's own earlier answers.
  */
 async function chatCommand(o: ChatOptions): Promise<void> {
-  const m = await loadModel(o.model, { dtype: o.dtype, template: o.template });
+  const m = await loadModel(o.model, { dtype: o.dtype, template: o.template, device: generationDevice(o) });
   const tty = process.stdin.isTTY === true;
   const maxNew = o.maxNewTokens ?? m.generation.maxNewTokens ?? 512;
   // The cache is allocated whole up front: a 32k-context model would take gigabytes before the first word.

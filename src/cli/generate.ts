@@ -3,12 +3,15 @@ import { encodeConversation, type Message } from '../data/index.js';
 import { Generator } from '../generate/engine.js';
 import { loadModel, type LoadedModel } from '../generate/load.js';
 import type { SamplingParams } from '../generate/sampling.js';
+import type { Device } from '../tensor/index.js';
+import { DEVICE_SETTING, pickDevice, type DeviceSetting } from '../train/device.js';
 
 /** Options shared by generate, chat and serve. */
 export interface ModelCliOptions {
   model: string;
   template?: string;
   dtype: 'bf16' | 'f32';
+  device: DeviceSetting;
 }
 
 export interface SamplingCliOptions {
@@ -35,7 +38,20 @@ export function addModelOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--model <dir>', 'Hugging Face model folder, checkpoint, or run checkpoints folder (its latest)')
     .option('--template <name>', "chat template: the folder's chat_template (default), teuken, llama2, or a tokenizer_config.json")
-    .addOption(new Option('--dtype <dtype>', 'weights in memory').choices(['bf16', 'f32']).default('bf16'));
+    .addOption(new Option('--dtype <dtype>', 'weights in memory').choices(['bf16', 'f32']).default('bf16'))
+    .addOption(new Option('--device <device>', 'auto (the first GPU where this build has CUDA, else cpu), cpu, cuda or cuda:N').argParser(deviceSetting).default('auto'));
+}
+
+function deviceSetting(v: string): DeviceSetting {
+  if (!DEVICE_SETTING.test(v)) throw new Error(`--device: expected auto, cpu, cuda or cuda:N, got "${v}"`);
+  return v as DeviceSetting;
+}
+
+/** The device --device names, by train.device's rules (an explicit cuda that cannot be had is an error); says which on stderr. */
+export function generationDevice(o: Pick<ModelCliOptions, 'device'>): Device {
+  const { device, why } = pickDevice(o.device, '--device');
+  process.stderr.write(`${why}\n`);
+  return device;
 }
 
 export function addSamplingOptions(cmd: Command): Command {
@@ -92,7 +108,7 @@ export function parseIdList(text: string, what: string): number[] {
 async function generateCommand(opts: GenerateOptions): Promise<void> {
   if ((opts.prompt === undefined) === (opts.inputIds === undefined)) throw new Error('generate: give exactly one of --prompt and --input-ids');
   if (opts.inputIds !== undefined && opts.chat) throw new Error('generate: --input-ids are fed as given; --chat needs --prompt');
-  const m = await loadModel(opts.model, { dtype: opts.dtype, template: opts.template });
+  const m = await loadModel(opts.model, { dtype: opts.dtype, template: opts.template, device: generationDevice(opts) });
   try {
     let prompt: number[];
     if (opts.inputIds !== undefined) prompt = parseIdList(opts.inputIds, '--input-ids');

@@ -6,7 +6,7 @@ import { readMtBenchQuestions } from '../data/index.js';
 import { Generator } from '../generate/engine.js';
 import { loadModel } from '../generate/load.js';
 import { answerQuestions, type AnswerJob } from '../mtbench/answer.js';
-import { addModelOptions, int, type ModelCliOptions } from './generate.js';
+import { addModelOptions, generationDevice, int, type ModelCliOptions } from './generate.js';
 
 interface AnswerCliOptions extends ModelCliOptions {
   questions?: string;
@@ -35,7 +35,7 @@ function benchJobs(dir: string, modelId: string): { questions: string; out: stri
 async function answerCommand(o: AnswerCliOptions): Promise<void> {
   if (!o.questions === !o.benchDir) throw new Error('mtbench answer: give exactly one of --questions and --bench-dir');
   if (o.benchDir && o.out) throw new Error('mtbench answer: --out goes with --questions; --bench-dir writes mt_bench_XX/model_answer/NAME.jsonl');
-  const m = await loadModel(o.model, { dtype: o.dtype, template: o.template });
+  const m = await loadModel(o.model, { dtype: o.dtype, template: o.template, device: generationDevice(o) });
   const modelId = o.modelId ?? m.name;
   if (!/^[\w.+-]+$/.test(modelId)) throw new Error(`--model-id "${modelId}": use letters, digits, '.', '_', '+' or '-' (it names the answer file)`);
   const specs = o.benchDir

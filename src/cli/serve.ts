@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { startServer } from '../serve/index.js';
-import { addModelOptions, int, type ModelCliOptions } from './generate.js';
+import { addModelOptions, generationDevice, int, type ModelCliOptions } from './generate.js';
 
 interface ServeCliOptions extends ModelCliOptions {
   host: string;
@@ -29,7 +29,7 @@ export function registerServe(program: Command): void {
     .option('--quiet', 'no request log', false)
     .action(async (o: ServeCliOptions) => {
       const log = (l: string) => process.stderr.write(`${new Date().toISOString()} ${l}\n`);
-      const s = await startServer({ model: o.model, host: o.host, port: o.port, log: o.quiet ? undefined : log, batch: o.batch, maxLen: o.maxLen, maxNewTokens: o.maxNewTokens, maxQueue: o.maxQueue, dtype: o.dtype, template: o.template, modelId: o.modelId });
+      const s = await startServer({ model: o.model, host: o.host, port: o.port, log: o.quiet ? undefined : log, batch: o.batch, maxLen: o.maxLen, maxNewTokens: o.maxNewTokens, maxQueue: o.maxQueue, dtype: o.dtype, template: o.template, modelId: o.modelId, device: generationDevice(o) });
       // The base URL alone on stdout, for scripts (and the tests) to pick up.
       process.stdout.write(`${s.url}\n`);
       await new Promise<void>((resolve) => {

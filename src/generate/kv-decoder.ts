@@ -53,6 +53,9 @@ export class KvDecoder {
     this.D = headDim(c);
     this.V = c.vocab_size;
     const dt = model.dtype;
+    // Everything on the model's device: a pass then moves only its token ids, positions and
+    // segments in, and the logits it samples from out.
+    const dev = model.device;
     const Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, D = this.D, H = c.hidden_size, I = c.intermediate_size;
     const own = (t: Tensor) => {
       keep(t);
@@ -61,8 +64,8 @@ export class KvDecoder {
     };
     try {
       for (let l = 0; l < c.num_hidden_layers; l++) {
-        const k = own(Tensor.empty([this.slots, this.maxLen, Hkv, D], dt));
-        const v = own(Tensor.empty([this.slots, this.maxLen, Hkv, D], dt));
+        const k = own(Tensor.empty([this.slots, this.maxLen, Hkv, D], dt, dev));
+        const v = own(Tensor.empty([this.slots, this.maxLen, Hkv, D], dt, dev));
         this.kCache.push(k);
         this.vCache.push(v);
         const slotView = (t: Tensor, s: number) => own(t.rows(s, 1).reshape([this.maxLen, Hkv, D]));
@@ -71,26 +74,26 @@ export class KvDecoder {
       }
       const n = this.chunk;
       const b = this.buf;
-      b.x = own(Tensor.empty([n, H], dt));
-      b.h = own(Tensor.empty([n, H], dt));
-      b.tmp = own(Tensor.empty([n, H], dt));
-      b.rstd = own(Tensor.empty([n], 'f32'));
-      b.q = own(Tensor.empty([n, Hq * D], dt));
-      b.k = own(Tensor.empty([n, Hkv * D], dt));
-      b.v = own(Tensor.empty([n, Hkv * D], dt));
-      b.att = own(Tensor.empty([n, Hq * D], dt));
-      b.lse = own(Tensor.empty([Hq * n], 'f32'));
-      b.g = own(Tensor.empty([n, I], dt));
-      b.u = own(Tensor.empty([n, I], dt));
-      b.ids = own(Tensor.empty([n], 'i32'));
-      b.pos = own(Tensor.empty([n], 'i32'));
-      b.segs = own(Tensor.empty([this.slots, 4], 'i32'));
+      b.x = own(Tensor.empty([n, H], dt, dev));
+      b.h = own(Tensor.empty([n, H], dt, dev));
+      b.tmp = own(Tensor.empty([n, H], dt, dev));
+      b.rstd = own(Tensor.empty([n], 'f32', dev));
+      b.q = own(Tensor.empty([n, Hq * D], dt, dev));
+      b.k = own(Tensor.empty([n, Hkv * D], dt, dev));
+      b.v = own(Tensor.empty([n, Hkv * D], dt, dev));
+      b.att = own(Tensor.empty([n, Hq * D], dt, dev));
+      b.lse = own(Tensor.empty([Hq * n], 'f32', dev));
+      b.g = own(Tensor.empty([n, I], dt, dev));
+      b.u = own(Tensor.empty([n, I], dt, dev));
+      b.ids = own(Tensor.empty([n], 'i32', dev));
+      b.pos = own(Tensor.empty([n], 'i32', dev));
+      b.segs = own(Tensor.empty([this.slots, 4], 'i32', dev));
       // Logits are computed for at most `slots` rows at once, which bounds the [rows, vocab] buffer.
-      b.last = own(Tensor.empty([this.slots, H], dt));
-      b.lastNorm = own(Tensor.empty([this.slots, H], dt));
-      b.lastRstd = own(Tensor.empty([this.slots], 'f32'));
-      b.logits = own(Tensor.empty([this.slots, this.V], dt));
-      const { cos, sin } = ropeTables(this.maxLen, D, c.rope_theta);
+      b.last = own(Tensor.empty([this.slots, H], dt, dev));
+      b.lastNorm = own(Tensor.empty([this.slots, H], dt, dev));
+      b.lastRstd = own(Tensor.empty([this.slots], 'f32', dev));
+      b.logits = own(Tensor.empty([this.slots, this.V], dt, dev));
+      const { cos, sin } = ropeTables(this.maxLen, D, c.rope_theta, dev);
       b.cos = own(cos);
       b.sin = own(sin);
     } catch (e) {

@@ -4,7 +4,7 @@ import { join, resolve, sep } from 'node:path';
 import { readCheckpoint, resolveCheckpointDir } from '../checkpoint/index.js';
 import { JinjaTemplate, Llama2Template, TeukenTemplate, loadTokenizerConfig, type ChatTemplate } from '../data/template/index.js';
 import { LlamaModel } from '../model/llama.js';
-import { Tensor, type DType } from '../tensor/index.js';
+import { Tensor, type DType, type Device } from '../tensor/index.js';
 import { SentencePieceTokenizer } from '../tokenizer/index.js';
 import type { SamplingParams } from './sampling.js';
 
@@ -38,6 +38,8 @@ export interface LoadModelOptions {
   dtype?: Exclude<DType, 'i32'>;
   /** 'teuken', 'llama2', or a tokenizer_config.json whose chat_template to use instead of the folder's. */
   template?: string;
+  /** Where the weights (and so the decoder's cache and buffers) live; default cpu. */
+  device?: Device;
 }
 
 /** Loads a Hugging Face Llama folder (ours or downloaded), or a run's checkpoints folder (its latest). */
@@ -46,7 +48,7 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
   const tokPath = join(dir, 'tokenizer.model');
   if (!existsSync(tokPath)) throw new Error(`${dir}: no tokenizer.model (generation needs the SentencePiece model beside the weights)`);
   const tokenizer = SentencePieceTokenizer.load(tokPath);
-  const ck = readCheckpoint(dir, { alloc: (shape, dtype) => Tensor.empty(shape, dtype), dtype: opts.dtype ?? 'bf16', weightsOnly: true });
+  const ck = readCheckpoint(dir, { alloc: (shape, dtype) => Tensor.empty(shape, dtype, opts.device ?? 'cpu'), dtype: opts.dtype ?? 'bf16', weightsOnly: true });
   const config = ck.config.config;
   if (tokenizer.vocabSize > config.vocab_size) {
     for (const t of ck.params.values()) t.dispose();

@@ -9,6 +9,7 @@ import { encodeConversation, type Message, type Role } from '../data/index.js';
 import { Generator, type FinishReason } from '../generate/engine.js';
 import { loadModel, type LoadedModel } from '../generate/load.js';
 import { checkSampling, type SamplingParams } from '../generate/sampling.js';
+import type { Device } from '../tensor/index.js';
 
 export interface ServeOptions {
   model: string;
@@ -30,6 +31,8 @@ export interface ServeOptions {
    */
   maxQueue?: number;
   dtype?: 'bf16' | 'f32';
+  /** Where the model and its KV cache live (default cpu). */
+  device?: Device;
   /** Chat template: the folder's (default), 'teuken', 'llama2' or a tokenizer_config.json. */
   template?: string;
   /** The id /v1/models reports (default: the folder name); requests may name any model. */
@@ -158,7 +161,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const log = opts.log ?? (() => {});
-  const m: LoadedModel = await loadModel(opts.model, { dtype: opts.dtype, template: opts.template });
+  const m: LoadedModel = await loadModel(opts.model, { dtype: opts.dtype, template: opts.template, device: opts.device });
   if (!m.template) {
     m.dispose();
     throw new Error(`${m.dir}: has no chat_template in tokenizer_config.json; pass a template (teuken, llama2 or a tokenizer_config.json)`);

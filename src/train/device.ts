@@ -1,5 +1,5 @@
-// train.device: which device a run trains on. `auto` takes the first GPU only where this build links
-// CUDA and the machine has one; an explicit `cuda[:N]` that cannot be had fails before any data is
+// train.device: which device a run trains on (generation's --device follows the same rules). `auto`
+// takes the first GPU only where this build links CUDA and the machine has one; an explicit `cuda[:N]` that cannot be had fails before any data is
 // loaded. Never a silent fallback: the run says what it picked and why.
 import { native, type NativeAddon } from '../tensor/native.js';
 import { parseDevice, type Device } from '../tensor/tensor.js';
@@ -15,22 +15,30 @@ export interface PickedDevice {
 }
 
 export function pickTrainDevice(setting: DeviceSetting, addon: Pick<NativeAddon, 'buildInfo' | 'devices'> = native()): PickedDevice {
+  return pickDevice(setting, 'train.device', addon);
+}
+
+/**
+ * The same rules for any setting that names a device (train.device, generation's --device):
+ * `what` is the setting's name as the user wrote it, for the log line and the errors.
+ */
+export function pickDevice(setting: DeviceSetting, what: string, addon: Pick<NativeAddon, 'buildInfo' | 'devices'> = native()): PickedDevice {
   const built = addon.buildInfo().cuda;
   const have = addon.devices().filter((d) => d !== 'cpu') as Device[];
-  if (setting === 'cpu') return { device: 'cpu', why: 'device: cpu (train.device is "cpu")' };
+  if (setting === 'cpu') return { device: 'cpu', why: `device: cpu (${what} is "cpu")` };
   if (setting === 'auto') {
-    if (have.length > 0) return { device: have[0], why: `device: ${have[0]} (train.device "auto": this build has CUDA and the machine ${have.length} GPU${have.length > 1 ? 's' : ''})` };
+    if (have.length > 0) return { device: have[0], why: `device: ${have[0]} (${what} "auto": this build has CUDA and the machine ${have.length} GPU${have.length > 1 ? 's' : ''})` };
     return {
       device: 'cpu',
-      why: `device: cpu (train.device "auto": ${built ? 'this build has CUDA but the machine shows no GPU' : 'this addon was built without CUDA'})`,
+      why: `device: cpu (${what} "auto": ${built ? 'this build has CUDA but the machine shows no GPU' : 'this addon was built without CUDA'})`,
     };
   }
   const want = parseDevice(setting);
   if (!built) {
-    throw new Error(`train.device is "${setting}" but this addon was built without CUDA; rebuild it with the CUDA toolkit and cuBLASLt (POLYTUNE_CUDA=ON), or set train.device to "cpu" or "auto" (see \`polytune devices\`)`);
+    throw new Error(`${what} is "${setting}" but this addon was built without CUDA; rebuild it with the CUDA toolkit and cuBLASLt (POLYTUNE_CUDA=ON), or set ${what} to "cpu" or "auto" (see \`polytune devices\`)`);
   }
   if (!have.includes(want)) {
-    throw new Error(`train.device is "${setting}" but this machine has ${have.length ? have.join(', ') : 'no GPU the CUDA runtime can use'} (see \`polytune devices\`)`);
+    throw new Error(`${what} is "${setting}" but this machine has ${have.length ? have.join(', ') : 'no GPU the CUDA runtime can use'} (see \`polytune devices\`)`);
   }
-  return { device: want, why: `device: ${want} (train.device is "${setting}")` };
+  return { device: want, why: `device: ${want} (${what} is "${setting}")` };
 }

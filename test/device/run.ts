@@ -15,6 +15,8 @@ import '../ops/adamw.test.js';
 import '../ops/attention.test.js';
 import '../ops/attention-bf16.test.js';
 import '../model/device-parity.test.js';
+import '../generate/kv-attention-backends.test.js';
+import '../generate/decode-device.test.js';
 
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf('--json');

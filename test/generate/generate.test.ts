@@ -8,7 +8,7 @@ import { encodeConversation } from '../../src/data/index.js';
 import { Generator, type GenerationRequest } from '../../src/generate/engine.js';
 import { loadModel, type LoadedModel } from '../../src/generate/load.js';
 import { argmax } from '../../src/generate/sampling.js';
-import { withScope } from '../../src/tensor/index.js';
+import { native, withScope } from '../../src/tensor/index.js';
 import { makeBatch } from '../../src/model/index.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTinyChatCheckpoint } from '../helpers/tiny-checkpoint.js';
@@ -25,6 +25,9 @@ afterAll(() => {
   m?.dispose();
   rmSync(tmp, { recursive: true, force: true });
 });
+
+// --device defaults to auto, which says what it picked on stderr, and nothing else is printed there.
+const AUTO_DEVICE_LINE = /^device: (cpu|cuda:\d+) \(--device "auto": [^\n]*\)\n$/;
 
 /** Greedy decoding by re-running the full forward pass on the whole sequence for every token. */
 function referenceGreedy(prompt: number[], n: number, eos: number[]): number[] {
@@ -152,7 +155,7 @@ describe('polytune generate', () => {
   it('--input-ids feeds ids as given; --output ids prints the greedy ids', () => {
     const p = prompts()[0];
     const r = runCli(['generate', '--model', dir, '--dtype', 'f32', '--input-ids', JSON.stringify(p), '--max-new-tokens', '16', '--output', 'ids']);
-    expect(r.stderr).toBe('');
+    expect(r.stderr).toMatch(AUTO_DEVICE_LINE);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(referenceGreedy(p, 16, m.generation.eos));
   });
@@ -178,6 +181,25 @@ describe('polytune generate', () => {
     const both = runCli(['generate', '--model', dir]);
     expect(both.stderr).toMatch(/exactly one of --prompt and --input-ids/);
   });
+
+  it('--device: cpu is logged as picked; a cuda that this build or machine lacks is an error, never a fallback', () => {
+    const ids = JSON.stringify(prompts()[0]);
+    const cpu = runCli(['generate', '--model', dir, '--dtype', 'f32', '--device', 'cpu', '--input-ids', ids, '--max-new-tokens', '4', '--output', 'ids']);
+    expect(cpu.status).toBe(0);
+    expect(cpu.stderr).toBe('device: cpu (--device is "cpu")\n');
+    expect(JSON.parse(cpu.stdout)).toEqual(referenceGreedy(prompts()[0], 4, m.generation.eos));
+    const bad = runCli(['generate', '--model', dir, '--device', 'gpu', '--input-ids', ids]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--device: expected auto, cpu, cuda or cuda:N, got "gpu"/);
+    const gpus = native().devices().filter((d) => d !== 'cpu');
+    const missing = `cuda:${gpus.length}`;
+    const none = runCli(['generate', '--model', dir, '--device', missing, '--input-ids', ids]);
+    expect(none.status).toBe(1);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(native().buildInfo().cuda
+      ? new RegExp(`--device is "${missing}" but this machine has `)
+      : /--device is "cuda:0" but this addon was built without CUDA; .*set --device to "cpu" or "auto"/);
+  });
 });
 
 describe('polytune chat', () => {
@@ -189,7 +211,7 @@ describe('polytune chat', () => {
     const a2 = await say([{ role: 'user', content: 'Hallo' }, { role: 'assistant', content: a1.trim() }, { role: 'user', content: "Wie geht's?" }]);
     gen.dispose();
     const r = runCli(['chat', '--model', dir, '--dtype', 'f32', '--lang', 'DE', '--max-new-tokens', '6'], { input: "Hallo\nWie geht's?\n/reset\nHallo\n" });
-    expect(r.stderr).toBe('');
+    expect(r.stderr).toMatch(AUTO_DEVICE_LINE);
     expect(r.stdout).toBe(`${a1}\n${a2}\n${a1}\n`);
   });
 });

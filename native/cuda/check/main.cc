@@ -12,6 +12,7 @@
 #include "cpu/elementwise.h"
 #include "cpu/embedding.h"
 #include "cpu/gemm.h"
+#include "cpu/kv_attention.h"
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "cpu/swiglu.h"
@@ -334,6 +335,50 @@ static void check_attention(cu::Context& c) {
     }
 }
 
+// kvAttention: the op's flattening of segments into (row, slot, position) entries, then the CUDA
+// kernel against the CPU's pt::kv_attention on identical caches. Segments list slots out of order
+// and take rows in reverse, so a mix-up of row, slot or position shows; the CPU takes its decode
+// path where every segment is one token and attention_forward otherwise.
+static void check_kv_attention(cu::Context& c) {
+  struct Case {
+    int64_t slots, maxLen, Hq, Hkv, D;
+    std::vector<pt::KvSegment> segs;  // row filled in below
+  };
+  const std::vector<Case> cases = {
+      {3, 40, 4, 4, 128, {{2, 17, 1, 0}, {0, 0, 1, 0}, {1, 39, 1, 0}}},  // decoding: first and last position
+      {4, 300, 8, 2, 128, {{1, 0, 37, 0}, {3, 250, 1, 0}, {0, 100, 5, 0}}},  // prefill beside decoding, GQA 4
+      {2, 64, 8, 4, 8, {{0, 0, 1, 0}, {1, 10, 20, 0}}},                  // head_dim 8 (stories260K)
+      {2, 33, 4, 1, 64, {{1, 0, 33, 0}}},                                // multi-query, the whole cache
+      {3, 50, 4, 2, 16, {{2, 3, 2, 0}, {0, 48, 1, 0}}},                  // head_dim 16
+      {1, 70, 2, 1, 32, {{0, 64, 6, 0}}},                                // head_dim 32, up to the end
+  };
+  for (DType dt : kTypes)
+    for (Case k : cases) {
+      int64_t R = 0;
+      for (auto it = k.segs.rbegin(); it != k.segs.rend(); ++it) {
+        it->row = int32_t(R);
+        R += it->n;
+      }
+      std::vector<int32_t> entries;
+      for (const pt::KvSegment& g : k.segs)
+        for (int32_t i = 0; i < g.n; i++) entries.insert(entries.end(), {g.row + i, g.slot, g.start + i});
+      Host ent(DType::I32, int64_t(entries.size()));
+      std::copy(entries.begin(), entries.end(), ent.i32());
+      const int64_t nq = R * k.Hq * k.D, nk = R * k.Hkv * k.D, nc = k.slots * k.maxLen * k.Hkv * k.D;
+      Host q = uniform(dt, nq, -2, 2), kn = uniform(dt, nk, -2, 2), vn = uniform(dt, nk);
+      Host kc = uniform(dt, nc, -2, 2), vc = uniform(dt, nc), out = poisoned(dt, nq);
+      Dev Dq(c, q), Dkn(c, kn), Dvn(c, vn), Dkc(c, kc), Dvc(c, vc), Dent(c, ent), Dout(c, dt, nq);
+      const float scale = 1.f / std::sqrt(float(k.D));
+      pt::kv_attention(dt, k.segs.data(), int64_t(k.segs.size()), k.maxLen, k.Hq, k.Hkv, k.D, scale, q.data(), kn.data(), vn.data(),
+                       kc.data(), vc.data(), out.data());
+      cu::kv_attention(c, dt, R, Dent.as<int32_t>(), k.maxLen, k.Hq, k.Hkv, k.D, scale, Dq.p, Dkn.p, Dvn.p, Dkc.p, Dvc.p, Dout.p);
+      const std::string sh = dims({R, k.Hq, k.Hkv, k.D}) + " segs " + std::to_string(k.segs.size());
+      compare("kv_attention.out", sh, Dout.get(), out, tol(dt, 1e-10, 1e-5));
+      compare("kv_attention.kcache", sh, Dkc.get(), kc, 0.0);
+      compare("kv_attention.vcache", sh, Dvc.get(), vc, 0.0);
+    }
+}
+
 static void check_gemm(cu::Context& c) {
   if (!cu::has_gemm()) {
     std::printf("gemm                     SKIPPED: this build has no cuBLASLt\n");
@@ -425,7 +470,8 @@ int main(int argc, char** argv) {
                     {"rope", check_rope},         {"embedding", check_embedding},
                     {"cross_entropy", check_cross_entropy}, {"norm_adamw", check_norm_adamw},
                     {"status_word", check_status_word},
-                    {"attention", check_attention}, {"gemm", check_gemm}};
+                    {"attention", check_attention}, {"kv_attention", check_kv_attention},
+                    {"gemm", check_gemm}};
   for (const Op& op : ops) {
     bool want = argc < 2;
     for (int i = 1; i < argc; i++) want = want || std::strstr(op.name, argv[i]);
