@@ -10,6 +10,7 @@
 #   3c. train the embedded default on cuda and on the cpu through the bundled CLI, and compare losses;
 #   3d. compare the model on cuda with Hugging Face transformers (hf_reference.py) on stories260K and a
 #      2-layer 7B-shaped model: logits, loss, every gradient;
+#   3e. time decoding on cuda (bench decode --device cuda) against the device's copy bandwidth;
 #   4. run ../shared/device/peers.py (PyTorch on the same machine, same call) for the peer figures;
 #   5. time our kernels at the peers' shapes and print one table: ours, the peer's, the ratio;
 #   6. run the checker again under compute-sanitizer's memcheck and racecheck (in the time left);
@@ -49,7 +50,7 @@ say() { echo "$*" | tee -a "$summary"; }
 step() { say "== $1 ($(($(date +%s) - t_start)) s)"; }
 status=0
 # The whole run stays inside 450 s: each step gets min(its own limit, what is left minus 20 s).
-# DEVICE_CHECK_SKIP="sanitizer peers bench hf" leaves steps out (a short rerun that checks a fix).
+# DEVICE_CHECK_SKIP="sanitizer peers bench hf decode" leaves steps out (a short rerun that checks a fix).
 budget_total=${DEVICE_CHECK_BUDGET_S:-450}
 skipped() { [[ " ${DEVICE_CHECK_SKIP:-} " == *" $1 "* ]] && say "skipped (DEVICE_CHECK_SKIP)"; }
 cap() { local left=$((budget_total - ($(date +%s) - t_start) - 20)); [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"; }
@@ -166,6 +167,15 @@ elif [ "$have_node" = 1 ] && [ -f .device/hf-parity.mjs ] && [ -f "$shared/hf_re
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 else
   say "Hugging Face comparison SKIPPED: no Node, no .device/hf-parity.mjs or no hf_reference.py"
+fi
+
+step "decoding on cuda (polytune bench decode --device cuda: 4 layers of Llama-2-7B's shapes, bf16)"
+if skipped decode; then
+  :
+elif [ "$have_node" = 1 ] && [ -f .device/cli/polytune.js ]; then
+  timeout "$(cap 90)" node .device/cli/polytune.js bench decode --device cuda --out /tmp/pt-decode.json 2>&1 | tee -a "$summary"
+else
+  say "decode SKIPPED: no Node or no .device/cli (run --pack here)"
 fi
 
 step "peers (PyTorch, same machine, same call)"
