@@ -1,6 +1,7 @@
 #include "ops/kv_attention.h"
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,30 @@ const char* const op = "kvAttention";
 void need(const Tensor& t, const char* name, DType dt, const std::vector<int64_t>& shape) {
   if (t.dtype != dt || t.shape != shape) fail(op, std::string(name) + " " + t.describe() + " must be " + dtype_name(dt) + shape_str(shape));
 }
+
+#ifdef POLYTUNE_HAS_CUDA
+// The decoder writes its segments once per pass and then calls this op once per layer with the same
+// tensor. On CUDA, reading them back and uploading the row table costs two stream syncs, so the
+// last call's validated segments and device table are kept, keyed by the segments' storage (ids are
+// never reused), its version (any write bumps it), the view and the shapes they were checked
+// against; a later layer of the same pass then queues its kernels without waiting.
+struct SegmentCache {
+  uint64_t storage = 0, version = 0;
+  size_t offset = 0;
+  int64_t nseg = -1, rows = -1, slots = -1, maxLen = -1;
+  int device = -1;
+  std::unique_ptr<DeviceScratch> table;
+  int64_t entries = 0;
+  bool matches(const Tensor& sg, int64_t r, int64_t s, int64_t m, int dev) const {
+    return sg.storage->id == storage && sg.storage->version.load(std::memory_order_relaxed) == version && !sg.storage->exposed() &&
+           sg.byte_offset == offset && sg.shape[0] == nseg && r == rows && s == slots && m == maxLen && dev == device;
+  }
+};
+SegmentCache& segment_cache() {
+  static SegmentCache* c = new SegmentCache();  // never destroyed: its memory belongs to the device context
+  return *c;
+}
+#endif
 }  // namespace
 
 void kv_attention(const In& q, const In& kn, const In& vn, const Tensor& kc, const Tensor& vc, const In& sg, const Tensor& out,
@@ -40,9 +65,18 @@ void kv_attention(const In& q, const In& kn, const In& vn, const Tensor& kc, con
   }
   if (overlaps(kc, vc) || overlaps(kc, out) || overlaps(vc, out)) fail(op, "kcache, vcache and out must not overlap");
   const int64_t nseg = sg.shape[0];
+#ifdef POLYTUNE_HAS_CUDA
+  if (dev.kind == Device::CUDA && segment_cache().matches(sg, rows, slots, maxLen, dev.index)) {
+    const SegmentCache& sc = segment_cache();
+    if (sc.entries > 0)
+      PT_CUDA(op, cuda::kv_attention(ctx(q), dt, sc.entries, static_cast<const int32_t*>(sc.table->p), maxLen, Hq, Hkv, D, float(scale),
+                                     q.data(), kn.data(), vn.data(), kc.data(), vc.data(), out.data()));
+    return;
+  }
+#endif
   std::vector<KvSegment> segs(static_cast<size_t>(nseg));
   // On CUDA the segments are read back to be validated here, as on the CPU: a sync point once per
-  // decoding step, which reads its logits to the host anyway.
+  // decoding pass (the later layers find them in the cache above), which reads its logits anyway.
   if (dev.kind == Device::CUDA) {
     PT_CUDA(op, cuda::copy_to_host(ctx(q), segs.data(), sg.data(), size_t(nseg) * sizeof(KvSegment)));
   } else {
@@ -74,11 +108,25 @@ void kv_attention(const In& q, const In& kn, const In& vn, const Tensor& kc, con
         for (const KvSegment& g : segs)
           for (int32_t i = 0; i < g.n; i++) entries.insert(entries.end(), {g.row + i, g.slot, g.start + i});
         const int64_t R = int64_t(entries.size() / 3);
-        if (R == 0) break;
         cuda::Context& c = ctx(q);
-        DeviceScratch table(c, entries.size() * sizeof(int32_t), "kvAttention entries");
-        cuda::copy_to_device(c, table.p, entries.data(), entries.size() * sizeof(int32_t));
-        cuda::kv_attention(c, dt, R, static_cast<const int32_t*>(table.p), maxLen, Hq, Hkv, D, float(scale), q.data(), kn.data(),
+        SegmentCache& sc = segment_cache();
+        sc.nseg = -1;  // invalid until the table below is in place
+        sc.table.reset();
+        if (R > 0) {
+          sc.table = std::make_unique<DeviceScratch>(c, entries.size() * sizeof(int32_t), "kvAttention entries");
+          cuda::copy_to_device(c, sc.table->p, entries.data(), entries.size() * sizeof(int32_t));
+        }
+        sc.storage = sg.storage->id;
+        sc.version = sg.storage->version.load(std::memory_order_relaxed);
+        sc.offset = sg.byte_offset;
+        sc.rows = rows;
+        sc.slots = slots;
+        sc.maxLen = maxLen;
+        sc.device = dev.index;
+        sc.entries = R;
+        sc.nseg = nseg;
+        if (R == 0) break;
+        cuda::kv_attention(c, dt, R, static_cast<const int32_t*>(sc.table->p), maxLen, Hq, Hkv, D, float(scale), q.data(), kn.data(),
                            vn.data(), kc.data(), vc.data(), out.data());
       });
       break;

@@ -72,6 +72,33 @@ describe('kvAttention', () => {
       }
     });
 
+    // The op keeps the last segments it validated on the device (a decoder passes the same tensor to
+    // every layer): a rewrite of that tensor between calls must be read, not the kept table used.
+    it.skipIf(!!skip)('one segments tensor, rewritten between calls and reused across two caches, as a decoder does', () => {
+      const c = shapes[1];
+      const inp = inputs(c, 7);
+      const segsB = [[3, 71, 1, 0], [0, 24, 4, 1], [1, 37, 37, 5]]; // every row of q again
+      const steps = (dev: Device) =>
+        withScope(() => {
+          const rows = rowsOf(c), shape = [c.slots, c.maxLen, c.Hkv, c.D];
+          const caches = [0, 1].map(() => [put(inp.kc, shape, 'f32', dev), put(inp.vc, shape, 'f32', dev)]);
+          const segs = Tensor.fromArray(Int32Array.from(c.segs.flat()), [c.segs.length, 4], 'i32', dev);
+          const q = put(inp.q, [rows, c.Hq, c.D], 'f32', dev), kn = put(inp.kn, [rows, c.Hkv, c.D], 'f32', dev), vn = put(inp.vn, [rows, c.Hkv, c.D], 'f32', dev);
+          const outs: Float32Array[] = [];
+          for (const next of [null, segsB]) {
+            if (next) segs.writeBytes(0, new Uint8Array(Int32Array.from(next.flat()).buffer));
+            for (const [kc, vc] of caches) {
+              const o = out([rows, c.Hq, c.D], 'f32', dev);
+              native().kvAttention(q.handle, kn.handle, vn.handle, kc.handle, vc.handle, segs.handle, o.handle, 1 / Math.sqrt(c.D));
+              outs.push(host(o), host(kc));
+            }
+          }
+          return outs;
+        });
+      const got = steps(device), want = steps('cpu');
+      got.forEach((g, i) => compare(`call ${i >> 1} output ${i & 1 ? 'kcache' : 'out'}`, g, want[i], { nmse: i & 1 ? 0 : TOL.f32 }));
+    });
+
     it.skipIf(!!skip)('bad segments are refused on the device as on the cpu, by name; head_dim 72 is refused by name', () => {
       withScope(() => {
         const [S, L, Hq, Hkv, D] = [3, 12, 4, 2, 8];
