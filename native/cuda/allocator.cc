@@ -113,6 +113,12 @@ void copy_to_host(Context& ctx, void* dst, const void* src, size_t bytes) {
   PT_CUDA_CHECK_CTX(ctx, cudaStreamSynchronize(ctx.stream));
 }
 
+void copy_on_device(Context& ctx, void* dst, const void* src, size_t bytes) {
+  enter(ctx, "copy_on_device");
+  if (bytes == 0) return;
+  PT_CUDA_CHECK_CTX(ctx, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx.stream));
+}
+
 void memset_async(Context& ctx, void* dst, int byte, size_t bytes) {
   enter(ctx, "memset");
   if (bytes == 0) return;

@@ -41,6 +41,8 @@ void reset_peak(Context&);
 // Synchronous copies (the host side is pageable memory); copy_to_host is a sync point.
 void copy_to_device(Context&, void* dst, const void* src, size_t bytes);
 void copy_to_host(Context&, void* dst, const void* src, size_t bytes);
+// Within one device, stream-ordered: no sync.
+void copy_on_device(Context&, void* dst, const void* src, size_t bytes);
 void memset_async(Context&, void* dst, int byte, size_t bytes);
 
 // ---- the status word: kernels that meet data the host should have rejected (an id >= V) clamp it

@@ -36,9 +36,13 @@ void copy(const In& src, const Tensor& dst) {
     write_bytes(dst, 0, src.data(), n);
   } else if (dst.device().is_host()) {
     read_bytes(src, 0, dst.data(), n);
+  } else if (src.device() == dst.device()) {
+    // Within one GPU: the copy engine, in stream order. Through the host this ran at 2.9 GB/s on an
+    // H200 (seen 2026-11-30), against 4.2 TB/s on the device.
+    if (n > 0) PT_CUDA(op, cuda::copy_on_device(ctx(dst), dst.data(), src.data(), n));
   } else {
-    // Device to device (the same GPU or two): through the host. Moves between GPUs are rare (model
-    // placement), so a peer copy is not worth its own path yet.
+    // Between two GPUs: through the host. Moves between GPUs are rare (model placement), so a peer
+    // copy is not worth its own path yet.
     std::vector<char> stage(n);
     read_bytes(src, 0, stage.data(), n);
     write_bytes(dst, 0, stage.data(), n);

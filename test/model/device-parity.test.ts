@@ -80,6 +80,10 @@ describe.each(backends())('model on $name against the cpu', ({ device, skip }) =
       expect(d.to('cpu').toArray()).toEqual(a);
       const b = Tensor.fromArray(a, [10, 100], 'f32').to(device).to('cpu');
       expect(b.toArray()).toEqual(a);
+      // Within the device (the copy engine, not through the host), into a new tensor.
+      const same = d.to(device);
+      expect(same.device).toBe(device);
+      expect(same.to('cpu').toArray()).toEqual(a);
       expect(() => ops.matmul(d, Tensor.fromArray(a, [100, 10], 'f32'))).toThrow(new RegExp(`matmul.*${device}.*cpu|matmul.*cpu.*${device}`));
     });
   });
