@@ -14,7 +14,7 @@ int main() {
   std::mt19937 rng(3);
   std::normal_distribution<float> N01;
   int bad = 0, checked = 0;
-  const long shapes[][3] = {{1, 5, 7}, {15, 33, 17}, {29, 65, 600}, {40, 3, 2}, {70, 259, 130}, {33, 47, 1031}};
+  const long shapes[][3] = {{1, 5, 7}, {15, 33, 17}, {29, 65, 600}, {40, 3, 2}, {70, 259, 130}, {33, 47, 1031}, {120, 1060, 530}};
   for (int d = 0; d < 2; d++)
     for (auto& s : shapes)
       for (int form = 0; form < 3; form++) {
