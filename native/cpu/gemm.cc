@@ -138,30 +138,58 @@ inline void wait_until(const std::atomic<int64_t>& n, int64_t want) {
 // C's row = w (or C's row + w), rounded once to T. The bf16 rounding is f32_to_bf16's integer
 // round-to-nearest-even done 16 lanes at a time (vcvtneps2bf16 would flush subnormal sums to zero
 // and differ from the scalar path); GCC leaves the scalar loop unvectorised because of its NaN branch.
-inline void write_row(float* c, const float* w, int64_t n, bool add) {
-  if (add)
+// `stream`: C is larger than the L3 will keep and is not read here, so whole aligned vectors go
+// out with non-temporal stores, which skip reading each line of C before overwriting it (the
+// 4096×4096 dYᵀ·X spent 6% of its time copying the workspace into C).
+inline void write_row(float* c, const float* w, int64_t n, bool add, bool stream) {
+  if (add) {
     for (int64_t j = 0; j < n; j++) c[j] += w[j];
-  else
-    std::memcpy(c, w, size_t(n) * sizeof(float));
-}
-inline void write_row(bf16* c, const float* w, int64_t n, bool add) {
+    return;
+  }
   int64_t j = 0;
 #if defined(POLYTUNE_PACK_AVX512)
-  for (; j < n; j += 16) {
-    const __mmask16 m = first_lanes(n - j);
-    __m512 v = _mm512_maskz_loadu_ps(m, w + j);
-    if (add) v = _mm512_add_ps(v, load16_f32(c + j, m));
+  if (stream) {
+    for (; j < n && reinterpret_cast<uintptr_t>(c + j) % 64; j++) c[j] = w[j];
+    for (; j + 16 <= n; j += 16) _mm512_stream_ps(c + j, _mm512_loadu_ps(w + j));
+  }
+#endif
+  std::memcpy(c + j, w + j, size_t(n - j) * sizeof(float));
+}
+inline void write_row(bf16* c, const float* w, int64_t n, bool add, bool stream) {
+  int64_t j = 0;
+#if defined(POLYTUNE_PACK_AVX512)
+  auto rounded = [&](int64_t at, __mmask16 m) {
+    __m512 v = _mm512_maskz_loadu_ps(m, w + at);
+    if (add) v = _mm512_add_ps(v, load16_f32(c + at, m));
     constexpr __mmask16 all = 0xffff;  // masked forms: see the note above transpose16
     const __m512i u = _mm512_castps_si512(v);
     const __m512i hi = _mm512_maskz_srli_epi32(all, u, 16);
     const __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
-    const __m512i rounded = _mm512_maskz_srli_epi32(all, _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __m512i r = _mm512_maskz_srli_epi32(all, _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
     const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
     const __m512i quiet = _mm512_or_si512(hi, _mm512_set1_epi32(0x40));
-    _mm512_mask_cvtepi32_storeu_epi16(c + j, m, _mm512_mask_blend_epi32(nan, rounded, quiet));
+    return _mm512_mask_blend_epi32(nan, r, quiet);
+  };
+  if (stream && !add) {
+    // Up to the first 32-byte boundary with a masked store, then 16 values (32 bytes) per stream.
+    const int64_t head = std::min<int64_t>(n, (32 - int64_t(reinterpret_cast<uintptr_t>(c) % 32)) % 32 / 2);
+    if (head) _mm512_mask_cvtepi32_storeu_epi16(c, first_lanes(head), rounded(0, first_lanes(head)));
+    for (j = head; j + 16 <= n; j += 16)
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(c + j), _mm512_cvtepi32_epi16(rounded(j, 0xffff)));
+  }
+  for (; j < n; j += 16) {
+    const __mmask16 m = first_lanes(n - j);
+    _mm512_mask_cvtepi32_storeu_epi16(c + j, m, rounded(j, m));
   }
 #endif
   for (; j < n; j++) c[j] = f32_to_bf16(add ? bf16_to_f32(c[j]) + w[j] : w[j]);
+}
+
+// C is written with non-temporal stores above this size: half the L3, which C would only flush
+// on its way out. POLYTUNE_GEMM_STREAM_MB overrides it (0: every C; the tests' knob for that path).
+inline double stream_bytes() {
+  const char* v = std::getenv("POLYTUNE_GEMM_STREAM_MB");
+  return (v && *v ? std::atof(v) : 16.0) * double(1 << 20);
 }
 
 template <class Path, typename T>
@@ -187,6 +215,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   const int64_t nc = std::min({Path::NC * (tA ? 2 : 1), nc_cap, ceil_div(N, NR) * NR});
   const int64_t nc_panels = nc / NR;
 
+  const bool stream_c = !accumulate && double(M) * double(N) * sizeof(T) > stream_bytes();
   // A tiny product is not worth waking a second thread for.
   int nt = num_threads();
   if (double(M) * double(N) * double(K) < 64.0 * 64 * 64) nt = 1;
@@ -290,7 +319,10 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
       const int64_t r_end = std::min(M, p1 * MR);
       const int64_t c0 = jc + q0 * NR, c_end = std::min(N, jc + q1 * NR);
       for (int64_t r = p0 * MR; r < r_end; r++)
-        write_row(C + r * ldc + c0, ws + (r - p0 * MR) * ldws, c_end - c0, accumulate);
+        write_row(C + r * ldc + c0, ws + (r - p0 * MR) * ldws, c_end - c0, accumulate, stream_c);
+#if defined(POLYTUNE_PACK_AVX512)
+      if (stream_c) _mm_sfence();  // the streamed lines are visible before the task counts as done
+#endif
     };
     auto pack_panel = [&](int64_t jc, P* bchunk, int64_t q) {
       const int64_t c0 = jc + q * NR, cols = std::min<int64_t>(NR, N - c0);
