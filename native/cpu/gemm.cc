@@ -1,8 +1,10 @@
 // Blocked GEMM driver. Loop nest, per call:
+//   op(A) packed once when there are several column chunks
 //   op(B) cut in NC-wide column chunks, shared by the threads (from the packed-weights cache when B
-//   is unchanged since an earlier call); each chunk's panels packed just before its tasks
+//   is unchanged since an earlier call, else into a ring of two chunk buffers); each chunk's
+//   panels packed just before its tasks
 //   for each (chunk, task) (a block of rows × a range of the chunk's panels), one per thread at a time:
-//       for each KC-deep slice of K: pack op(A)[rows, slice]; micro-kernel over (panel, MR-rows)
+//       for each KC-deep slice of K: (pack op(A)[rows, slice]); micro-kernel over (panel, MR-rows)
 //       round the task's fp32 workspace into C once
 // Keeping all of K inside a task lets the fp32 partial sums live in a small per-thread workspace,
 // so C is rounded exactly once whatever its dtype. Tasks split the rows when there are enough of
@@ -175,7 +177,7 @@ inline void write_row(bf16* c, const float* w, int64_t n, bool add, bool stream)
     const int64_t head = std::min<int64_t>(n, (32 - int64_t(reinterpret_cast<uintptr_t>(c) % 32)) % 32 / 2);
     if (head) _mm512_mask_cvtepi32_storeu_epi16(c, first_lanes(head), rounded(0, first_lanes(head)));
     for (j = head; j + 16 <= n; j += 16)
-      _mm256_stream_si256(reinterpret_cast<__m256i*>(c + j), _mm512_cvtepi32_epi16(rounded(j, 0xffff)));
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(c + j), _mm512_maskz_cvtepi32_epi16(0xffff, rounded(j, 0xffff)));
   }
   for (; j < n; j += 16) {
     const __mmask16 m = first_lanes(n - j);
@@ -242,12 +244,13 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   const size_t ws_elems = size_t(block_panels) * MR * size_t(split_panels) * NR;
   const size_t a_bytes = (a_elems * sizeof(P) + 63) / 64 * 64;
   const size_t per_thread = a_bytes + (ws_elems * sizeof(float) + 63) / 64 * 64;
-  // op(B) is packed whole when it comes from the cache or fits 192 MiB of scratch (a 7B MLP matrix
-  // in f32), else per chunk. The scratch is kept for the thread's next call.
-  const size_t b_total = size_t(chunks) * b_elems;
-  const bool whole_scratch = b_total * sizeof(P) <= (size_t(192) << 20);
+  // Outside the cache, op(B)'s chunks take turns in a ring of two chunk buffers in the scratch
+  // (kept for the thread's next call): chunk c+2 is packed where chunk c was, once c's tasks are
+  // done. Packing all of op(B) into its own buffer (32-64 MiB at the 7B shapes, more than the L3)
+  // sent every packed line to memory and read it back, besides the read of B itself.
+  const int64_t ring = std::min<int64_t>(chunks, 2);
   static thread_local Scratch scratch;
-  const size_t b_bytes = ((whole_scratch ? b_total : b_elems) * sizeof(P) + 63) / 64 * 64;
+  const size_t b_bytes = (size_t(ring) * b_elems * sizeof(P) + 63) / 64 * 64;
   char* base = scratch.get(b_bytes + a_shared_bytes + per_thread * size_t(nt) + 64);
   P* const bpack = reinterpret_cast<P*>(base);
   P* const aall = a_shared ? reinterpret_cast<P*>(base + b_bytes) : nullptr;
@@ -264,13 +267,14 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   }
   P* const cache_base = cached ? static_cast<P*>(cached->data) : nullptr;
   const bool packed_already = cached && !fill;
-  const bool whole = cached || whole_scratch;
-  P* const bfull = cached ? cache_base : bpack;
+  auto chunk_b = [&](int64_t ch) { return cached ? cache_base + ch * int64_t(b_elems) : bpack + ch % ring * int64_t(b_elems); };
 
-  // The whole-B hand-out's shared state: the next item, and per column chunk its packed panels.
+  // The hand-out's shared state: the next item, and per column chunk its packed panels and its
+  // finished tasks (a ring buffer is reused once the tasks that read it are done).
   std::atomic<int64_t> next_item{0}, a_packed{0};
-  std::unique_ptr<std::atomic<int64_t>[]> packed(whole && !packed_already ? new std::atomic<int64_t>[size_t(chunks)] : nullptr);
-  for (int64_t ch = 0; packed && ch < chunks; ch++) packed[ch].store(0, std::memory_order_relaxed);
+  std::unique_ptr<std::atomic<int64_t>[]> packed(new std::atomic<int64_t>[size_t(2 * chunks)]);
+  std::atomic<int64_t>* const done = packed.get() + chunks;
+  for (int64_t ch = 0; ch < 2 * chunks; ch++) packed[ch].store(0, std::memory_order_relaxed);
 
 #pragma omp parallel num_threads(nt)
   {
@@ -333,61 +337,47 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
     };
     const int64_t npan_max = ceil_div(std::min(nc, N), NR);
 
-    if (whole) {
-      // One hand-out for the whole call, a single item at a time in a fixed order: chunk 0's B
-      // panels, chunk 0's tasks, chunk 1's panels, ... A chunk's panels are packed just before
-      // the tasks that read them, so those tasks find them in cache rather than in memory (all of
-      // op(B) packed first is 32-64 MiB at the 7B shapes, more than the L3), and there is one
-      // barrier per call: a task that arrives before the last of its chunk's panels is packed
-      // waits for that panel alone. That cannot deadlock: items are handed out in order, so every
-      // panel a waiting task needs is already being packed by a thread that waits for nothing.
-      // A thread that lost its core for a while does fewer items instead of holding a barrier;
-      // results do not depend on which thread runs an item (its outputs are its own, in a fixed order).
-      // With op(A) shared, its row blocks are the first items, and a task waits for all of them
-      // (by then every one has been handed out).
-      const int64_t per_chunk = row_blocks * col_splits;
-      const int64_t packs = packed_already ? 0 : npan_max;
-      const int64_t a_items = aall ? row_blocks : 0;
-      const int64_t items = a_items + chunks * (packs + per_chunk);
-      for (;;) {
-        int64_t i = next_item.fetch_add(1, std::memory_order_relaxed);
-        if (i >= items) break;
-        if (i < a_items) {
-          pack_a_block(i);
-          a_packed.fetch_add(1, std::memory_order_release);
-          continue;
+    // One hand-out for the whole call, a single item at a time in a fixed order: op(A)'s row
+    // blocks when it is shared, chunk 0's B panels, chunk 0's tasks, chunk 1's panels, ... A
+    // chunk's panels are packed just before the tasks that read them, so those tasks find them in
+    // cache, and there is one barrier per call. An item may wait only for items handed out before
+    // it (a task for its chunk's panels and op(A)'s blocks, a panel in the ring for the tasks of
+    // the chunk two back), whose threads are running them and, by the same rule, are not waiting
+    // for it: no deadlock. A thread that lost its core for a while does fewer items instead of
+    // holding a barrier; results do not depend on which thread runs an item (its outputs are its
+    // own, in a fixed order).
+    const int64_t per_chunk = row_blocks * col_splits;
+    const int64_t packs = packed_already ? 0 : npan_max;
+    const int64_t a_items = aall ? row_blocks : 0;
+    const int64_t items = a_items + chunks * (packs + per_chunk);
+    for (;;) {
+      int64_t i = next_item.fetch_add(1, std::memory_order_relaxed);
+      if (i >= items) break;
+      if (i < a_items) {
+        pack_a_block(i);
+        a_packed.fetch_add(1, std::memory_order_release);
+        continue;
+      }
+      i -= a_items;
+      const int64_t ch = i / (packs + per_chunk), j = i % (packs + per_chunk), jc = ch * nc;
+      const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
+      P* const bchunk = chunk_b(ch);
+      if (j < packs) {
+        if (j < npan) {
+          if (!cached && ch >= ring) wait_until(done[ch - ring], per_chunk);
+          pack_panel(jc, bchunk, j);
+          packed[ch].fetch_add(1, std::memory_order_release);
         }
-        i -= a_items;
-        const int64_t ch = i / (packs + per_chunk), j = i % (packs + per_chunk), jc = ch * nc;
-        const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
-        P* const bchunk = bfull + ch * int64_t(b_elems);
-        if (j < packs) {
-          if (j < npan) {
-            pack_panel(jc, bchunk, j);
-            packed[ch].fetch_add(1, std::memory_order_release);
-          }
-          continue;
-        }
-        const int64_t splits = std::min(col_splits, npan);
-        const int64_t task = j - packs;
-        if (task % col_splits >= splits) continue;
+        continue;
+      }
+      const int64_t splits = std::min(col_splits, npan);
+      const int64_t task = j - packs;
+      if (task % col_splits < splits) {
         if (packs) wait_until(packed[ch], npan);
         if (a_items) wait_until(a_packed, a_items);
         task_body(jc, bchunk, npan, splits, (task / col_splits) * splits + task % col_splits);
       }
-    } else {
-      if (aall) {
-#pragma omp for schedule(static)
-        for (int64_t rb = 0; rb < row_blocks; rb++) pack_a_block(rb);
-      }
-      for (int64_t jc = 0; jc < N; jc += nc) {
-        const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
-#pragma omp for schedule(static)
-        for (int64_t q = 0; q < npan; q++) pack_panel(jc, bpack, q);
-        const int64_t splits = std::min(col_splits, npan);
-#pragma omp for schedule(static)
-        for (int64_t task = 0; task < row_blocks * splits; task++) task_body(jc, bpack, npan, splits, task);
-      }
+      done[ch].fetch_add(1, std::memory_order_release);
     }
     Path::end();
   }
