@@ -47,9 +47,13 @@ struct PathF32 : NoTileState {
   static void pack_a(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
     pack_f32_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
   }
+  template <typename T, class Dst>
+  static void pack_b_slices(const View<T>& v, int64_t r0, int64_t n, int64_t K, Dst dst) {
+    pack_f32_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
+  }
   template <typename T>
-  static void pack_b(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-    pack_f32_panel<Kernel::NR>(v, r0, n, k0, kc, dst);
+  static void pack_b_panels(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst, int64_t stride) {
+    pack_f32_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride);
   }
 };
 
@@ -63,8 +67,12 @@ struct PathPair : NoTileState {
   static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
     pack_pair_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
   }
-  static void pack_b(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
-    pack_pair_panel<Kernel::NR>(v, r0, n, k0, kc, dst);
+  template <class Dst>
+  static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, Dst dst) {
+    pack_pair_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
+  }
+  static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride) {
+    pack_pair_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride);
   }
 };
 #endif
@@ -84,6 +92,14 @@ struct PathAmx {
     pack_pair_panel<Kernel::NR>(v, r0, n, k0, kc, dst);
     const int64_t filled = (kc + 1) / 2;
     std::memset(dst + filled * Kernel::NR, 0, size_t(rows(kc) - filled) * Kernel::NR * sizeof(uint32_t));
+  }
+  template <class Dst>
+  static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, Dst dst) {
+    for (int64_t s = 0; s * KC < K; s++) pack_b(v, r0, n, s * KC, std::min(KC, K - s * KC), dst(s));
+  }
+  static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride) {
+    for (int64_t g = 0; g * Kernel::NR < n; g++)
+      pack_b(v, r0 + g * Kernel::NR, std::min<int64_t>(Kernel::NR, n - g * Kernel::NR), k0, kc, dst + g * stride);
   }
   static void begin() { amx_tiles_begin(); }
   static void end() { amx_tiles_end(); }
@@ -328,14 +344,28 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
       if (stream_c) _mm_sfence();  // the streamed lines are visible before the task counts as done
 #endif
     };
-    auto pack_panel = [&](int64_t jc, P* bchunk, int64_t q) {
-      const int64_t c0 = jc + q * NR, cols = std::min<int64_t>(NR, N - c0);
-      for (int64_t kb = 0; kb < kblocks; kb++) {
-        const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
-        Path::pack_b(bt, c0, cols, k0, kc, bchunk + kb * slice_rows * nc + q * kp * NR);
-      }
-    };
+    // B's pack items. Where op(B)'s columns are contiguous in k (x·Wᵀ: W's rows), an item is one
+    // panel over all of K, each row read as one stream; otherwise (a k's values contiguous), one
+    // k-slice of a group of panels, each memory row read across the group (see pack_pair_panels).
     const int64_t npan_max = ceil_div(std::min(nc, N), NR);
+    constexpr int64_t kGroup = 8;
+    const bool by_panel = !bt.trans;
+    const int64_t groups = ceil_div(npan_max, kGroup);
+    auto pack_item = [&](int64_t jc, P* bchunk, int64_t npan, int64_t j) {
+      if (by_panel) {
+        if (j >= npan) return;
+        const int64_t c0 = jc + j * NR;
+        Path::pack_b_slices(bt, c0, std::min<int64_t>(NR, N - c0), K, [&](int64_t kb) {
+          return bchunk + kb * slice_rows * nc + j * Path::rows(std::min(KC, K - kb * KC)) * NR;
+        });
+        return;
+      }
+      const int64_t kb = j / groups, g0 = j % groups * kGroup;
+      if (g0 >= npan) return;
+      const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
+      const int64_t c0 = jc + g0 * NR, cols = std::min(std::min(npan - g0, kGroup) * NR, N - c0);
+      Path::pack_b_panels(bt, c0, cols, k0, kc, bchunk + kb * slice_rows * nc + g0 * kp * NR, kp * NR);
+    };
 
     // One hand-out for the whole call, a single item at a time in a fixed order: op(A)'s row
     // blocks when it is shared, chunk 0's B panels, chunk 0's tasks, chunk 1's panels, ... A
@@ -347,7 +377,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
     // holding a barrier; results do not depend on which thread runs an item (its outputs are its
     // own, in a fixed order).
     const int64_t per_chunk = row_blocks * col_splits;
-    const int64_t packs = packed_already ? 0 : npan_max;
+    const int64_t packs = packed_already ? 0 : by_panel ? npan_max : kblocks * groups;
     const int64_t a_items = aall ? row_blocks : 0;
     const int64_t items = a_items + chunks * (packs + per_chunk);
     for (;;) {
@@ -363,17 +393,15 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
       const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
       P* const bchunk = chunk_b(ch);
       if (j < packs) {
-        if (j < npan) {
-          if (!cached && ch >= ring) wait_until(done[ch - ring], per_chunk);
-          pack_panel(jc, bchunk, j);
-          packed[ch].fetch_add(1, std::memory_order_release);
-        }
+        if (!cached && ch >= ring) wait_until(done[ch - ring], per_chunk);
+        pack_item(jc, bchunk, npan, j);
+        packed[ch].fetch_add(1, std::memory_order_release);
         continue;
       }
       const int64_t splits = std::min(col_splits, npan);
       const int64_t task = j - packs;
       if (task % col_splits < splits) {
-        if (packs) wait_until(packed[ch], npan);
+        if (packs) wait_until(packed[ch], packs);
         if (a_items) wait_until(a_packed, a_items);
         task_body(jc, bchunk, npan, splits, (task / col_splits) * splits + task % col_splits);
       }
