@@ -30,8 +30,12 @@
 namespace pt {
 namespace gemm_detail {
 
-// Each path keeps one KC slice of an A micro-panel plus a B micro-panel near L1 (~32-48 KiB) and
-// a block of A plus the task's workspace in L2. rows(kc) is the packed row count of a k-slice.
+// Each path keeps a block of A (MC_PANELS micro-panels, one KC slice), the task's workspace and
+// the B micro-panel in use in L2 (~0.6 of its 1 MiB on Zen 4); the kernel streams both panels
+// from there. The fp32 and pair slices are 64 KiB per B micro-panel: twice the earlier 32 KiB
+// halves the kernel calls and the workspace passes per task (one thread, CPU time, same process:
+// 1-3% on the 7B shapes; a smaller A block with it, MC_PANELS 8, gained nothing).
+// rows(kc) is the packed row count of a k-slice.
 struct NoTileState {
   static void begin() {}
   static void end() {}
@@ -41,7 +45,7 @@ struct PathF32 : NoTileState {
   static constexpr const char* name = "f32";
   using Kernel = KernelF32;
   using Packed = float;
-  static constexpr int64_t KC = 256, MC_PANELS = 12, NC = 512;
+  static constexpr int64_t KC = 512, MC_PANELS = 12, NC = 512;
   static int64_t rows(int64_t kc) { return kc; }
   template <typename T>
   static void pack_a(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
@@ -62,7 +66,7 @@ struct PathPair : NoTileState {
   static constexpr const char* name = "pair";
   using Kernel = KernelPair;
   using Packed = uint32_t;
-  static constexpr int64_t KC = 512, MC_PANELS = 12, NC = 512;
+  static constexpr int64_t KC = 1024, MC_PANELS = 12, NC = 512;
   static int64_t rows(int64_t kc) { return (kc + 1) / 2; }
   static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
     pack_pair_panel<Kernel::MR>(v, r0, n, k0, kc, dst);

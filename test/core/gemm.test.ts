@@ -53,7 +53,7 @@ describe('gemm against double-precision sums', () => {
     });
     it(`${dt} dY·W, dYᵀ·X and x·Wᵀ on the packed path (edge tiles, deep K)`, () => {
       let seed = 200;
-      // 120×1060×300: several column chunks (op(A) packed once and shared by them), row blocks, k-slices.
+      // 120×1060×300: several column chunks (op(A) packed once and shared by them) and row blocks.
       for (const [M, N, K] of [[1, 5, 7], [15, 33, 17], [29, 65, 600], [40, 3, 2], [120, 1060, 300]])
         for (const [tA, tB] of [[false, false], [true, false], [false, true]] as const) check(dt, M, N, K, tA, tB, tA, seed++);
     });
