@@ -335,8 +335,12 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
         const P* bslice = bchunk + kb * slice_rows * nc;
         for (int64_t q = q0; q < q1; q++) {
           for (int64_t ip = p0; ip < p1; ip++) {
-            Kernel::run(kp, ablock + (ip - p0) * kp * MR, bslice + q * kp * NR,
-                        ws + (ip - p0) * MR * ldws + (q - q0) * NR, ldws, kb > 0);
+            const P* ap = ablock + (ip - p0) * kp * MR;
+            float* const wp = ws + (ip - p0) * MR * ldws + (q - q0) * NR;
+            if (M - ip * MR < MR)
+              Kernel::run_tail(int(M - ip * MR), kp, ap, bslice + q * kp * NR, wp, ldws, kb > 0);
+            else
+              Kernel::run(kp, ap, bslice + q * kp * NR, wp, ldws, kb > 0);
           }
         }
       }
