@@ -111,10 +111,10 @@ struct PathAmx {
 #endif
 
 // Grow-only, 64-byte aligned scratch owned by the calling thread; OpenMP workers only get slices
-// of it, so nothing is allocated (or can throw) inside the parallel region. A large one (the packed
-// op(B) of a 7B layer is 32-64 MiB) asks for 2 MiB pages: with the kernel's transparent huge pages
-// on "madvise" (Debian's default) it would otherwise be 4 KiB pages, one TLB entry per 4 KiB of
-// packed B that the micro-kernels stream through.
+// of it, so nothing is allocated (or can throw) inside the parallel region. A large one (at the 7B
+// shapes the ring of packed B chunks and the shared packed A are 8-30 MiB) asks for 2 MiB pages:
+// with the kernel's transparent huge pages on "madvise" (Debian's default) it would otherwise be
+// 4 KiB pages, one TLB entry per 4 KiB of packed data that the micro-kernels stream through.
 class Scratch {
  public:
   ~Scratch() { std::free(p_); }
