@@ -5,6 +5,8 @@ export interface BenchOptions {
   out?: string;
   /** A smaller run for smoke tests; the figures are then not for the note. */
   quick: boolean;
+  /** Comma-separated parts of a suite to run (e.g. `bench ops --only gemm`); all when absent. */
+  only?: string;
 }
 
 /** A suite prints its own table and returns the report it wrote as JSON. */

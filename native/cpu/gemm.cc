@@ -1,8 +1,10 @@
 // Blocked GEMM driver. Loop nest, per call:
+//   op(A) packed once when there are several column chunks
 //   op(B) cut in NC-wide column chunks, shared by the threads (from the packed-weights cache when B
-//   is unchanged since an earlier call); each chunk's panels packed just before its tasks
+//   is unchanged since an earlier call, else into a ring of two chunk buffers); each chunk's
+//   panels packed just before its tasks
 //   for each (chunk, task) (a block of rows × a range of the chunk's panels), one per thread at a time:
-//       for each KC-deep slice of K: pack op(A)[rows, slice]; micro-kernel over (panel, MR-rows)
+//       for each KC-deep slice of K: (pack op(A)[rows, slice]); micro-kernel over (panel, MR-rows)
 //       round the task's fp32 workspace into C once
 // Keeping all of K inside a task lets the fp32 partial sums live in a small per-thread workspace,
 // so C is rounded exactly once whatever its dtype. Tasks split the rows when there are enough of
@@ -28,8 +30,12 @@
 namespace pt {
 namespace gemm_detail {
 
-// Each path keeps one KC slice of an A micro-panel plus a B micro-panel near L1 (~32-48 KiB) and
-// a block of A plus the task's workspace in L2. rows(kc) is the packed row count of a k-slice.
+// Each path keeps a block of A (MC_PANELS micro-panels, one KC slice), the task's workspace and
+// the B micro-panel in use in L2 (~0.6 of its 1 MiB on Zen 4); the kernel streams both panels
+// from there. The fp32 and pair slices are 64 KiB per B micro-panel: twice the earlier 32 KiB
+// halves the kernel calls and the workspace passes per task (one thread, CPU time, same process:
+// 1-3% on the 7B shapes; a smaller A block with it, MC_PANELS 8, gained nothing).
+// rows(kc) is the packed row count of a k-slice.
 struct NoTileState {
   static void begin() {}
   static void end() {}
@@ -39,15 +45,19 @@ struct PathF32 : NoTileState {
   static constexpr const char* name = "f32";
   using Kernel = KernelF32;
   using Packed = float;
-  static constexpr int64_t KC = 256, MC_PANELS = 12, NC = 512;
+  static constexpr int64_t KC = 512, MC_PANELS = 12, NC = 512;
   static int64_t rows(int64_t kc) { return kc; }
   template <typename T>
   static void pack_a(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
     pack_f32_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
   }
+  template <typename T, class Dst>
+  static void pack_b_slices(const View<T>& v, int64_t r0, int64_t n, int64_t K, Dst dst) {
+    pack_f32_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
+  }
   template <typename T>
-  static void pack_b(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-    pack_f32_panel<Kernel::NR>(v, r0, n, k0, kc, dst);
+  static void pack_b_panels(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst, int64_t stride) {
+    pack_f32_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride);
   }
 };
 
@@ -56,13 +66,17 @@ struct PathPair : NoTileState {
   static constexpr const char* name = "pair";
   using Kernel = KernelPair;
   using Packed = uint32_t;
-  static constexpr int64_t KC = 512, MC_PANELS = 12, NC = 512;
+  static constexpr int64_t KC = 1024, MC_PANELS = 12, NC = 512;
   static int64_t rows(int64_t kc) { return (kc + 1) / 2; }
   static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
     pack_pair_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
   }
-  static void pack_b(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
-    pack_pair_panel<Kernel::NR>(v, r0, n, k0, kc, dst);
+  template <class Dst>
+  static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, Dst dst) {
+    pack_pair_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
+  }
+  static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride) {
+    pack_pair_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride);
   }
 };
 #endif
@@ -83,16 +97,24 @@ struct PathAmx {
     const int64_t filled = (kc + 1) / 2;
     std::memset(dst + filled * Kernel::NR, 0, size_t(rows(kc) - filled) * Kernel::NR * sizeof(uint32_t));
   }
+  template <class Dst>
+  static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, Dst dst) {
+    for (int64_t s = 0; s * KC < K; s++) pack_b(v, r0, n, s * KC, std::min(KC, K - s * KC), dst(s));
+  }
+  static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride) {
+    for (int64_t g = 0; g * Kernel::NR < n; g++)
+      pack_b(v, r0 + g * Kernel::NR, std::min<int64_t>(Kernel::NR, n - g * Kernel::NR), k0, kc, dst + g * stride);
+  }
   static void begin() { amx_tiles_begin(); }
   static void end() { amx_tiles_end(); }
 };
 #endif
 
 // Grow-only, 64-byte aligned scratch owned by the calling thread; OpenMP workers only get slices
-// of it, so nothing is allocated (or can throw) inside the parallel region. A large one (the packed
-// op(B) of a 7B layer is 32-64 MiB) asks for 2 MiB pages: with the kernel's transparent huge pages
-// on "madvise" (Debian's default) it would otherwise be 4 KiB pages, one TLB entry per 4 KiB of
-// packed B that the micro-kernels stream through.
+// of it, so nothing is allocated (or can throw) inside the parallel region. A large one (at the 7B
+// shapes the ring of packed B chunks and the shared packed A are 8-30 MiB) asks for 2 MiB pages:
+// with the kernel's transparent huge pages on "madvise" (Debian's default) it would otherwise be
+// 4 KiB pages, one TLB entry per 4 KiB of packed data that the micro-kernels stream through.
 class Scratch {
  public:
   ~Scratch() { std::free(p_); }
@@ -138,30 +160,58 @@ inline void wait_until(const std::atomic<int64_t>& n, int64_t want) {
 // C's row = w (or C's row + w), rounded once to T. The bf16 rounding is f32_to_bf16's integer
 // round-to-nearest-even done 16 lanes at a time (vcvtneps2bf16 would flush subnormal sums to zero
 // and differ from the scalar path); GCC leaves the scalar loop unvectorised because of its NaN branch.
-inline void write_row(float* c, const float* w, int64_t n, bool add) {
-  if (add)
+// `stream`: C is larger than the L3 will keep and is not read here, so whole aligned vectors go
+// out with non-temporal stores, which skip reading each line of C before overwriting it (the
+// 4096×4096 dYᵀ·X spent 6% of its time copying the workspace into C).
+inline void write_row(float* c, const float* w, int64_t n, bool add, bool stream) {
+  if (add) {
     for (int64_t j = 0; j < n; j++) c[j] += w[j];
-  else
-    std::memcpy(c, w, size_t(n) * sizeof(float));
-}
-inline void write_row(bf16* c, const float* w, int64_t n, bool add) {
+    return;
+  }
   int64_t j = 0;
 #if defined(POLYTUNE_PACK_AVX512)
-  for (; j < n; j += 16) {
-    const __mmask16 m = first_lanes(n - j);
-    __m512 v = _mm512_maskz_loadu_ps(m, w + j);
-    if (add) v = _mm512_add_ps(v, load16_f32(c + j, m));
+  if (stream) {
+    for (; j < n && reinterpret_cast<uintptr_t>(c + j) % 64; j++) c[j] = w[j];
+    for (; j + 16 <= n; j += 16) _mm512_stream_ps(c + j, _mm512_loadu_ps(w + j));
+  }
+#endif
+  std::memcpy(c + j, w + j, size_t(n - j) * sizeof(float));
+}
+inline void write_row(bf16* c, const float* w, int64_t n, bool add, bool stream) {
+  int64_t j = 0;
+#if defined(POLYTUNE_PACK_AVX512)
+  auto rounded = [&](int64_t at, __mmask16 m) {
+    __m512 v = _mm512_maskz_loadu_ps(m, w + at);
+    if (add) v = _mm512_add_ps(v, load16_f32(c + at, m));
     constexpr __mmask16 all = 0xffff;  // masked forms: see the note above transpose16
     const __m512i u = _mm512_castps_si512(v);
     const __m512i hi = _mm512_maskz_srli_epi32(all, u, 16);
     const __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
-    const __m512i rounded = _mm512_maskz_srli_epi32(all, _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __m512i r = _mm512_maskz_srli_epi32(all, _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
     const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
     const __m512i quiet = _mm512_or_si512(hi, _mm512_set1_epi32(0x40));
-    _mm512_mask_cvtepi32_storeu_epi16(c + j, m, _mm512_mask_blend_epi32(nan, rounded, quiet));
+    return _mm512_mask_blend_epi32(nan, r, quiet);
+  };
+  if (stream && !add) {
+    // Up to the first 32-byte boundary with a masked store, then 16 values (32 bytes) per stream.
+    const int64_t head = std::min<int64_t>(n, (32 - int64_t(reinterpret_cast<uintptr_t>(c) % 32)) % 32 / 2);
+    if (head) _mm512_mask_cvtepi32_storeu_epi16(c, first_lanes(head), rounded(0, first_lanes(head)));
+    for (j = head; j + 16 <= n; j += 16)
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(c + j), _mm512_maskz_cvtepi32_epi16(0xffff, rounded(j, 0xffff)));
+  }
+  for (; j < n; j += 16) {
+    const __mmask16 m = first_lanes(n - j);
+    _mm512_mask_cvtepi32_storeu_epi16(c + j, m, rounded(j, m));
   }
 #endif
   for (; j < n; j++) c[j] = f32_to_bf16(add ? bf16_to_f32(c[j]) + w[j] : w[j]);
+}
+
+// C is written with non-temporal stores above this size: half the L3, which C would only flush
+// on its way out. POLYTUNE_GEMM_STREAM_MB overrides it (0: every C; the tests' knob for that path).
+inline double stream_bytes() {
+  const char* v = std::getenv("POLYTUNE_GEMM_STREAM_MB");
+  return (v && *v ? std::atof(v) : 16.0) * double(1 << 20);
 }
 
 template <class Path, typename T>
@@ -187,6 +237,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   const int64_t nc = std::min({Path::NC * (tA ? 2 : 1), nc_cap, ceil_div(N, NR) * NR});
   const int64_t nc_panels = nc / NR;
 
+  const bool stream_c = !accumulate && double(M) * double(N) * sizeof(T) > stream_bytes();
   // A tiny product is not worth waking a second thread for.
   int nt = num_threads();
   if (double(M) * double(N) * double(K) < 64.0 * 64 * 64) nt = 1;
@@ -202,18 +253,28 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
 
   const size_t b_elems = size_t(kp_total) * size_t(nc);
   const size_t a_elems = size_t(block_panels) * MR * size_t(Path::rows(std::min(K, KC)));
+  // With more than one column chunk, op(A) is packed once for the call (slice-major: slice kb's
+  // panels side by side) instead of once per chunk: a 7B x·Wᵀ packed the same 512 rows 8-22 times,
+  // 4-7% of its time. The slices no longer sit in the thread's L2 buffer but are read from L3 once
+  // per slice and task, then reused from L2 by every B panel of the chunk.
+  const int64_t chunks = ceil_div(N, nc);
+  const size_t a_shared_elems = size_t(mpanels) * MR * size_t(kp_total);
+  const bool a_shared = chunks > 1 && a_shared_elems * sizeof(P) <= (size_t(64) << 20);
+  const size_t a_shared_bytes = a_shared ? (a_shared_elems * sizeof(P) + 63) / 64 * 64 : 0;
   const size_t ws_elems = size_t(block_panels) * MR * size_t(split_panels) * NR;
   const size_t a_bytes = (a_elems * sizeof(P) + 63) / 64 * 64;
   const size_t per_thread = a_bytes + (ws_elems * sizeof(float) + 63) / 64 * 64;
-  // op(B) is packed whole when it comes from the cache or fits 192 MiB of scratch (a 7B MLP matrix
-  // in f32), else per chunk. The scratch is kept for the thread's next call.
-  const int64_t chunks = ceil_div(N, nc);
-  const size_t b_total = size_t(chunks) * b_elems;
-  const bool whole_scratch = b_total * sizeof(P) <= (size_t(192) << 20);
+  // Outside the cache, op(B)'s chunks take turns in a ring of two chunk buffers in the scratch
+  // (kept for the thread's next call): chunk c+2 is packed where chunk c was, once c's tasks are
+  // done. Packing all of op(B) into its own buffer (32-64 MiB at the 7B shapes, more than the L3)
+  // sent every packed line to memory and read it back, besides the read of B itself.
+  const int64_t ring = std::min<int64_t>(chunks, 2);
   static thread_local Scratch scratch;
-  char* base = scratch.get((whole_scratch ? b_total : b_elems) * sizeof(P) + per_thread * size_t(nt) + 64);
+  const size_t b_bytes = (size_t(ring) * b_elems * sizeof(P) + 63) / 64 * 64;
+  char* base = scratch.get(b_bytes + a_shared_bytes + per_thread * size_t(nt) + 64);
   P* const bpack = reinterpret_cast<P*>(base);
-  char* const thread_base = base + ((whole_scratch ? b_total : b_elems) * sizeof(P) + 63) / 64 * 64;
+  P* const aall = a_shared ? reinterpret_cast<P*>(base + b_bytes) : nullptr;
+  char* const thread_base = base + b_bytes + a_shared_bytes;
 
   // Packed op(B) for all column chunks, from the cache (skip packing) or into a new cache entry.
   std::shared_ptr<PackedB> cached;
@@ -226,13 +287,14 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   }
   P* const cache_base = cached ? static_cast<P*>(cached->data) : nullptr;
   const bool packed_already = cached && !fill;
-  const bool whole = cached || whole_scratch;
-  P* const bfull = cached ? cache_base : bpack;
+  auto chunk_b = [&](int64_t ch) { return cached ? cache_base + ch * int64_t(b_elems) : bpack + ch % ring * int64_t(b_elems); };
 
-  // The whole-B hand-out's shared state: the next item, and per column chunk its packed panels.
-  std::atomic<int64_t> next_item{0};
-  std::unique_ptr<std::atomic<int64_t>[]> packed(whole && !packed_already ? new std::atomic<int64_t>[size_t(chunks)] : nullptr);
-  for (int64_t ch = 0; packed && ch < chunks; ch++) packed[ch].store(0, std::memory_order_relaxed);
+  // The hand-out's shared state: the next item, and per column chunk its packed panels and its
+  // finished tasks (a ring buffer is reused once the tasks that read it are done).
+  std::atomic<int64_t> next_item{0}, a_packed{0};
+  std::unique_ptr<std::atomic<int64_t>[]> packed(new std::atomic<int64_t>[size_t(2 * chunks)]);
+  std::atomic<int64_t>* const done = packed.get() + chunks;
+  for (int64_t ch = 0; ch < 2 * chunks; ch++) packed[ch].store(0, std::memory_order_relaxed);
 
 #pragma omp parallel num_threads(nt)
   {
@@ -241,6 +303,16 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
     float* const ws = reinterpret_cast<float*>(reinterpret_cast<char*>(apack) + a_bytes);
     Path::begin();
 
+    // Row block rb's panels of op(A), every k-slice, into the shared packing.
+    auto pack_a_block = [&](int64_t rb) {
+      const int64_t p0 = rb * block_panels, p1 = std::min(mpanels, p0 + block_panels);
+      for (int64_t kb = 0; kb < kblocks; kb++) {
+        const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
+        P* const slice = aall + kb * slice_rows * MR * mpanels;
+        for (int64_t ip = p0; ip < p1; ip++)
+          Path::pack_a(a, ip * MR, std::min<int64_t>(MR, M - ip * MR), k0, kc, slice + ip * kp * MR);
+      }
+    };
     // One task: rows [p0, p1) panels × B panels [q0, q1) of column chunk jc, over all of K.
     auto task_body = [&](int64_t jc, const P* bchunk, int64_t npan, int64_t splits, int64_t task) {
       const int64_t span = ceil_div(npan, splits);
@@ -251,73 +323,97 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
       const int64_t ldws = (q1 - q0) * NR;
       for (int64_t kb = 0; kb < kblocks; kb++) {
         const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
-        for (int64_t ip = p0; ip < p1; ip++) {
-          const int64_t r0 = ip * MR;
-          Path::pack_a(a, r0, std::min<int64_t>(MR, M - r0), k0, kc, apack + (ip - p0) * kp * MR);
+        const P* ablock = apack;
+        if (aall) {
+          ablock = aall + kb * slice_rows * MR * mpanels + p0 * kp * MR;
+        } else {
+          for (int64_t ip = p0; ip < p1; ip++) {
+            const int64_t r0 = ip * MR;
+            Path::pack_a(a, r0, std::min<int64_t>(MR, M - r0), k0, kc, apack + (ip - p0) * kp * MR);
+          }
         }
         const P* bslice = bchunk + kb * slice_rows * nc;
         for (int64_t q = q0; q < q1; q++) {
           for (int64_t ip = p0; ip < p1; ip++) {
-            Kernel::run(kp, apack + (ip - p0) * kp * MR, bslice + q * kp * NR,
-                        ws + (ip - p0) * MR * ldws + (q - q0) * NR, ldws, kb > 0);
+            const P* ap = ablock + (ip - p0) * kp * MR;
+            float* const wp = ws + (ip - p0) * MR * ldws + (q - q0) * NR;
+            if (M - ip * MR < MR)
+              Kernel::run_tail(int(M - ip * MR), kp, ap, bslice + q * kp * NR, wp, ldws, kb > 0);
+            else
+              Kernel::run(kp, ap, bslice + q * kp * NR, wp, ldws, kb > 0);
           }
         }
       }
       const int64_t r_end = std::min(M, p1 * MR);
       const int64_t c0 = jc + q0 * NR, c_end = std::min(N, jc + q1 * NR);
       for (int64_t r = p0 * MR; r < r_end; r++)
-        write_row(C + r * ldc + c0, ws + (r - p0 * MR) * ldws, c_end - c0, accumulate);
+        write_row(C + r * ldc + c0, ws + (r - p0 * MR) * ldws, c_end - c0, accumulate, stream_c);
+#if defined(POLYTUNE_PACK_AVX512)
+      if (stream_c) _mm_sfence();  // the streamed lines are visible before the task counts as done
+#endif
     };
-    auto pack_panel = [&](int64_t jc, P* bchunk, int64_t q) {
-      const int64_t c0 = jc + q * NR, cols = std::min<int64_t>(NR, N - c0);
-      for (int64_t kb = 0; kb < kblocks; kb++) {
-        const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
-        Path::pack_b(bt, c0, cols, k0, kc, bchunk + kb * slice_rows * nc + q * kp * NR);
-      }
-    };
+    // B's pack items. Where op(B)'s columns are contiguous in k (x·Wᵀ: W's rows), an item is one
+    // panel over all of K, each row read as one stream; otherwise (a k's values contiguous), one
+    // k-slice of a group of panels, each memory row read across the group (see pack_pair_panels).
     const int64_t npan_max = ceil_div(std::min(nc, N), NR);
+    constexpr int64_t kGroup = 8;
+    const bool by_panel = !bt.trans;
+    const int64_t groups = ceil_div(npan_max, kGroup);
+    auto pack_item = [&](int64_t jc, P* bchunk, int64_t npan, int64_t j) {
+      if (by_panel) {
+        if (j >= npan) return;
+        const int64_t c0 = jc + j * NR;
+        Path::pack_b_slices(bt, c0, std::min<int64_t>(NR, N - c0), K, [&](int64_t kb) {
+          return bchunk + kb * slice_rows * nc + j * Path::rows(std::min(KC, K - kb * KC)) * NR;
+        });
+        return;
+      }
+      const int64_t kb = j / groups, g0 = j % groups * kGroup;
+      if (g0 >= npan) return;
+      const int64_t k0 = kb * KC, kc = std::min(KC, K - k0), kp = Path::rows(kc);
+      const int64_t c0 = jc + g0 * NR, cols = std::min(std::min(npan - g0, kGroup) * NR, N - c0);
+      Path::pack_b_panels(bt, c0, cols, k0, kc, bchunk + kb * slice_rows * nc + g0 * kp * NR, kp * NR);
+    };
 
-    if (whole) {
-      // One hand-out for the whole call, a single item at a time in a fixed order: chunk 0's B
-      // panels, chunk 0's tasks, chunk 1's panels, ... A chunk's panels are packed just before
-      // the tasks that read them, so those tasks find them in cache rather than in memory (all of
-      // op(B) packed first is 32-64 MiB at the 7B shapes, more than the L3), and there is one
-      // barrier per call: a task that arrives before the last of its chunk's panels is packed
-      // waits for that panel alone. That cannot deadlock: items are handed out in order, so every
-      // panel a waiting task needs is already being packed by a thread that waits for nothing.
-      // A thread that lost its core for a while does fewer items instead of holding a barrier;
-      // results do not depend on which thread runs an item (its outputs are its own, in a fixed order).
-      const int64_t per_chunk = row_blocks * col_splits;
-      const int64_t packs = packed_already ? 0 : npan_max;
-      const int64_t items = chunks * (packs + per_chunk);
-      for (;;) {
-        const int64_t i = next_item.fetch_add(1, std::memory_order_relaxed);
-        if (i >= items) break;
-        const int64_t ch = i / (packs + per_chunk), j = i % (packs + per_chunk), jc = ch * nc;
-        const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
-        P* const bchunk = bfull + ch * int64_t(b_elems);
-        if (j < packs) {
-          if (j < npan) {
-            pack_panel(jc, bchunk, j);
-            packed[ch].fetch_add(1, std::memory_order_release);
-          }
-          continue;
-        }
-        const int64_t splits = std::min(col_splits, npan);
-        const int64_t task = j - packs;
-        if (task % col_splits >= splits) continue;
-        if (packs) wait_until(packed[ch], npan);
+    // One hand-out for the whole call, a single item at a time in a fixed order: op(A)'s row
+    // blocks when it is shared, chunk 0's B panels, chunk 0's tasks, chunk 1's panels, ... A
+    // chunk's panels are packed just before the tasks that read them, so those tasks find them in
+    // cache, and there is one barrier per call. An item may wait only for items handed out before
+    // it (a task for its chunk's panels and op(A)'s blocks, a panel in the ring for the tasks of
+    // the chunk two back), whose threads are running them and, by the same rule, are not waiting
+    // for it: no deadlock. A thread that lost its core for a while does fewer items instead of
+    // holding a barrier; results do not depend on which thread runs an item (its outputs are its
+    // own, in a fixed order).
+    const int64_t per_chunk = row_blocks * col_splits;
+    const int64_t packs = packed_already ? 0 : by_panel ? npan_max : kblocks * groups;
+    const int64_t a_items = aall ? row_blocks : 0;
+    const int64_t items = a_items + chunks * (packs + per_chunk);
+    for (;;) {
+      int64_t i = next_item.fetch_add(1, std::memory_order_relaxed);
+      if (i >= items) break;
+      if (i < a_items) {
+        pack_a_block(i);
+        a_packed.fetch_add(1, std::memory_order_release);
+        continue;
+      }
+      i -= a_items;
+      const int64_t ch = i / (packs + per_chunk), j = i % (packs + per_chunk), jc = ch * nc;
+      const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
+      P* const bchunk = chunk_b(ch);
+      if (j < packs) {
+        if (!cached && ch >= ring) wait_until(done[ch - ring], per_chunk);
+        pack_item(jc, bchunk, npan, j);
+        packed[ch].fetch_add(1, std::memory_order_release);
+        continue;
+      }
+      const int64_t splits = std::min(col_splits, npan);
+      const int64_t task = j - packs;
+      if (task % col_splits < splits) {
+        if (packs) wait_until(packed[ch], packs);
+        if (a_items) wait_until(a_packed, a_items);
         task_body(jc, bchunk, npan, splits, (task / col_splits) * splits + task % col_splits);
       }
-    } else {
-      for (int64_t jc = 0; jc < N; jc += nc) {
-        const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
-#pragma omp for schedule(static)
-        for (int64_t q = 0; q < npan; q++) pack_panel(jc, bpack, q);
-        const int64_t splits = std::min(col_splits, npan);
-#pragma omp for schedule(static)
-        for (int64_t task = 0; task < row_blocks * splits; task++) task_body(jc, bpack, npan, splits, task);
-      }
+      done[ch].fetch_add(1, std::memory_order_release);
     }
     Path::end();
   }

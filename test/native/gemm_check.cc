@@ -3,10 +3,12 @@
 // forms, edge tiles, k tails, accumulate. Then C's single rounding to bf16, exactly: with K = 1 the
 // fp32 sum is the exact product (plus the old C with accumulate), so every bf16 output must equal
 // f32_to_bf16 of it bit for bit: ties to even, old C values that are bf16 subnormals kept (not
-// flushed), NaN kept NaN, at row widths that end inside a 16-lane vector.
+// flushed), NaN kept NaN, at row widths that end inside a 16-lane vector; both with C written by
+// plain and by non-temporal stores (POLYTUNE_GEMM_STREAM_MB=0 forces the latter at any size).
 // Prints {"isa", "checked", "bad", "rounded", "roundBad"}; the first bad outputs go to stderr.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <vector>
 #include "cpu/gemm.h"
@@ -14,10 +16,12 @@ int main() {
   std::mt19937 rng(3);
   std::normal_distribution<float> N01;
   int bad = 0, checked = 0;
-  const long shapes[][3] = {{1, 5, 7}, {15, 33, 17}, {29, 65, 600}, {40, 3, 2}, {70, 259, 130}, {33, 47, 1031}};
+  const long shapes[][3] = {{1, 5, 7}, {15, 33, 17}, {29, 65, 600}, {40, 3, 2}, {70, 259, 130}, {33, 47, 1031}, {120, 1060, 530}};
   for (int d = 0; d < 2; d++)
     for (auto& s : shapes)
       for (int form = 0; form < 3; form++) {
+        // Every other shape with C written by non-temporal stores (the path of a C over 16 MiB).
+        setenv("POLYTUNE_GEMM_STREAM_MB", (&s - shapes) % 2 ? "" : "0", 1);
         const long M = s[0], Nn = s[1], K = s[2];
         const bool tA = form == 1, tB = form == 2, acc = form == 1;
         const bool bf = d == 0;
@@ -49,6 +53,7 @@ int main() {
       }
   int rounded = 0, round_bad = 0;
   std::uniform_int_distribution<int> pick(0, 15);
+  for (const char* stream : {"", "0"})
   for (long Nn : {5L, 16L, 33L, 70L})
     for (int form = 0; form < 3; form++)
       for (int acc = 0; acc < 2; acc++) {
@@ -64,6 +69,7 @@ int main() {
         for (long m = 0; m < M; m++)
           if (pick(rng) == 0 && m != 3 && m != 5) ah[m] = pt::f32_to_bf16(std::ldexp(1.f, -(m % 7)));  // exact products
         const std::vector<uint16_t> c0 = ch;
+        setenv("POLYTUNE_GEMM_STREAM_MB", stream, 1);
         pt::gemm(pt::DType::BF16, tA, tB, M, Nn, K, ah.data(), tA ? M : K, bh.data(), tB ? K : Nn, ch.data(), Nn, acc != 0);
         for (long m = 0; m < M; m++)
           for (long n = 0; n < Nn; n++) {
