@@ -70,6 +70,7 @@ export function matmulCases(quick: boolean): MatmulCase[] {
 
 export const run: BenchSuite = async (opts) => {
   if (opts.device !== 'cpu') throw new Error(`bench ops: device '${opts.device}' is not built into this addon yet (cpu only)`);
+  if (opts.only !== undefined && opts.only !== 'bound') throw new Error(`bench ops: --only '${opts.only}' is not a row set (choose bound)`);
   const minMs = opts.quick ? 150 : 1500;
   const machine = measureMachine(opts.quick);
   printMachine(machine);
@@ -78,6 +79,11 @@ export const run: BenchSuite = async (opts) => {
   console.log(`cross-entropy and SwiGLU against their memory-bandwidth bound (bytes moved / copy ${mem.copyGBs.toFixed(1)} GB/s, same run; target ≤ 1.5)`);
   printTable(mem.rows.map((r) => ({ op: r.op, dtype: r.dtype, shape: r.shape, MB: r.bytes / 1e6, ms: r.ms, 'bound ms': r.boundMs, 'ms / bound': r.ratio })));
   console.log('');
+  if (opts.only === 'bound') {
+    const path = writeReport('ops-bound', opts.out, { device: opts.device, quick: opts.quick, only: opts.only, build: native().buildInfo(), machine, memoryBound: mem });
+    console.log(`wrote ${path}`);
+    return { memoryBound: mem };
+  }
 
   const decode = decodeBound(opts.quick);
   console.log(`decoding x·Wᵀ (M rows, small-M path) against streaming the weights once (weight bytes / copy ${decode.copyGBs.toFixed(1)} GB/s, same run; target ≥ 70% at M = 1)`);

@@ -5,6 +5,8 @@ export interface BenchOptions {
   out?: string;
   /** A smaller run for smoke tests; the figures are then not for the note. */
   quick: boolean;
+  /** Only these rows of a suite (`bench ops --only bound`: cross-entropy and SwiGLU against their bound). */
+  only?: string;
 }
 
 /** A suite prints its own table and returns the report it wrote as JSON. */

@@ -19,6 +19,7 @@ export function registerBench(program: Command): void {
     .addOption(new Option('--device <device>', 'backend to measure').choices(['cpu', 'cuda']).default('cpu'))
     .option('--out <file>', 'JSON report path (default bench/results/<suite>.json)')
     .option('--quick', 'small sizes, for a smoke test', false)
+    .option('--only <rows>', "ops: 'bound' runs only cross-entropy and SwiGLU against their bandwidth bound")
     .addHelpText('after', '\nSuites:\n' + Object.entries(suites).map(([k, v]) => `  ${k.padEnd(11)}${v.about}`).join('\n'))
     .action(async (suite: string, opts: BenchOptions) => {
       const entry = suites[suite];
