@@ -2,7 +2,7 @@
 // round by round with a copy of the same bytes (and, with --base, a second build of the addon), so
 // a before/after survives a machine whose other jobs take the cores away.
 //   npm run build:ts && node dist/bench/ce-swiglu-one-thread.js [--rows N] [--rounds N]
-//       [--calls N] [--dtype bf16|f32] [--case text] [--base path/to/other/polytune_native.node]
+//       [--calls N] [--dtype bf16|f32] [--case text] [--stale] [--base path/to/other/polytune_native.node]
 // Prints per case the median CPU ms per call, the one-thread copy of the bytes the kernel must move
 // (its bound on one core), ms / that bound and, with --base, base ms / ours.
 import { createRequire } from 'node:module';
@@ -28,6 +28,7 @@ const calls = Number(arg('--calls') ?? 3);
 const only = arg('--case');
 const dtypes = (arg('--dtype') ? [arg('--dtype')] : ['bf16', 'f32']) as ('bf16' | 'f32')[];
 const basePath = arg('--base');
+const stale = process.argv.includes('--stale');
 const [V, F] = [32000, 11008];
 
 function cpuMs(fn: () => void): number {
@@ -60,6 +61,8 @@ for (const dtype of dtypes) {
   const targets = Int32Array.from({ length: rowsN }, (_, i) => (i * 7919) % V);
   // The logits are rewritten before every in-place call (untimed), so each call sees fresh logits,
   // as a training step does; the rewrite also leaves them where the GEMM would (partly in L3).
+  // --stale skips it, as `bench ops` does: the gradient of the previous call is the next input and
+  // the copy before it has evicted it from the caches.
   const perSide = sides.map(([name, n]) => {
     const make = (shape: number[], dt: 'bf16' | 'f32' | 'i32', bytes?: ArrayBufferView) => {
       const t = new n.NativeTensor(shape, dt);
@@ -71,7 +74,7 @@ for (const dtype of dtypes) {
     const out = make([m], dtype), dg = make([m], dtype), du = make([m], dtype);
     const cases = [
       { name: 'cross-entropy loss', bytes: rowsN * V * sz, fn: () => void n.crossEntropy(logits, tg, -100, losses, null, 1) },
-      { name: 'cross-entropy + grad (in place)', bytes: 2 * rowsN * V * sz, prep: () => logits.writeBytes(0, data.logits), fn: () => void n.crossEntropy(logits, tg, -100, losses, logits, 1 / rowsN) },
+      { name: 'cross-entropy + grad (in place)', bytes: 2 * rowsN * V * sz, prep: stale ? undefined : () => logits.writeBytes(0, data.logits), fn: () => void n.crossEntropy(logits, tg, -100, losses, logits, 1 / rowsN) },
       { name: 'swiglu forward', bytes: 3 * m * sz, fn: () => n.swiglu(g, u, out) },
       { name: 'swiglu backward', bytes: 5 * m * sz, fn: () => n.swigluBackward(g, u, d, dg, du) },
     ].filter((c) => !only || c.name.includes(only));
