@@ -156,6 +156,7 @@ static inline __mmask16 tail_mask16(int64_t n) { return n >= 16 ? __mmask16(0xff
 struct Bf16Block {
   using T = bf16;
   static inline __m512 exp(__m512 x) { return vexp::exp512_fast(x); }
+  static inline __m512 exp_finite(__m512 x) { return vexp::exp512_fast_finite(x); }
   static inline void load(const bf16* p, __m512& a, __m512& b) { bf16_pairs::split(_mm512_loadu_si512(p), a, b); }
   static inline void load_tail(const bf16* p, int64_t n, __m512& a, __m512& b) {
     bf16_pairs::split(_mm512_mask_loadu_epi16(_mm512_set1_epi16(int16_t(0xff80)), bf16_pairs::tail_mask(n), p), a, b);
@@ -167,6 +168,7 @@ struct Bf16Block {
 struct F32Block {
   using T = float;
   static inline __m512 exp(__m512 x) { return vexp::exp512_table(x); }
+  static inline __m512 exp_finite(__m512 x) { return vexp::exp512_table(x); }
   static inline void load(const float* p, __m512& a, __m512& b) { a = _mm512_loadu_ps(p); b = _mm512_loadu_ps(p + 16); }
   static inline void load_tail(const float* p, int64_t n, __m512& a, __m512& b) {
     const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -198,11 +200,19 @@ static float row_lse(const typename B::T* row, int64_t V, float* keep, Span* spa
   const int64_t nb = (V + 31) / 32;
   nspans = 0;
   // The group's sums of exp(x - m) from the sums before it (its exps kept for the gradient).
-  auto sum_group = [&](int64_t g, int64_t ge, __m512 a0, __m512 a1) {
+  // First pass over a group: B::exp_finite on full blocks (NaN for a -inf logit, which sends the
+  // group to the redo below); the tail block (filled with -inf) and redone groups use B::exp.
+  // Both give the same bits for finite inputs.
+  auto sum_group = [&](int64_t g, int64_t ge, __m512 a0, __m512 a1, bool exact) {
     for (int64_t b = g; b < ge; b++) {
-      __m512 xa, xb;
-      get_block<B>(row, V, b, xa, xb);
-      const __m512 ea = B::exp(_mm512_sub_ps(xa, m)), eb = B::exp(_mm512_sub_ps(xb, m));
+      __m512 xa, xb, ea, eb;
+      if (b * 32 + 32 <= V && !exact) {
+        B::load(row + b * 32, xa, xb);
+        ea = B::exp_finite(_mm512_sub_ps(xa, m)), eb = B::exp_finite(_mm512_sub_ps(xb, m));
+      } else {
+        get_block<B>(row, V, b, xa, xb);
+        ea = B::exp(_mm512_sub_ps(xa, m)), eb = B::exp(_mm512_sub_ps(xb, m));
+      }
       if (Keep) {
         _mm512_storeu_ps(keep + b * 32, ea);
         _mm512_storeu_ps(keep + b * 32 + 16, eb);
@@ -233,12 +243,17 @@ static float row_lse(const typename B::T* row, int64_t V, float* keep, Span* spa
     const int64_t ge = std::min(nb, g + kGroup);
     __m512 a0 = s0, a1 = s1;
     if (g == 0) raise(g, ge, a0, a1);
-    sum_group(g, ge, a0, a1);
-    // A sum at or past 2^64 (or inf, NaN): a logit far above its lane's shift. The group is done
-    // again from its start with the shift raised; NaN from NaN or +inf logits stays.
-    if (__builtin_expect(_mm512_kor(_mm512_cmp_ps_mask(s0, big, _CMP_NLT_UQ), _mm512_cmp_ps_mask(s1, big, _CMP_NLT_UQ)) != 0, 0)) {
-      raise(g, ge, a0, a1);
-      sum_group(g, ge, a0, a1);
+    sum_group(g, ge, a0, a1, false);
+    // A sum at or past 2^64 (or inf, NaN): a -inf logit met by exp_finite, or a logit far above
+    // its lane's shift. The group is done again with B::exp, then, if the sums are still that
+    // large, with the shift raised; NaN from NaN or +inf logits stays.
+    auto too_big = [&] { return _mm512_kor(_mm512_cmp_ps_mask(s0, big, _CMP_NLT_UQ), _mm512_cmp_ps_mask(s1, big, _CMP_NLT_UQ)) != 0; };
+    if (__builtin_expect(too_big(), 0)) {
+      sum_group(g, ge, a0, a1, true);
+      if (too_big()) {
+        raise(g, ge, a0, a1);
+        sum_group(g, ge, a0, a1, true);
+      }
     }
   }
   // Lanes to the row's largest shift, then one fixed-order reduction.
