@@ -24,6 +24,7 @@ export function registerBench(program: Command): void {
     .action(async (suite: string, opts: BenchOptions) => {
       const entry = suites[suite];
       if (!entry) throw new Error(`unknown bench suite '${suite}' (choose from ${Object.keys(suites).join(', ')})`);
+      if (opts.only !== undefined && suite !== 'ops') throw new Error(`bench ${suite}: --only is an ops option`);
       await (await entry.load())(opts);
     });
 }
