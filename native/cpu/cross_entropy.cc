@@ -299,7 +299,12 @@ static void run_avx512(int64_t N_, int64_t V, const typename B::T* logits, const
   // Allocated here, since nothing may throw inside the parallel region.
   std::vector<float> keep(dlogits ? size_t(nt) * kept : 0);
   std::vector<Span> spans(dlogits ? size_t(nt) * kMaxSpans : 0);
-#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  // Runs of up to 16 consecutive rows per thread: a thread's reads then continue from one row into
+  // the next, which the hardware prefetcher follows (rows dealt one at a time leave a gap after each
+  // row, and each row's stream starts cold: 0.89-0.91x the time with 16, two threads, 512 x 32000,
+  // bf16 and f32, loss and gradient); at least 8 runs per thread, so short batches still balance.
+  const int64_t run = std::max<int64_t>(1, std::min<int64_t>(16, N_ / (8 * int64_t(nt))));
+#pragma omp parallel for schedule(dynamic, run) if (parallel)
   for (int64_t n = 0; n < N_; n++) {
     const int tid = thread_index();
     const T* row = logits + n * V;
