@@ -5,7 +5,8 @@ export interface BenchOptions {
   out?: string;
   /** A smaller run for smoke tests; the figures are then not for the note. */
   quick: boolean;
-  /** Comma-separated parts of a suite to run (e.g. `bench ops --only gemm`); all when absent. */
+  /** Comma-separated parts of a suite to run (`bench ops --only gemm`, `--only bound`: cross-entropy
+   * and SwiGLU against their bandwidth bound); all when absent. */
   only?: string;
 }
 

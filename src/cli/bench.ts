@@ -19,11 +19,12 @@ export function registerBench(program: Command): void {
     .addOption(new Option('--device <device>', 'backend to measure').choices(['cpu', 'cuda']).default('cpu'))
     .option('--out <file>', 'JSON report path (default bench/results/<suite>.json)')
     .option('--quick', 'small sizes, for a smoke test', false)
-    .option('--only <parts>', 'comma-separated parts of the suite (ops: memory, decode, gemm, attention)')
+    .option('--only <parts>', "comma-separated parts of the ops suite: memory (or bound: cross-entropy and SwiGLU against their bandwidth bound), decode, gemm, attention")
     .addHelpText('after', '\nSuites:\n' + Object.entries(suites).map(([k, v]) => `  ${k.padEnd(11)}${v.about}`).join('\n'))
     .action(async (suite: string, opts: BenchOptions) => {
       const entry = suites[suite];
       if (!entry) throw new Error(`unknown bench suite '${suite}' (choose from ${Object.keys(suites).join(', ')})`);
+      if (opts.only !== undefined && suite !== 'ops') throw new Error(`bench ${suite}: --only is an ops option`);
       await (await entry.load())(opts);
     });
 }

@@ -28,7 +28,7 @@ describe('vectorised exp against double-precision exp', () => {
   // Every 1009th float bit pattern (4.3M values, all exponents and both signs) plus the special values;
   // the same check run over all 2^32 floats gave 1.01 ulp (normal) and 0.75 ulp (subnormal results).
   const isas: [string, string[]][] = [
-    ['avx512', ['-mavx512f', '-mfma']],
+    ['avx512', ['-mavx512f', '-mavx512dq', '-mfma']],
     ['avx2', ['-mavx2', '-mfma']],
     ['scalar', ['-mfma', '-mno-avx2']],
     // A portable build without FMA: the scalar form rounds a·b + c twice.
@@ -48,6 +48,7 @@ describe('vectorised exp against double-precision exp', () => {
         const r = JSON.parse(run.stdout) as {
           isa: string; checked: number; maxUlpNormal: number; maxUlpSubnormal: number; mismatches: number; specialsOk: boolean;
           table?: { checked: number; maxUlpNormal: number; maxUlpSubnormal: number; bad: number };
+          fast?: { checked: number; maxRelLessGrowth: number; maxSubnormalUlpBeyond: number; bad: number; finiteMismatches: number };
         };
         expect(r.isa).toBe(isa);
         expect(r.checked).toBeGreaterThan(4.2e6);
@@ -62,6 +63,14 @@ describe('vectorised exp against double-precision exp', () => {
           expect(r.table?.maxUlpNormal).toBeLessThanOrEqual(1.5);
           expect(r.table?.maxUlpSubnormal).toBeLessThanOrEqual(1.5);
           expect(r.table?.bad).toBe(0);
+          // exp512_fast (bf16 cross-entropy and SwiGLU): relative error ≤ 1.7e-7 + 7.3e-8·|x| (all 2^32
+          // floats gave 1.69e-7 beyond the |x| term), one subnormal ulp beyond that below.
+          expect(r.fast?.checked).toBeGreaterThan(4.2e6);
+          expect(r.fast?.maxRelLessGrowth).toBeLessThanOrEqual(1.7e-7);
+          expect(r.fast?.maxSubnormalUlpBeyond).toBeLessThanOrEqual(1);
+          expect(r.fast?.bad).toBe(0);
+          // exp512_fast_finite (cross-entropy's first pass): bit-identical wherever x·log2e is finite.
+          expect(r.fast?.finiteMismatches).toBe(0);
         }
       } finally {
         rmSync(dir, { recursive: true, force: true });
@@ -98,6 +107,30 @@ describe('ops on the shared exp, against double-precision references', () => {
         worst = Math.max(worst, relErr(out[i], x * s * u[i]), relErr(du[i], d[i] * x * s), relErr(dg[i], dgWant, Number.isFinite(dgSize) ? dgSize : Math.abs(dgWant)));
       }
       expect(worst).toBeLessThan(1e-6);
+    });
+  });
+
+  it('swiglu bf16 forward and backward within bf16 rounding of double precision (4099 values, ±110, ±inf, -0)', () => {
+    // The bf16 kernel has its own sigmoid (exp512_fast of -|x|, a reciprocal, the sign picking
+    // s or 1 - s): inputs rounded to bf16 first, results judged against double precision on those.
+    const n = 4099;
+    const round = (a: Float32Array) => bf16ToF32(f32ToBf16(a));
+    const g = round(gates(n)), u = round(randn(n, rng(32), 3)), d = round(randn(n, rng(33), 2));
+    withScope(() => {
+      const bf = (a: Float32Array) => Tensor.fromArray(f32ToBf16(a), [n], 'bf16');
+      const gt = bf(g), ut = bf(u), dt = bf(d);
+      const out = bf16ToF32(ops.swiglu(gt, ut).toArray() as Uint16Array);
+      const { dgate, dup } = ops.swigluBackward(gt, ut, dt);
+      const dg = bf16ToF32(dgate.toArray() as Uint16Array), du = bf16ToF32(dup.toArray() as Uint16Array);
+      let worst = 0;
+      for (let i = 0; i < n; i++) {
+        const x = g[i], s = sigmoid(x), dus = d[i] * u[i] * s;
+        const dgWant = dus * (1 + x * (1 - s)), dgSize = Math.abs(dus) * (1 + Math.abs(x * (1 - s)));
+        worst = Math.max(worst, relErr(out[i], x * s * u[i]), relErr(du[i], d[i] * x * s), relErr(dg[i], dgWant, Number.isFinite(dgSize) ? dgSize : Math.abs(dgWant)));
+      }
+      // Half a bf16 ulp is at most 2^-8 of the value (8 significant bits); the f32 arithmetic
+      // before the rounding adds ~1e-6.
+      expect(worst).toBeLessThan(2 ** -8 + 1e-5);
     });
   });
 
