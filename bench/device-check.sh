@@ -50,7 +50,8 @@ say() { echo "$*" | tee -a "$summary"; }
 step() { say "== $1 ($(($(date +%s) - t_start)) s)"; }
 status=0
 # The whole run stays inside 450 s: each step gets min(its own limit, what is left minus 20 s).
-# DEVICE_CHECK_SKIP="sanitizer peers bench hf decode" leaves steps out (a short rerun that checks a fix).
+# DEVICE_CHECK_SKIP="sanitizer peers bench hf decode" leaves steps out (a short rerun that checks a fix);
+# DEVICE_CHECK_SANITIZE="kv_attention" puts only those checker cases under the sanitizer.
 budget_total=${DEVICE_CHECK_BUDGET_S:-450}
 skipped() { [[ " ${DEVICE_CHECK_SKIP:-} " == *" $1 "* ]] && say "skipped (DEVICE_CHECK_SKIP)"; }
 cap() { local left=$((budget_total - ($(date +%s) - t_start) - 20)); [ "$left" -lt "$1" ] && echo $((left > 5 ? left : 5)) || echo "$1"; }
@@ -224,11 +225,11 @@ if skipped sanitizer; then
 elif [ -x "$san" ]; then
   # Fewer OpenMP threads: the CPU references are not what is being checked here.
   OMP_NUM_THREADS=4 timeout "$(cap 150)" "$san" --tool memcheck --error-exitcode 9 --print-limit 20 \
-    build-dev/polytune_cuda_check rmsnorm rope embedding cross_entropy attention norm_adamw >"$out/sanitizer.txt" 2>&1
+    build-dev/polytune_cuda_check ${DEVICE_CHECK_SANITIZE:-rmsnorm rope embedding cross_entropy attention norm_adamw} >"$out/sanitizer.txt" 2>&1
   say "memcheck exit $? (0 clean, 9 errors found, 124 timed out): $(grep -m1 'ERROR SUMMARY' "$out/sanitizer.txt")"
-  echo "== racecheck attention rmsnorm cross_entropy" >>"$out/sanitizer.txt"
+  echo "== racecheck ${DEVICE_CHECK_SANITIZE:-attention rmsnorm cross_entropy}" >>"$out/sanitizer.txt"
   OMP_NUM_THREADS=4 timeout "$(cap 120)" "$san" --tool racecheck --error-exitcode 9 --print-limit 20 \
-    build-dev/polytune_cuda_check attention rmsnorm cross_entropy >>"$out/sanitizer.txt" 2>&1
+    build-dev/polytune_cuda_check ${DEVICE_CHECK_SANITIZE:-attention rmsnorm cross_entropy} >>"$out/sanitizer.txt" 2>&1
   say "racecheck exit $?: $(grep 'RACECHECK SUMMARY\|ERROR SUMMARY' "$out/sanitizer.txt" | tail -1)"
 else
   say "compute-sanitizer not found at $san: skipped"
