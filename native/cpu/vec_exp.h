@@ -118,6 +118,17 @@ inline __m512 exp512_table(__m512 x) {
   return _mm512_maskz_scalef_ps(0xffff, _mm512_fmadd_ps(t, q, t), k16);
 }
 
+#if defined(__AVX512DQ__)
+// 2^f for f in [-1/2, 1/2] (degree 5), times 2^n: the shared tail of the two fast exps below.
+inline __m512 exp2_poly5_scale(__m512 f, __m512 n) {
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.001326472731307149f), f, _mm512_set1_ps(0.009671512991189957f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.05550733581185341f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24022242426872253f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931470036506653f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
+  return _mm512_maskz_scalef_ps(0xffff, p, n);
+}
+
 // A third AVX-512 exp (AVX512DQ), the cheapest in instructions on Zen 4, for kernels that call it
 // once per element on bf16 data (cross-entropy, SwiGLU), where the arithmetic, not memory, sets the
 // time: exp(x) = 2^t with t = x·log2e rounded once, t = n + f by vreduceps (f = t - round(t),
@@ -129,17 +140,11 @@ inline __m512 exp512_table(__m512 x) {
 // (2.4 ulp for |x| <= 1, 16 ulp at |x| = 20), the same plus one subnormal ulp below; 0 for -inf
 // and below -104, +inf above 88.72 and for +inf, NaN for NaN. Fine where x is a difference to a
 // running maximum (the terms far below it add nothing to a sum) or -|x| inside a sigmoid.
-#if defined(__AVX512DQ__)
 inline __m512 exp512_fast(__m512 x) {
   const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(kLog2e));
   const __m512 f = _mm512_maskz_reduce_ps(0xffff, t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 n = _mm512_sub_ps(t, f);  // exact; -inf, +inf and NaN stay (their f is 0 or NaN)
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.001326472731307149f), f, _mm512_set1_ps(0.009671512991189957f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.05550733581185341f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24022242426872253f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931470036506653f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
-  return _mm512_maskz_scalef_ps(0xffff, p, n);
+  return exp2_poly5_scale(f, n);
 }
 
 // exp512_fast with n = round(t) by vroundscaleps and f = t - n (one add-pipe cycle each) instead
@@ -150,12 +155,7 @@ inline __m512 exp512_fast_finite(__m512 x) {
   const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(kLog2e));
   const __m512 n = _mm512_maskz_roundscale_ps(0xffff, t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.001326472731307149f), f, _mm512_set1_ps(0.009671512991189957f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.05550733581185341f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24022242426872253f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931470036506653f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.f));
-  return _mm512_maskz_scalef_ps(0xffff, p, n);
+  return exp2_poly5_scale(f, n);
 }
 #endif
 #endif
