@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CUDA backend's check on the GPU machine, as one prepared run (under 8 minutes on an H200):
+# The CUDA backend's check on the GPU machine, as one prepared run (2.5-5 minutes on an H200):
 #   1. build the addon and the standalone checker with plain CMake (no npm there; Node.js and its
 #      headers come from .device/, which ../shared/device/pack.sh fills);
 #   2. load the built addon in Node and print buildInfo (must say cuda: true);
@@ -21,8 +21,9 @@
 #
 # Here (the development machine), once before the device call:
 #   bash bench/device-check.sh --pack
-# which runs ../shared/device/pack.sh and copies peers.py and hf_reference.py into .device/shared/
-# (the ../shared beside the checkout does not travel). Then, through the device tool:
+# which runs ../shared/device/pack.sh, copies peers.py, hf_reference.py and stories260K into
+# .device/shared/ (the ../shared beside the checkout does not travel) and bundles the Node parts
+# (test/device/rolldown.config.mjs). Then, through the device tool:
 #   run(command: "bash bench/device-check.sh", carry: [".device", "node_modules/node-addon-api"], timeout_s: 540)
 set -uo pipefail
 cd "$(dirname "$0")/.."
