@@ -34,7 +34,11 @@ namespace gemm_detail {
 // the B micro-panel in use in L2 (~0.6 of its 1 MiB on Zen 4); the kernel streams both panels
 // from there. The fp32 and pair slices are 64 KiB per B micro-panel: twice the earlier 32 KiB
 // halves the kernel calls and the workspace passes per task (one thread, CPU time, same process:
-// 1-3% on the 7B shapes; a smaller A block with it, MC_PANELS 8, gained nothing).
+// 1-3% on the 7B shapes; a smaller A block with it, MC_PANELS 8, gained nothing). x·Wᵀ's pair
+// slices (KC_XWT) are twice as deep again, a 128 KiB B micro-panel streamed from L2: half the
+// A-block passes and workspace read-modify-writes, and B's panel-over-all-K packing writes half
+// as many slices (one thread, CPU time, same process, 7B x·Wᵀ shapes: cold 1.03-1.04x, warm
+// 1.01x; the whole 4096 as one slice measured the same within the noise; f32 at 1024: 0.98-1.03x).
 // rows(kc) is the packed row count of a k-slice.
 struct NoTileState {
   static void begin() {}
@@ -45,14 +49,14 @@ struct PathF32 : NoTileState {
   static constexpr const char* name = "f32";
   using Kernel = KernelF32;
   using Packed = float;
-  static constexpr int64_t KC = 512, MC_PANELS = 12, NC = 512;
+  static constexpr int64_t KC = 512, KC_XWT = KC, MC_PANELS = 12, NC = 512;
   static int64_t rows(int64_t kc) { return kc; }
   template <typename T>
   static void pack_a(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
     pack_f32_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
   }
   template <typename T, class Dst>
-  static void pack_b_slices(const View<T>& v, int64_t r0, int64_t n, int64_t K, Dst dst) {
+  static void pack_b_slices(const View<T>& v, int64_t r0, int64_t n, int64_t K, int64_t KC, Dst dst) {
     pack_f32_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
   }
   template <typename T>
@@ -66,13 +70,13 @@ struct PathPair : NoTileState {
   static constexpr const char* name = "pair";
   using Kernel = KernelPair;
   using Packed = uint32_t;
-  static constexpr int64_t KC = 1024, MC_PANELS = 12, NC = 512;
+  static constexpr int64_t KC = 1024, KC_XWT = 2048, MC_PANELS = 12, NC = 512;
   static int64_t rows(int64_t kc) { return (kc + 1) / 2; }
   static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
     pack_pair_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
   }
   template <class Dst>
-  static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, Dst dst) {
+  static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, int64_t KC, Dst dst) {
     pack_pair_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
   }
   static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride) {
@@ -87,7 +91,7 @@ struct PathAmx {
   static constexpr const char* name = "amx";
   using Kernel = KernelAmx;
   using Packed = uint32_t;
-  static constexpr int64_t KC = 256, MC_PANELS = 8, NC = 1024;
+  static constexpr int64_t KC = 256, KC_XWT = KC, MC_PANELS = 8, NC = 1024;
   static int64_t rows(int64_t kc) { return (kc + 31) / 32 * 16; }
   static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
     pack_amx_a<Kernel::MR>(v, r0, n, k0, kc, dst);
@@ -98,7 +102,7 @@ struct PathAmx {
     std::memset(dst + filled * Kernel::NR, 0, size_t(rows(kc) - filled) * Kernel::NR * sizeof(uint32_t));
   }
   template <class Dst>
-  static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, Dst dst) {
+  static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, int64_t KC, Dst dst) {
     for (int64_t s = 0; s * KC < K; s++) pack_b(v, r0, n, s * KC, std::min(KC, K - s * KC), dst(s));
   }
   static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride) {
@@ -220,7 +224,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   using Kernel = typename Path::Kernel;
   using P = typename Path::Packed;
   constexpr int MR = Kernel::MR, NR = Kernel::NR;
-  constexpr int64_t KC = Path::KC;
+  const int64_t KC = !tA && tB ? Path::KC_XWT : Path::KC;
   const View<T> a{A, lda, tA};
   const View<T> bt{B, ldb, !tB};  // op(B) transposed: its rows are op(B)'s columns
 
@@ -281,8 +285,8 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   bool fill = false;
   if (bkey) {
     char layout[160];
-    std::snprintf(layout, sizeof layout, "%s/%zu tB=%d N=%lld K=%lld ldb=%lld nc=%lld", Path::name, sizeof(T), int(tB),
-                  (long long)N, (long long)K, (long long)ldb, (long long)nc);
+    std::snprintf(layout, sizeof layout, "%s/%zu tB=%d N=%lld K=%lld ldb=%lld nc=%lld kc=%lld", Path::name, sizeof(T),
+                  int(tB), (long long)N, (long long)K, (long long)ldb, (long long)nc, (long long)KC);
     cached = pack_cache_get(*bkey, layout, size_t(chunks) * b_elems * sizeof(P), &fill);
   }
   P* const cache_base = cached ? static_cast<P*>(cached->data) : nullptr;
@@ -363,7 +367,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
       if (by_panel) {
         if (j >= npan) return;
         const int64_t c0 = jc + j * NR;
-        Path::pack_b_slices(bt, c0, std::min<int64_t>(NR, N - c0), K, [&](int64_t kb) {
+        Path::pack_b_slices(bt, c0, std::min<int64_t>(NR, N - c0), K, KC, [&](int64_t kb) {
           return bchunk + kb * slice_rows * nc + j * Path::rows(std::min(KC, K - kb * KC)) * NR;
         });
         return;

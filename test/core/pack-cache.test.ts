@@ -115,6 +115,26 @@ describe('packed-weights cache', () => {
     }
   });
 
+  // bf16 x·Wᵀ cuts K into deeper slices than Xᵀ·Wᵀ does: one W packed under one depth must not be
+  // served to the other form (K = 2100 spans two slices either way, at different boundaries).
+  it('bf16: the same W for x·Wᵀ and Xᵀ·Wᵀ in turn, each as if uncached', () => {
+    withScope(() => {
+      const r = rng(64), K2 = 2100;
+      const w = mk(randn(N * K2, r), [N, K2], 'bf16');
+      const x = mk(randn(M * K2, r), [M, K2], 'bf16'), xt = mk(randn(K2 * M, r), [K2, M], 'bf16');
+      const bytes = (t: Tensor) => Buffer.from(t.readBytes(0, t.nbytes).slice());
+      for (let round = 0; round < 3; round++)
+        for (const [a, transA] of [[x, false], [xt, true]] as const) {
+          // A fresh copy each time: its first use, never from the cache.
+          const copy = Tensor.empty(w.shape, w.dtype);
+          copy.writeBytes(0, w.readBytes(0, w.nbytes));
+          const got = bytes(ops.matmul(a, w, { transA, transB: true }));
+          expect(got.equals(bytes(ops.matmul(a, copy, { transA, transB: true }))), `round ${round} transA=${transA}`).toBe(true);
+        }
+      expect(native().packCacheStats().hits).toBeGreaterThan(0);
+    });
+  });
+
   it('is bounded: entries die with their storage', () => {
     const before = native().packCacheStats();
     withScope(() => {

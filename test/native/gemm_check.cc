@@ -1,7 +1,7 @@
 // pt::gemm as compiled for one ISA path (the flags the test passes pick AVX512-BF16 pairs, AVX-512
 // or AVX2 fp32 tiles, or the portable loops) against double-precision sums: the three training
-// forms, edge tiles, k tails, accumulate. Then C's single rounding to bf16, exactly: with K = 1 the
-// fp32 sum is the exact product (plus the old C with accumulate), so every bf16 output must equal
+// forms, edge tiles, k tails, accumulate (K = 4133: more than one of x·Wᵀ's deeper k-slices, the
+// last one odd). Then C's single rounding to bf16, exactly: with K = 1 the fp32 sum is the exact product (plus the old C with accumulate), so every bf16 output must equal
 // f32_to_bf16 of it bit for bit: ties to even, old C values that are bf16 subnormals kept (not
 // flushed), NaN kept NaN, at row widths that end inside a 16-lane vector; both with C written by
 // plain and by non-temporal stores (POLYTUNE_GEMM_STREAM_MB=0 forces the latter at any size).
@@ -16,7 +16,7 @@ int main() {
   std::mt19937 rng(3);
   std::normal_distribution<float> N01;
   int bad = 0, checked = 0;
-  const long shapes[][3] = {{1, 5, 7}, {15, 33, 17}, {29, 65, 600}, {40, 3, 2}, {70, 259, 130}, {33, 47, 1031}, {120, 1060, 530}};
+  const long shapes[][3] = {{1, 5, 7}, {15, 33, 17}, {29, 65, 600}, {40, 3, 2}, {70, 259, 130}, {33, 47, 1031}, {120, 1060, 530}, {20, 40, 4133}};
   for (int d = 0; d < 2; d++)
     for (auto& s : shapes)
       for (int form = 0; form < 3; form++) {
