@@ -71,11 +71,11 @@ export function matmulCases(quick: boolean): MatmulCase[] {
 const parts = ['memory', 'decode', 'gemm', 'attention'] as const;
 
 export const run: BenchSuite = async (opts) => {
-  if (opts.device !== 'cpu') throw new Error(`bench ops: device '${opts.device}' is not built into this addon yet (cpu only)`);
+  if (opts.device !== 'cpu') throw new Error(`bench ops measures the CPU kernels only; on a GPU the CUDA kernels' figures come from bench/device-check.sh (polytune_cuda_check --bench)`);
   // 'bound' is the name the cross-entropy and SwiGLU rows were first run by.
   const only = opts.only?.split(',').map((p) => p.trim()).filter(Boolean).map((p) => (p === 'bound' ? 'memory' : p));
   const unknown = only?.filter((p) => !(parts as readonly string[]).includes(p));
-  if (unknown?.length) throw new Error(`bench ops --only: unknown part(s) ${unknown.join(', ')} (choose from ${parts.join(', ')})`);
+  if (unknown?.length) throw new Error(`bench ops --only: unknown part(s) ${unknown.join(', ')} (choose from ${parts.join(', ')}; bound is memory)`);
   const want = (p: (typeof parts)[number]) => !only?.length || only.includes(p);
   const minMs = opts.quick ? 150 : 1500;
   const machine = measureMachine(opts.quick);

@@ -37,7 +37,7 @@ function pythonWithTorch(): string[] {
 }
 
 export const run: BenchSuite = async (opts) => {
-  if (opts.device !== 'cpu') throw new Error(`bench step: device '${opts.device}' is not built into this addon yet (cpu only)`);
+  if (opts.device !== 'cpu') throw new Error('bench step measures a CPU training step only; there is no CUDA step benchmark yet');
   const machine = measureMachine(opts.quick);
   printMachine(machine);
   const threads = native().buildInfo().threads;
