@@ -34,9 +34,10 @@ struct SegmentCache {
            sg.byte_offset == offset && sg.shape[0] == nseg && r == rows && s == slots && m == maxLen && dev == device;
   }
 };
+// One per thread: decoders in worker threads each keep their own (the addon runs in workers too).
 SegmentCache& segment_cache() {
-  static SegmentCache* c = new SegmentCache();  // never destroyed: its memory belongs to the device context
-  return *c;
+  thread_local SegmentCache c;
+  return c;
 }
 #endif
 }  // namespace

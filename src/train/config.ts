@@ -125,10 +125,12 @@ export const TRAIN_DOCS: Record<keyof TrainSettings, string> = {
  * cached, checkpointing (bit-identical gradients), how often to save, validate and log, when to pause.
  * train.zero too: sharding the optimizer changes only the order of fp32 sums (reduce-scatter against
  * all-reduce, the norm's sum of squares from the shards), exactly as changing the number of ranks
- * does, which a resume is allowed to do.
+ * does, which a resume is allowed to do. train.device too: a run may move between the CPU and a GPU
+ * (the backends agree to rounding, checked on an H200), and checkpoints written before the setting
+ * existed resume under its default.
  */
 export const RESULT_NEUTRAL = [
-  'train.zero', 'train.maxSteps', 'train.saveEvery', 'train.keepLast', 'train.checkpointing', 'train.evalEvery', 'train.logEvery', 'train.earlyStopping', 'data.cacheDir', 'report', 'out',
+  'train.zero', 'train.device', 'train.maxSteps', 'train.saveEvery', 'train.keepLast', 'train.checkpointing', 'train.evalEvery', 'train.logEvery', 'train.earlyStopping', 'data.cacheDir', 'report', 'out',
 ] as const;
 
 const show = (v: unknown): string => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v === undefined ? 'nothing' : JSON.stringify(v));

@@ -14,7 +14,15 @@ export interface PickedDevice {
   why: string;
 }
 
-export function pickTrainDevice(setting: DeviceSetting, addon: Pick<NativeAddon, 'buildInfo' | 'devices'> = native()): PickedDevice {
+/**
+ * `ranks` > 1: a data-parallel job over MPI, whose collectives take CPU tensors (NCCL is not built),
+ * so `auto` stays on the CPU and an explicit GPU is refused before anything is loaded.
+ */
+export function pickTrainDevice(setting: DeviceSetting, addon: Pick<NativeAddon, 'buildInfo' | 'devices'> = native(), ranks = 1): PickedDevice {
+  if (ranks > 1) {
+    if (setting === 'auto' || setting === 'cpu') return { device: 'cpu', why: `device: cpu (train.device "${setting}": ${ranks} MPI ranks; data parallel runs on the CPU, NCCL is not built yet)` };
+    throw new Error(`train.device is "${setting}" but this is a data-parallel job of ${ranks} MPI ranks, which runs on the CPU (NCCL is not built yet); set train.device to "cpu" or "auto", or run one process`);
+  }
   return pickDevice(setting, 'train.device', addon);
 }
 

@@ -184,7 +184,7 @@ export async function runTraining(cfg: RunConfig, opts: TrainOptions = {}): Prom
   let opt: AdamW | undefined;
   try {
     // The device first: a run asking for a GPU this build or machine lacks fails before anything else.
-    const { device, why } = pickTrainDevice(s.device);
+    const { device, why } = pickTrainDevice(s.device, undefined, comm.size);
     log(why);
     // Checked first, before anything slow: the folder is writable and no other process uses it
     // (inside the try, so that in a data-parallel job a refused lock ends every rank at once).

@@ -104,6 +104,13 @@ describe('train.device', () => {
     expect(pickTrainDevice('cuda:1', fake(true, ['cuda:0', 'cuda:1']))).toMatchObject({ device: 'cuda:1' });
   });
 
+  it('a data-parallel job (MPI ranks, CPU collectives) stays on the CPU under auto and refuses an explicit GPU', () => {
+    expect(pickTrainDevice('auto', fake(true, ['cuda:0']), 4)).toMatchObject({ device: 'cpu', why: expect.stringMatching(/4 MPI ranks; data parallel runs on the CPU/) });
+    expect(pickTrainDevice('cpu', fake(true, ['cuda:0']), 2)).toMatchObject({ device: 'cpu' });
+    expect(() => pickTrainDevice('cuda:0', fake(true, ['cuda:0']), 2)).toThrow(/^train\.device is "cuda:0" but this is a data-parallel job of 2 MPI ranks/);
+    expect(pickTrainDevice('auto', fake(true, ['cuda:0']), 1)).toMatchObject({ device: 'cuda:0' });
+  });
+
   it('an explicit cuda device that cannot be had is an error, never a fallback to the CPU', () => {
     expect(() => pickTrainDevice('cuda', fake(false, []))).toThrow(/^train\.device is "cuda" but this addon was built without CUDA; .*set train\.device to "cpu" or "auto"/);
     expect(() => pickTrainDevice('cuda:2', fake(true, ['cuda:0']))).toThrow(/^train\.device is "cuda:2" but this machine has cuda:0 /);

@@ -98,7 +98,11 @@ function readSafetensorsF32(file: string): Map<string, Float32Array> {
       const [lo, hi] = e.data_offsets;
       const t = new Float32Array((hi - lo) / 4);
       const bytes = new Uint8Array(t.buffer);
-      for (let at = 0; at < bytes.length; ) at += readSync(fd, bytes, at, Math.min(1 << 30, bytes.length - at), 8 + n + lo + at);
+      for (let at = 0; at < bytes.length; ) {
+        const got = readSync(fd, bytes, at, Math.min(1 << 30, bytes.length - at), 8 + n + lo + at);
+        if (got === 0) throw new Error(`${file}: ${name} ends at byte ${8 + n + lo + at}, before its ${hi - lo} bytes (truncated file)`);
+        at += got;
+      }
       out.set(name, t);
     }
     return out;

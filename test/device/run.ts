@@ -30,4 +30,6 @@ const results: Result[] = await runCollected(filter, (r) => {
 const count = (s: Result['status']) => results.filter((r) => r.status === s).length;
 if (json) writeFileSync(json, JSON.stringify(results, null, 1));
 console.log(`device tests: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`);
-process.exitCode = count('failed') > 0 ? 1 : 0;
+// A filter that matches nothing has checked nothing: a mistyped rerun must not pass.
+if (filter && results.length === 0) console.log(`no test matches ${filter}`);
+process.exitCode = count('failed') > 0 || (filter && results.length === 0) ? 1 : 0;

@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 #include "cpu/gemm.h"
+#include "cpu/gemm_kernels.h"  // POLYTUNE_GEMM_AMX and amx_available(), for the ISA label
 int main() {
   std::mt19937 rng(3);
   std::normal_distribution<float> N01;
@@ -82,7 +83,10 @@ int main() {
               fprintf(stderr, "rounding N=%ld form %d acc %d [%ld][%ld]: 0x%04x, want 0x%04x\n", Nn, form, acc, m, n, got, want);
           }
       }
-#if defined(__AVX512BF16__)
+#if defined(POLYTUNE_GEMM_AMX)
+  // Built with AMX, the bf16 products ran on the tiles only where the kernel lets this process use them.
+  const char* isa = pt::gemm_detail::amx_available() ? "amx" : "avx512bf16";
+#elif defined(__AVX512BF16__)
   const char* isa = "avx512bf16";
 #elif defined(__AVX512F__)
   const char* isa = "avx512";

@@ -98,9 +98,9 @@ describe('resume', () => {
 
     renameSync(join(base, 'a'), join(base, 'moved'));
     const moved = join(base, 'moved', 'run.yaml');
-    // Cache folder, checkpointing, logging, saving and the pause point may change.
+    // Cache folder, checkpointing, logging, saving, the pause point and the device may change.
     const lines: string[] = [];
-    const neutral = ['train.maxSteps=4', 'train.checkpointing=true', 'train.keepLast=3', 'train.logEvery=2', 'train.evalEvery=3', 'report=[tensorboard]', `data.cacheDir=${join(base, 'cache2')}`];
+    const neutral = ['train.maxSteps=4', 'train.device=cpu', 'train.checkpointing=true', 'train.keepLast=3', 'train.logEvery=2', 'train.evalEvery=3', 'report=[tensorboard]', `data.cacheDir=${join(base, 'cache2')}`];
     const resumed = await runTraining(loadRunConfig(moved, neutral), { log: (l) => lines.push(l), resume: true });
     expect(resumed.resumedFrom).toBe(join(base, 'moved', 'run', 'checkpoints', 'checkpoint-2'));
     expect(resumed.steps).toBe(4);
