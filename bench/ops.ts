@@ -76,6 +76,7 @@ export const run: BenchSuite = async (opts) => {
   const only = opts.only?.split(',').map((p) => p.trim()).filter(Boolean).map((p) => (p === 'bound' ? 'memory' : p));
   const unknown = only?.filter((p) => !(parts as readonly string[]).includes(p));
   if (unknown?.length) throw new Error(`bench ops --only: unknown part(s) ${unknown.join(', ')} (choose from ${parts.join(', ')}; bound is memory)`);
+  if (only && only.length === 0) throw new Error(`bench ops --only: no part named (choose from ${parts.join(', ')}; bound is memory)`);
   const want = (p: (typeof parts)[number]) => !only?.length || only.includes(p);
   const minMs = opts.quick ? 150 : 1500;
   const machine = measureMachine(opts.quick);
@@ -191,7 +192,8 @@ export const run: BenchSuite = async (opts) => {
     report.attention = attention;
   }
 
-  const path = writeReport('ops', opts.out, report);
+  // A partial run gets its own file, so it never replaces the whole suite's report.
+  const path = writeReport(only?.length ? `ops-${[...new Set(only)].join('+')}` : 'ops', opts.out, report);
   console.log(`\nwrote ${path}`);
   return { matmul, attention };
 };
