@@ -6,9 +6,13 @@
 // loaded machine when both sides run on one thread). Primitives are cached per shape, so setup
 // is never timed. C = op(A)·op(B) with A [M,K] (stored [K,M] when transA), B [K,N] (stored [N,K]
 // when transB), C [M,N] in the same dtype, fp32 accumulation: the same contract as pt::gemm.
+// The operands live in memory allocated as polytune allocates a tensor (native/tensor.cc: from 8 MiB
+// on, 2 MiB aligned with transparent huge pages requested), so both sides read the same kind of
+// pages and the ratio compares the libraries, not the allocators.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <map>
@@ -17,12 +21,28 @@
 #include <string>
 #include <vector>
 
+#include <sys/mman.h>
+
 #include "dnnl.hpp"
 
 using namespace dnnl;
 
+struct Buffer {
+  void* p = nullptr;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  explicit Buffer(size_t n) {
+    constexpr size_t huge = size_t(2) << 20;
+    const bool big = n >= 4 * huge && !(std::getenv("POLYTUNE_HUGE_PAGES") && std::string(std::getenv("POLYTUNE_HUGE_PAGES")) == "0");
+    if (posix_memalign(&p, big ? huge : 64, (n + 63) / 64 * 64) != 0) throw std::bad_alloc();
+    if (big) madvise(p, n, MADV_HUGEPAGE);
+  }
+  ~Buffer() { std::free(p); }
+};
+
 struct Case {
   matmul prim;
+  Buffer abuf, bbuf, cbuf;
   memory a, b, c;
 };
 
@@ -51,7 +71,10 @@ int main() {
         memory::desc bd({K, N}, type, tb ? memory::format_tag::ba : memory::format_tag::ab);
         memory::desc cd({M, N}, type, memory::format_tag::ab);
         auto pd = matmul::primitive_desc(matmul::desc(ad, bd, cd), eng);
-        slot = std::make_unique<Case>(Case{matmul(pd), memory(ad, eng), memory(bd, eng), memory(cd, eng)});
+        slot.reset(new Case{matmul(pd), Buffer(ad.get_size()), Buffer(bd.get_size()), Buffer(cd.get_size()), {}, {}, {}});
+        slot->a = memory(ad, eng, slot->abuf.p);
+        slot->b = memory(bd, eng, slot->bbuf.p);
+        slot->c = memory(cd, eng, slot->cbuf.p);
         // Small non-zero inputs (bf16 1.0 / f32 0.5), so no denormal or NaN path is timed.
         for (memory* m : {&slot->a, &slot->b}) {
           const size_t n = m->get_desc().get_size();

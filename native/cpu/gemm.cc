@@ -45,11 +45,17 @@ struct NoTileState {
   static void end() {}
 };
 
-struct PathF32 : NoTileState {
-  static constexpr const char* name = "f32";
-  using Kernel = KernelF32;
+// The direct paths (x·Wᵀ with W read in place, see gemm()) block 8 rows of W at a time: MC_PANELS
+// 8 is 64 rows, a 256 KiB slice of W in L2 beside the 192 KiB panel of x; NC 528 is 11 panels of
+// x, all of a 512-token batch in one chunk. Their KC is the packed path's for x·Wᵀ, so each output
+// sums the same slices in the same order: bit-identical results.
+template <class Kern, int64_t Mc, int64_t Nc>
+struct PathF32Of : NoTileState {
+  static constexpr bool direct = Mc == 8;
+  static constexpr const char* name = direct ? "f32-direct" : "f32";
+  using Kernel = Kern;
   using Packed = float;
-  static constexpr int64_t KC = 512, KC_XWT = KC, MC_PANELS = 12, NC = 512;
+  static constexpr int64_t KC = 512, KC_XWT = KC, MC_PANELS = Mc, NC = Nc;
   static int64_t rows(int64_t kc) { return kc; }
   template <typename T>
   static void pack_a(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
@@ -64,13 +70,19 @@ struct PathF32 : NoTileState {
     pack_f32_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride);
   }
 };
+using PathF32 = PathF32Of<KernelF32, 12, 512>;
+#if defined(POLYTUNE_GEMM_DIRECT)
+using PathF32Direct = PathF32Of<KernelDirect<DirectF32>, 8, 528>;
+#endif
 
 #if defined(__AVX512BF16__)
-struct PathPair : NoTileState {
-  static constexpr const char* name = "pair";
-  using Kernel = KernelPair;
+template <class Kern, int64_t Mc, int64_t Nc>
+struct PathPairOf : NoTileState {
+  static constexpr bool direct = Mc == 8;
+  static constexpr const char* name = direct ? "pair-direct" : "pair";
+  using Kernel = Kern;
   using Packed = uint32_t;
-  static constexpr int64_t KC = 1024, KC_XWT = 2048, MC_PANELS = 12, NC = 512;
+  static constexpr int64_t KC = 1024, KC_XWT = 2048, MC_PANELS = Mc, NC = Nc;
   static int64_t rows(int64_t kc) { return (kc + 1) / 2; }
   static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
     pack_pair_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
@@ -83,11 +95,16 @@ struct PathPair : NoTileState {
     pack_pair_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride);
   }
 };
+using PathPair = PathPairOf<KernelPair, 12, 512>;
+#if defined(POLYTUNE_GEMM_DIRECT)
+using PathPairDirect = PathPairOf<KernelDirect<DirectPair>, 8, 528>;
+#endif
 #endif
 
 #if defined(POLYTUNE_GEMM_AMX)
 // AMX tiles consume 32 k per step, so slices are padded to 16 pair rows.
 struct PathAmx {
+  static constexpr bool direct = false;
   static constexpr const char* name = "amx";
   using Kernel = KernelAmx;
   using Packed = uint32_t;
@@ -181,20 +198,33 @@ inline void write_row(float* c, const float* w, int64_t n, bool add, bool stream
 #endif
   std::memcpy(c + j, w + j, size_t(n - j) * sizeof(float));
 }
+#if defined(POLYTUNE_PACK_AVX512)
+// f32_to_bf16 on 16 lanes, each result in the low half of its 32-bit lane.
+inline __m512i round_bf16(__m512 v) {
+  constexpr __mmask16 all = 0xffff;  // masked forms: see the note above transpose16
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i hi = _mm512_maskz_srli_epi32(all, u, 16);
+  const __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
+  const __m512i r = _mm512_maskz_srli_epi32(all, _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  const __m512i quiet = _mm512_or_si512(hi, _mm512_set1_epi32(0x40));
+  return _mm512_mask_blend_epi32(nan, r, quiet);
+}
+// The masked lanes of v (+ C's old values) into C, rounded once to C's dtype.
+inline void store16(float* c, __m512 v, __mmask16 m, bool add) {
+  _mm512_mask_storeu_ps(c, m, add ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c)) : v);
+}
+inline void store16(bf16* c, __m512 v, __mmask16 m, bool add) {
+  _mm512_mask_cvtepi32_storeu_epi16(c, m, round_bf16(add ? _mm512_add_ps(v, load16_f32(c, m)) : v));
+}
+#endif
 inline void write_row(bf16* c, const float* w, int64_t n, bool add, bool stream) {
   int64_t j = 0;
 #if defined(POLYTUNE_PACK_AVX512)
   auto rounded = [&](int64_t at, __mmask16 m) {
     __m512 v = _mm512_maskz_loadu_ps(m, w + at);
     if (add) v = _mm512_add_ps(v, load16_f32(c + at, m));
-    constexpr __mmask16 all = 0xffff;  // masked forms: see the note above transpose16
-    const __m512i u = _mm512_castps_si512(v);
-    const __m512i hi = _mm512_maskz_srli_epi32(all, u, 16);
-    const __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
-    const __m512i r = _mm512_maskz_srli_epi32(all, _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
-    const __m512i quiet = _mm512_or_si512(hi, _mm512_set1_epi32(0x40));
-    return _mm512_mask_blend_epi32(nan, r, quiet);
+    return round_bf16(v);
   };
   if (stream && !add) {
     // Up to the first 32-byte boundary with a masked store, then 16 values (32 bytes) per stream.
@@ -211,6 +241,23 @@ inline void write_row(bf16* c, const float* w, int64_t n, bool add, bool stream)
   for (; j < n; j++) c[j] = f32_to_bf16(add ? bf16_to_f32(c[j]) + w[j] : w[j]);
 }
 
+#if defined(POLYTUNE_GEMM_DIRECT)
+// The direct paths compute Cᵀ: C[j][i] (+)= w[i][j] for i < rows, j < cols, by 16×16 transposes.
+template <typename T>
+void write_transposed(T* c, int64_t ldc, const float* w, int64_t ldw, int64_t rows, int64_t cols, bool add) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+    const __mmask16 mi = first_lanes(rows - i0);
+    for (int64_t j0 = 0; j0 < cols; j0 += 16) {
+      const int64_t nj = std::min<int64_t>(16, cols - j0);
+      __m512 v[16];
+      for (int i = 0; i < 16; i++) v[i] = load16_f32(w + (i0 + i) * ldw + j0, i0 + i < rows ? first_lanes(nj) : __mmask16(0));
+      transpose16(v);
+      for (int64_t j = 0; j < nj; j++) store16(c + (j0 + j) * ldc + i0, v[j], mi, add);
+    }
+  }
+}
+#endif
+
 // C is written with non-temporal stores above this size: half the L3, which C would only flush
 // on its way out. POLYTUNE_GEMM_STREAM_MB overrides it (0: every C; the tests' knob for that path).
 inline double stream_bytes() {
@@ -224,6 +271,8 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   using Kernel = typename Path::Kernel;
   using P = typename Path::Packed;
   constexpr int MR = Kernel::MR, NR = Kernel::NR;
+  // Direct: A (W) is read in place by the kernel, never packed, and C receives the transpose.
+  constexpr bool direct = Path::direct;
   const int64_t KC = !tA && tB ? Path::KC_XWT : Path::KC;
   const View<T> a{A, lda, tA};
   const View<T> bt{B, ldb, !tB};  // op(B) transposed: its rows are op(B)'s columns
@@ -256,14 +305,14 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   nt = int(std::min<int64_t>(nt, row_blocks * col_splits));
 
   const size_t b_elems = size_t(kp_total) * size_t(nc);
-  const size_t a_elems = size_t(block_panels) * MR * size_t(Path::rows(std::min(K, KC)));
+  const size_t a_elems = direct ? 0 : size_t(block_panels) * MR * size_t(Path::rows(std::min(K, KC)));
   // With more than one column chunk, op(A) is packed once for the call (slice-major: slice kb's
   // panels side by side) instead of once per chunk: a 7B x·Wᵀ packed the same 512 rows 8-22 times,
   // 4-7% of its time. The slices no longer sit in the thread's L2 buffer but are read from L3 once
   // per slice and task, then reused from L2 by every B panel of the chunk.
   const int64_t chunks = ceil_div(N, nc);
   const size_t a_shared_elems = size_t(mpanels) * MR * size_t(kp_total);
-  const bool a_shared = chunks > 1 && a_shared_elems * sizeof(P) <= (size_t(64) << 20);
+  const bool a_shared = !direct && chunks > 1 && a_shared_elems * sizeof(P) <= (size_t(64) << 20);
   const size_t a_shared_bytes = a_shared ? (a_shared_elems * sizeof(P) + 63) / 64 * 64 : 0;
   const size_t ws_elems = size_t(block_panels) * MR * size_t(split_panels) * NR;
   const size_t a_bytes = (a_elems * sizeof(P) + 63) / 64 * 64;
@@ -330,7 +379,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
         const P* ablock = apack;
         if (aall) {
           ablock = aall + kb * slice_rows * MR * mpanels + p0 * kp * MR;
-        } else {
+        } else if (!direct) {
           for (int64_t ip = p0; ip < p1; ip++) {
             const int64_t r0 = ip * MR;
             Path::pack_a(a, r0, std::min<int64_t>(MR, M - r0), k0, kc, apack + (ip - p0) * kp * MR);
@@ -339,17 +388,31 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
         const P* bslice = bchunk + kb * slice_rows * nc;
         for (int64_t q = q0; q < q1; q++) {
           for (int64_t ip = p0; ip < p1; ip++) {
-            const P* ap = ablock + (ip - p0) * kp * MR;
             float* const wp = ws + (ip - p0) * MR * ldws + (q - q0) * NR;
-            if (M - ip * MR < MR)
-              Kernel::run_tail(int(M - ip * MR), kp, ap, bslice + q * kp * NR, wp, ldws, kb > 0);
-            else
-              Kernel::run(kp, ap, bslice + q * kp * NR, wp, ldws, kb > 0);
+            if constexpr (direct) {
+              // P-sized units of A: the pair path checked that a row starts on a pair (gemm()).
+              const int64_t lda_p = lda * int64_t(sizeof(T)) / int64_t(sizeof(P));
+              const P* ap = reinterpret_cast<const P*>(A + ip * MR * lda + k0);
+              Kernel::run(int(std::min<int64_t>(MR, M - ip * MR)), int(std::min<int64_t>(NR, N - jc - q * NR)), kp, ap, lda_p,
+                          bslice + q * kp * NR, wp, ldws, kb > 0);
+            } else {
+              const P* ap = ablock + (ip - p0) * kp * MR;
+              if (M - ip * MR < MR)
+                Kernel::run_tail(int(M - ip * MR), kp, ap, bslice + q * kp * NR, wp, ldws, kb > 0);
+              else
+                Kernel::run(kp, ap, bslice + q * kp * NR, wp, ldws, kb > 0);
+            }
           }
         }
       }
       const int64_t r_end = std::min(M, p1 * MR);
       const int64_t c0 = jc + q0 * NR, c_end = std::min(N, jc + q1 * NR);
+#if defined(POLYTUNE_GEMM_DIRECT)
+      if constexpr (direct) {
+        write_transposed(C + c0 * ldc + p0 * MR, ldc, ws, ldws, r_end - p0 * MR, c_end - c0, accumulate);
+        return;
+      }
+#endif
       for (int64_t r = p0 * MR; r < r_end; r++)
         write_row(C + r * ldc + c0, ws + (r - p0 * MR) * ldws, c_end - c0, accumulate, stream_c);
 #if defined(POLYTUNE_PACK_AVX512)
@@ -455,6 +518,35 @@ void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, c
   }
   // Decoding's x·Wᵀ with a few rows: stream the weights once, no packing.
   if (!transA && transB && M <= kSmallM && gemm_small_m(dt, M, N, K, A, lda, B, ldb, C, ldc, accumulate)) return;
+#if defined(POLYTUNE_GEMM_DIRECT)
+  // x·Wᵀ as Cᵀ = W·xᵀ: W, the large operand, is the broadcast one and is read where it lies, so
+  // only x is packed. Packing W is a transpose, and it stood alone between the kernels: the packed
+  // path ran at 0.92-0.97x of this one on the 7B shapes (one thread, CPU time, W packed each call).
+  // The pair kernel reads W's (k, k+1) as one 32-bit word, so a row must start on a pair and end
+  // with one. POLYTUNE_GEMM_DIRECT=0 takes the packed path (the tests' knob: both give the same
+  // bits). W's packing is no longer cached for x·Wᵀ: there is none.
+  const char* direct_env = std::getenv("POLYTUNE_GEMM_DIRECT");
+  if (!transA && transB && !(direct_env && std::string(direct_env) == "0")) {
+    if (dt == DType::F32) {
+      run<PathF32Direct>(false, true, N, M, K, static_cast<const float*>(B), ldb, static_cast<const float*>(A), lda,
+                         static_cast<float*>(C), ldc, accumulate, nullptr);
+      return;
+    }
+#if defined(__AVX512BF16__)
+    const bool pairs = K % 2 == 0 && ldb % 2 == 0 && reinterpret_cast<uintptr_t>(B) % 4 == 0;
+#if defined(POLYTUNE_GEMM_AMX)
+    const bool amx = amx_available();
+#else
+    const bool amx = false;
+#endif
+    if (pairs && !amx) {
+      run<PathPairDirect>(false, true, N, M, K, static_cast<const bf16*>(B), ldb, static_cast<const bf16*>(A), lda,
+                          static_cast<bf16*>(C), ldc, accumulate, nullptr);
+      return;
+    }
+#endif
+  }
+#endif
   if (dt == DType::F32) {
     run<PathF32>(transA, transB, M, N, K, static_cast<const float*>(A), lda, static_cast<const float*>(B),
                  ldb, static_cast<float*>(C), ldc, accumulate, bkey);

@@ -183,6 +183,82 @@ struct KernelPair {
 };
 #endif
 
+#if defined(POLYTUNE_PACK_AVX512)
+#define POLYTUNE_GEMM_DIRECT 1
+// x·Wᵀ with W read where it lies, as the broadcast operand of Cᵀ = W·xᵀ (gemm.cc): a tile of R ≤ 8
+// rows of W, each read along k, by V ≤ 3 vectors of 16 rows of x (packed, 48 per panel). Eight
+// rows because rows a power-of-two stride apart (a 4096-wide bf16 W: 8 KiB) fall in one 8-way L1
+// set: 14 of them missed L1 on every broadcast (168 GFLOP/s against 221 for 8, one thread, 7B
+// q_proj, where the packed 14×32 kernel ran at 221 on W packed beforehand). The edges get their own
+// R and V: a partial tile may not read past W's last row, and a 32-wide last panel of x (512 rows)
+// would otherwise compute a third of its FMAs on padding.
+struct DirectF32 {
+  using P = float;
+  static __m512 broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static __m512 fma(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
+};
+#if defined(__AVX512BF16__)
+// Pairs: W's k and k+1 are adjacent in its row, one 32-bit word, the pair format as stored.
+struct DirectPair {
+  using P = uint32_t;
+  static __m512 broadcast(const uint32_t* p) { return _mm512_castsi512_ps(_mm512_set1_epi32(int(*p))); }
+  static __m512 fma(__m512 acc, __m512 a, __m512 b) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
+  }
+};
+#endif
+
+template <class Ops>
+struct KernelDirect {
+  using P = typename Ops::P;
+  static constexpr int MR = 8, NR = 48;
+  // rows × cols of the tile (rows ≤ MR, cols ≤ NR); a's row r at a + r·lda (in P units).
+  static void run(int rows, int cols, int64_t kp, const P* a, int64_t lda, const P* b, float* c, int64_t ldc, bool add) {
+    switch (rows) {
+      case 1: return by_cols<1>(cols, kp, a, lda, b, c, ldc, add);
+      case 2: return by_cols<2>(cols, kp, a, lda, b, c, ldc, add);
+      case 3: return by_cols<3>(cols, kp, a, lda, b, c, ldc, add);
+      case 4: return by_cols<4>(cols, kp, a, lda, b, c, ldc, add);
+      case 5: return by_cols<5>(cols, kp, a, lda, b, c, ldc, add);
+      case 6: return by_cols<6>(cols, kp, a, lda, b, c, ldc, add);
+      case 7: return by_cols<7>(cols, kp, a, lda, b, c, ldc, add);
+      default: return by_cols<8>(cols, kp, a, lda, b, c, ldc, add);
+    }
+  }
+  template <int R>
+  static void by_cols(int cols, int64_t kp, const P* a, int64_t lda, const P* b, float* c, int64_t ldc, bool add) {
+    if (cols <= 16) return tile<R, 1>(kp, a, lda, b, c, ldc, add);
+    if (cols <= 32) return tile<R, 2>(kp, a, lda, b, c, ldc, add);
+    tile<R, 3>(kp, a, lda, b, c, ldc, add);
+  }
+  template <int R, int V>
+  POLYTUNE_KERNEL static void tile(int64_t kp, const P* a, int64_t lda, const P* b, float* c, int64_t ldc, bool add) {
+    __m512 acc[R][V];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+      for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kp; k++) {
+      __m512 bv[V];
+      for (int v = 0; v < V; v++) bv[v] = _mm512_load_ps(reinterpret_cast<const float*>(b + 16 * v));
+#pragma GCC unroll 8
+      for (int r = 0; r < R; r++) {
+        const __m512 av = Ops::broadcast(a + r * lda);
+        for (int v = 0; v < V; v++) acc[r][v] = Ops::fma(acc[r][v], av, bv[v]);
+      }
+      a += 1;
+      b += NR;
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      for (int v = 0; v < V; v++) {
+        float* q = c + r * ldc + 16 * v;
+        _mm512_store_ps(q, add ? _mm512_add_ps(acc[r][v], _mm512_load_ps(q)) : acc[r][v]);
+      }
+    }
+  }
+};
+#endif
+
 #if defined(POLYTUNE_GEMM_AMX)
 // Packs op(A) rows [r0, r0+rows) × k [k0, k0+kc) as AMX A tiles: per 32-k chunk, W rows of 32
 // consecutive bf16 (64 bytes), zero-padded in both directions.

@@ -1,9 +1,12 @@
 // The GEMM's packed-weights cache: reused while a weight is unchanged, never served stale after
 // anything writes it (every writer of a tensor is tried), bit-identical to an uncached product.
+// AVX-512 builds read W in place for x·Wᵀ (no packing, nothing cached; test/core/gemm.test.ts), so
+// this file sends x·Wᵀ down the packed path, the one AMX, AVX2 and odd-K products take, and whose
+// cache dY·W uses on every build.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tensorSource, writeSafetensors } from '../../src/checkpoint/index.js';
 import { Tensor, native, ops, withScope, type DType } from '../../src/tensor/index.js';
 import { randn, rng } from '../helpers/random.js';
@@ -23,6 +26,15 @@ function bothWays(x: Tensor, w: Tensor): { viaW: Uint8Array; fresh: Uint8Array }
 }
 
 describe('packed-weights cache', () => {
+  let before: string | undefined;
+  beforeAll(() => {
+    before = process.env.POLYTUNE_GEMM_DIRECT;
+    process.env.POLYTUNE_GEMM_DIRECT = '0';
+  });
+  afterAll(() => {
+    if (before === undefined) delete process.env.POLYTUNE_GEMM_DIRECT;
+    else process.env.POLYTUNE_GEMM_DIRECT = before;
+  });
   for (const dt of ['f32', 'bf16'] as const) {
     it(`${dt}: hits while W is unchanged, and every way of writing W invalidates it`, () => {
       withScope(() => {

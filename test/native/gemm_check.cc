@@ -1,7 +1,9 @@
 // pt::gemm as compiled for one ISA path (the flags the test passes pick AVX512-BF16 pairs, AVX-512
 // or AVX2 fp32 tiles, or the portable loops) against double-precision sums: the three training
 // forms, edge tiles, k tails, accumulate (K = 4133: more than one of x·Wᵀ's deeper k-slices, the
-// last one odd). Then C's single rounding to bf16, exactly: with K = 1 the fp32 sum is the exact product (plus the old C with accumulate), so every bf16 output must equal
+// last one odd), x·Wᵀ also with padded rows (NaN in the padding). Then C's single rounding to
+// bf16, exactly: with K = 1 (or 2, the second k's A zero) the fp32 sum is the exact product (plus
+// the old C with accumulate), so every bf16 output must equal
 // f32_to_bf16 of it bit for bit: ties to even, old C values that are bf16 subnormals kept (not
 // flushed), NaN kept NaN, at row widths that end inside a 16-lane vector; both with C written by
 // plain and by non-temporal stores (POLYTUNE_GEMM_STREAM_MB=0 forces the latter at any size).
@@ -36,14 +38,28 @@ int main() {
         for (size_t i = 0; i < b.size(); i++) bh[i] = pt::f32_to_bf16(b[i]);
         for (size_t i = 0; i < c0.size(); i++) ch[i] = pt::f32_to_bf16(c0[i]);
         std::vector<float> cf = c0;
-        const long lda = tA ? M : K, ldb = tB ? K : Nn;
+        // x·Wᵀ on every other shape with padded rows whose padding is NaN: a kernel that reads W or x
+        // past K (the direct path reads W where it lies) turns its outputs into NaN.
+        const long pad = tB && (&s - shapes) % 2 ? 6 : 0;
+        const long lda = (tA ? M : K) + pad / 3, ldb = (tB ? K : Nn) + pad;
+        auto padded = [&](auto& v, long rows, long cols, long ld, auto nan) {
+          std::remove_reference_t<decltype(v)> out(size_t(rows * ld), nan);
+          for (long r = 0; r < rows; r++) std::copy(v.begin() + r * cols, v.begin() + (r + 1) * cols, out.begin() + r * ld);
+          v = out;
+        };
+        if (pad) {
+          padded(a, M, K, lda, std::nanf(""));
+          padded(ah, M, K, lda, uint16_t(0x7fc0));
+          padded(b, Nn, K, ldb, std::nanf(""));
+          padded(bh, Nn, K, ldb, uint16_t(0x7fc0));
+        }
         if (bf) pt::gemm(pt::DType::BF16, tA, tB, M, Nn, K, ah.data(), lda, bh.data(), ldb, ch.data(), Nn, acc);
         else pt::gemm(pt::DType::F32, tA, tB, M, Nn, K, a.data(), lda, b.data(), ldb, cf.data(), Nn, acc);
         for (long m = 0; m < M; m++)
           for (long n = 0; n < Nn; n++) {
             double sum = acc ? c0[m * Nn + n] : 0, mag = std::fabs(sum);
             for (long k = 0; k < K; k++) {
-              const double p = double(tA ? a[k * M + m] : a[m * K + k]) * (tB ? b[n * K + k] : b[k * Nn + n]);
+              const double p = double(tA ? a[k * M + m] : a[m * lda + k]) * (tB ? b[n * ldb + k] : b[k * Nn + n]);
               sum += p; mag += std::fabs(p);
             }
             const double got = bf ? pt::bf16_to_f32(ch[m * Nn + n]) : cf[m * Nn + n];
@@ -54,33 +70,40 @@ int main() {
       }
   int rounded = 0, round_bad = 0;
   std::uniform_int_distribution<int> pick(0, 15);
+  // K = 2 with A's second k zero is as exact, and takes x·Wᵀ down the direct path where there is
+  // one (it reads W's k pairs where they lie and writes Cᵀ tiles transposed into C).
+  for (long K : {1L, 2L})
   for (const char* stream : {"", "0"})
   for (long Nn : {5L, 16L, 33L, 70L})
     for (int form = 0; form < 3; form++)
       for (int acc = 0; acc < 2; acc++) {
-        const long M = 37, K = 1;
+        const long M = 37;
         const bool tA = form == 1, tB = form == 2;
-        std::vector<uint16_t> ah(M), bh(Nn), ch(M * Nn);
-        for (auto& x : ah) x = pt::f32_to_bf16(N01(rng));
-        for (auto& x : bh) x = pt::f32_to_bf16(N01(rng));
+        std::vector<uint16_t> a0(M), b0(Nn), ch(M * Nn);
+        for (auto& x : a0) x = pt::f32_to_bf16(N01(rng));
+        for (auto& x : b0) x = pt::f32_to_bf16(N01(rng));
         for (auto& x : ch) x = pt::f32_to_bf16(N01(rng));
-        ah[3] = 0;                                                   // row 3: C = old C exactly
+        a0[3] = 0;                                                   // row 3: C = old C exactly
         for (long n = 0; n < Nn; n++) ch[3 * Nn + n] = uint16_t(1 + n % 0x7f);  // bf16 subnormals
-        ah[5] = 0x7fc1;                                              // row 5: NaN
+        a0[5] = 0x7fc1;                                              // row 5: NaN
         for (long m = 0; m < M; m++)
-          if (pick(rng) == 0 && m != 3 && m != 5) ah[m] = pt::f32_to_bf16(std::ldexp(1.f, -(m % 7)));  // exact products
+          if (pick(rng) == 0 && m != 3 && m != 5) a0[m] = pt::f32_to_bf16(std::ldexp(1.f, -(m % 7)));  // exact products
+        std::vector<uint16_t> ah(M * K, 0), bh(Nn * K);
+        for (auto& x : bh) x = pt::f32_to_bf16(N01(rng));            // k = 1: finite, times A's zero
+        for (long m = 0; m < M; m++) ah[tA ? m : m * K] = a0[m];
+        for (long n = 0; n < Nn; n++) bh[tB ? n * K : n] = b0[n];
         const std::vector<uint16_t> c0 = ch;
         setenv("POLYTUNE_GEMM_STREAM_MB", stream, 1);
         pt::gemm(pt::DType::BF16, tA, tB, M, Nn, K, ah.data(), tA ? M : K, bh.data(), tB ? K : Nn, ch.data(), Nn, acc != 0);
         for (long m = 0; m < M; m++)
           for (long n = 0; n < Nn; n++) {
-            const float p = pt::bf16_to_f32(ah[m]) * pt::bf16_to_f32(bh[n]);
+            const float p = pt::bf16_to_f32(a0[m]) * pt::bf16_to_f32(b0[n]);
             const float sum = (acc ? pt::bf16_to_f32(c0[m * Nn + n]) : 0.f) + p;  // the kernels start from +0
             const uint16_t want = pt::f32_to_bf16(sum), got = ch[m * Nn + n];
             const bool ok = std::isnan(sum) ? std::isnan(pt::bf16_to_f32(got)) : got == want;
             rounded++;
             if (!ok && round_bad++ < 5)
-              fprintf(stderr, "rounding N=%ld form %d acc %d [%ld][%ld]: 0x%04x, want 0x%04x\n", Nn, form, acc, m, n, got, want);
+              fprintf(stderr, "rounding K=%ld N=%ld form %d acc %d [%ld][%ld]: 0x%04x, want 0x%04x\n", K, Nn, form, acc, m, n, got, want);
           }
       }
 #if defined(POLYTUNE_GEMM_AMX)
