@@ -29,6 +29,11 @@ Napi::Value memory_stats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("liveBuffers", Napi::Number::New(info.Env(), double(MemoryStats::live_buffers.load())));
   o.Set("liveBytes", Napi::Number::New(info.Env(), double(MemoryStats::live_bytes.load())));
+  const HostCacheStats c = host_cache_stats();
+  o.Set("keptBuffers", Napi::Number::New(info.Env(), double(c.entries)));
+  o.Set("keptBytes", Napi::Number::New(info.Env(), double(c.bytes)));
+  o.Set("keptReuses", Napi::Number::New(info.Env(), double(c.hits)));
+  o.Set("keptLimitBytes", Napi::Number::New(info.Env(), double(c.limit_bytes)));
   return o;
 }
 

@@ -15,8 +15,16 @@ struct MemoryStats {
   static std::atomic<int64_t> live_bytes;
 };
 
+// Freed host buffers of 8 MiB and more kept for reuse (tensor.cc): how many, their bytes, how many
+// requests they served, and the bound.
+struct HostCacheStats {
+  int64_t entries, bytes, hits, limit_bytes;
+};
+HostCacheStats host_cache_stats();
+
 // Memory on one device. It is allocated and freed by that device's allocator: aligned_alloc on the
-// CPU, native/cuda/allocator (stream-ordered, cached) on a GPU.
+// CPU (large buffers kept for reuse, see tensor.cc), native/cuda/allocator (stream-ordered, cached)
+// on a GPU.
 struct Storage {
   void* ptr = nullptr;
   size_t nbytes = 0;

@@ -32,7 +32,12 @@ export interface NativeAddon {
   devices(): string[];
   /** dst = src, between any two devices (same dtype and element count). */
   copy(src: T, dst: T): void;
-  memoryStats(): { liveBuffers: number; liveBytes: number };
+  /**
+   * Live native buffers and bytes; and the freed host buffers of 8 MiB and more kept for reuse by
+   * the next request of their size (POLYTUNE_HOST_CACHE_MB bounds them), with how many requests
+   * they served.
+   */
+  memoryStats(): { liveBuffers: number; liveBytes: number; keptBuffers: number; keptBytes: number; keptReuses: number; keptLimitBytes: number };
   /** simd: the compile-time vector ISA; isa: the kernels' path in words; amx: AMX tiles usable now. */
   buildInfo(): { cuda: boolean; threads: number; simd: string; isa: string; amx: boolean };
   /** Measured FMA (f32) or vdpbf16ps (bf16) peak of all threads, best of rounds over `ms`; 0 where the build has none. */

@@ -1,4 +1,4 @@
-import { native, type NativeTensor } from './native.js';
+import { native, type NativeAddon, type NativeTensor } from './native.js';
 
 export type DType = 'bf16' | 'f32' | 'i32';
 export type TypedArrayFor<D extends DType> = D extends 'bf16' ? Uint16Array : D extends 'f32' ? Float32Array : Int32Array;
@@ -203,6 +203,6 @@ function collect(v: unknown, into: Set<Tensor>): void {
   }
 }
 
-export function memoryStats(): { liveBuffers: number; liveBytes: number } {
+export function memoryStats(): ReturnType<NativeAddon['memoryStats']> {
   return native().memoryStats();
 }
