@@ -6,9 +6,10 @@
 // Prints per shape and dtype the median CPU ms per call and ours / oneDNN as a throughput ratio
 // (> 1: we are faster). "cold" marks B written before each call (packed every time, as oneDNN
 // packs it); "warm" reuses B's cached packing (weights across micro-batches; dYᵀ·X's B is an
-// activation, so it has no warm figure). --base loads a second build of the addon (a copy of
-// build/Release/polytune_native.node from before a change) into the same process and times it in
-// the same rounds, for a before/after that shares every round's machine state.
+// activation, and x·Wᵀ may read W in place, so those have no warm figure). --base loads a second
+// build of the addon (a copy of build/Release/polytune_native.node from before a change) into the
+// same process and times it in the same rounds, for a before/after that shares every round's
+// machine state.
 import { createRequire } from 'node:module';
 import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
@@ -54,6 +55,8 @@ if ('missing' in dnnl) {
 const sides: [string, Addon][] = [['ours', native()]];
 if (basePath) sides.push(['base', createRequire(import.meta.url)(resolve(basePath)) as Addon]);
 const info = native().buildInfo();
+// x·Wᵀ reading W in place packs and caches nothing: its warm call is its cold call.
+const inPlace = info.gemmXwtInPlace;
 console.log(`ours: ${info.isa} (${info.simd}), ${info.threads} thread(s); oneDNN ${dnnl.version}; ${availableParallelism()} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 console.log(`${rounds} interleaved rounds of ${calls} calls each; medians of per-call process CPU time${basePath ? `; base = ${basePath}` : ''}\n`);
 const rows: Record<string, string | number>[] = [];
@@ -79,7 +82,7 @@ for (const c of matmulCases(quick).filter((x) => x.name !== 'small' && (!only ||
     for (let r = 0; r < rounds; r++) {
       for (const s of r % 2 ? [...runs].reverse() : runs) {
         for (let i = 0; i < calls; i++) s.coldMs.push(cpuMs(s.cold));
-        if (c.transA) continue;
+        if (c.transA || (c.transB && inPlace.includes(dtype))) continue;
         s.warm();
         for (let i = 0; i < calls; i++) s.warmMs.push(cpuMs(s.warm));
       }
@@ -96,7 +99,7 @@ for (const c of matmulCases(quick).filter((x) => x.name !== 'small' && (!only ||
     }
     if (runs.length > 1) {
       row['cold base/ours'] = median(runs[0].coldMs) > 0 ? median(runs[1].coldMs) / median(runs[0].coldMs) : '';
-      row['warm base/ours'] = c.transA ? '' : median(runs[1].warmMs) / median(runs[0].warmMs);
+      row['warm base/ours'] = runs[0].warmMs.length && runs[1].warmMs.length ? median(runs[1].warmMs) / median(runs[0].warmMs) : '';
     }
     rows.push(row);
   }

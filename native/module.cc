@@ -12,6 +12,7 @@
 #include "ops/copy.h"
 #include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
+#include "cpu/gemm.h"
 #include "ops/embedding.h"
 #include "ops/kv_attention.h"
 #include "ops/matmul.h"
@@ -54,6 +55,11 @@ Napi::Value build_info(const Napi::CallbackInfo& info) {
   o.Set("simd", simd);
   o.Set("isa", isa_path());
   o.Set("amx", amx_usable());
+  // The dtypes whose x·Wᵀ reads W in place (no packing of W, nothing cached for it).
+  Napi::Array in_place = Napi::Array::New(info.Env());
+  for (DType dt : {DType::F32, DType::BF16})
+    if (gemm_xwt_in_place(dt)) in_place.Set(in_place.Length(), dtype_name(dt));
+  o.Set("gemmXwtInPlace", in_place);
   return o;
 }
 

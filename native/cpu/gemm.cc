@@ -497,6 +497,22 @@ void check_ld(const char* name, int64_t ld, int64_t rows, int64_t cols, bool tra
 
 }  // namespace gemm_detail
 
+bool gemm_xwt_in_place(DType dt) {
+#if defined(POLYTUNE_GEMM_DIRECT)
+  const char* v = std::getenv("POLYTUNE_GEMM_DIRECT");
+  if (v && std::string(v) == "0") return false;
+  if (dt == DType::F32) return true;
+#if defined(__AVX512BF16__)
+#if defined(POLYTUNE_GEMM_AMX)
+  return dt == DType::BF16 && !gemm_detail::amx_available();
+#else
+  return dt == DType::BF16;
+#endif
+#endif
+#endif
+  return false;
+}
+
 void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, const void* A,
           int64_t lda, const void* B, int64_t ldb, void* C, int64_t ldc, bool accumulate, const PackKey* bkey) {
   using namespace gemm_detail;
@@ -525,21 +541,14 @@ void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, c
   // The pair kernel reads W's (k, k+1) as one 32-bit word, so a row must start on a pair and end
   // with one. POLYTUNE_GEMM_DIRECT=0 takes the packed path (the tests' knob: both give the same
   // bits). W's packing is no longer cached for x·Wᵀ: there is none.
-  const char* direct_env = std::getenv("POLYTUNE_GEMM_DIRECT");
-  if (!transA && transB && !(direct_env && std::string(direct_env) == "0")) {
+  if (!transA && transB && gemm_xwt_in_place(dt)) {
     if (dt == DType::F32) {
       run<PathF32Direct>(false, true, N, M, K, static_cast<const float*>(B), ldb, static_cast<const float*>(A), lda,
                          static_cast<float*>(C), ldc, accumulate, nullptr);
       return;
     }
 #if defined(__AVX512BF16__)
-    const bool pairs = K % 2 == 0 && ldb % 2 == 0 && reinterpret_cast<uintptr_t>(B) % 4 == 0;
-#if defined(POLYTUNE_GEMM_AMX)
-    const bool amx = amx_available();
-#else
-    const bool amx = false;
-#endif
-    if (pairs && !amx) {
+    if (K % 2 == 0 && ldb % 2 == 0 && reinterpret_cast<uintptr_t>(B) % 4 == 0) {
       run<PathPairDirect>(false, true, N, M, K, static_cast<const bf16*>(B), ldb, static_cast<const bf16*>(A), lda,
                           static_cast<bf16*>(C), ldc, accumulate, nullptr);
       return;

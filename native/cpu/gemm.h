@@ -13,6 +13,9 @@ namespace pt {
 // which flush bf16 subnormals (|x| < 1.2e-38) to zero; the f32 and widening paths keep them.
 // With bkey (B's storage id, version and offset), the packed op(B) may be kept and reused by later
 // calls with the same key (see pack_cache.h); results are bit-identical either way.
+// Whether x·Wᵀ in dt reads W where it lies (AVX-512 builds; bf16 also needs an even K and W's rows
+// starting on a pair, and no AMX), instead of packing it; POLYTUNE_GEMM_DIRECT=0 says no.
+bool gemm_xwt_in_place(DType dt);
 void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
           const void* A, int64_t lda, const void* B, int64_t ldb,
           void* C, int64_t ldc, bool accumulate, const PackKey* bkey = nullptr);

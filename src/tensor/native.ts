@@ -39,7 +39,8 @@ export interface NativeAddon {
    */
   memoryStats(): { liveBuffers: number; liveBytes: number; keptBuffers: number; keptBytes: number; keptReuses: number; keptLimitBytes: number };
   /** simd: the compile-time vector ISA; isa: the kernels' path in words; amx: AMX tiles usable now. */
-  buildInfo(): { cuda: boolean; threads: number; simd: string; isa: string; amx: boolean };
+  /** gemmXwtInPlace: the dtypes whose x·Wᵀ reads W where it lies (nothing packed or cached for W). */
+  buildInfo(): { cuda: boolean; threads: number; simd: string; isa: string; amx: boolean; gemmXwtInPlace: ('f32' | 'bf16')[] };
   /** Measured FMA (f32) or vdpbf16ps (bf16) peak of all threads, best of rounds over `ms`; 0 where the build has none. */
   peakGflops(dtype: 'f32' | 'bf16', ms: number): number;
   /** The packed-weights cache of the CPU GEMM (native/cpu/pack_cache.h): live entries, bytes, hits, fills, limit. */

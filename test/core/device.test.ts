@@ -83,7 +83,7 @@ describe('Tensor.device', () => {
 });
 
 describe('train.device', () => {
-  const fake = (cuda: boolean, gpus: string[]) => ({ buildInfo: () => ({ cuda, threads: 1, simd: 'x', isa: 'x', amx: false }), devices: () => ['cpu', ...gpus] });
+  const fake = (cuda: boolean, gpus: string[]) => ({ buildInfo: () => ({ cuda, threads: 1, simd: 'x', isa: 'x', amx: false, gemmXwtInPlace: [] }), devices: () => ['cpu', ...gpus] });
 
   it('is "auto" by default and takes only auto, cpu, cuda and cuda:N', () => {
     expect(parseRunConfig({ model: 'tiny', data, out: 'o' }, { baseDir: '/c', where: 'run.json' }).train.device).toBe('auto');
@@ -136,7 +136,7 @@ describe('train.device', () => {
 
 describe('polytune devices', () => {
   const addon = (cuda: boolean, gpus: string[]) => ({
-    buildInfo: () => ({ cuda, threads: 2, simd: 'avx512bf16', isa: 'avx512bf16 + avx512f (no amx)', amx: false }),
+    buildInfo: () => ({ cuda, threads: 2, simd: 'avx512bf16', isa: 'avx512bf16 + avx512f (no amx)', amx: false, gemmXwtInPlace: [] }),
     devices: () => ['cpu', ...gpus],
     dist: { built: false, nccl: false } as ReturnType<typeof native>['dist'],
   });

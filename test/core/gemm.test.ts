@@ -89,6 +89,9 @@ describe('x·Wᵀ with W read in place gives the packed path\'s bits', () => {
   const info = native().buildInfo();
   const off = process.env.POLYTUNE_GEMM_DIRECT === '0';
   const taken = { f32: !off && info.simd.startsWith('avx512'), bf16: !off && info.simd === 'avx512bf16' && !info.amx };
+  it('buildInfo().gemmXwtInPlace names those dtypes', () => {
+    expect(info.gemmXwtInPlace).toEqual((['f32', 'bf16'] as const).filter((dt) => taken[dt]));
+  });
   for (const dt of ['f32', 'bf16'] as const) {
     it.skipIf(!taken[dt])(`${dt}: taken on this build (no packing of W, so no cache fill)${taken[dt] ? '' : ` (skipped: ${off ? "POLYTUNE_GEMM_DIRECT=0" : `${info.isa} packs W`})`}`, () => {
       withScope(() => {
