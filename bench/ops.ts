@@ -135,10 +135,9 @@ export const run: BenchSuite = async (opts) => {
         for (const t of [a, b, out]) t.dispose();
         const oursG = flops / (median(ours) * 1e6);
         row[`${dtype} GFLOP/s`] = oursG;
-        if (oursWarm.length) {
-          row[`${dtype} warm`] = flops / (median(oursWarm) * 1e6);
-          rec[`ours${dtype === 'bf16' ? 'Bf16' : 'F32'}WarmGflops`] = row[`${dtype} warm`];
-        }
+        // '' where there is no warm figure, so every row has the column (the table takes its columns from the first row).
+        row[`${dtype} warm`] = oursWarm.length ? flops / (median(oursWarm) * 1e6) : '';
+        if (oursWarm.length) rec[`ours${dtype === 'bf16' ? 'Bf16' : 'F32'}WarmGflops`] = row[`${dtype} warm`];
         rec[`ours${dtype === 'bf16' ? 'Bf16' : 'F32'}Gflops`] = oursG;
         if (peer.length) {
           const peerG = flops / (median(peer) * 1e6);
