@@ -46,7 +46,8 @@ struct NoTileState {
 };
 
 // The direct paths (x·Wᵀ with W read in place, see gemm()) block 8 rows of W at a time: MC_PANELS
-// 8 is 64 rows, a 256 KiB slice of W in L2 beside the 192 KiB panel of x; NC 528 is 11 panels of
+// 8 is 64 rows, a 256 KiB slice of W in L2 beside the 192 KiB panel of x (bf16; f32 half of
+// each); NC 528 is 11 panels of
 // x, all of a 512-token batch in one chunk. Their KC is the packed path's for x·Wᵀ, so each output
 // sums the same slices in the same order: bit-identical results.
 template <class Kern, int64_t Mc, int64_t Nc>
@@ -538,8 +539,8 @@ void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, c
   // x·Wᵀ as Cᵀ = W·xᵀ: W, the large operand, is the broadcast one and is read where it lies, so
   // only x is packed. Packing W is a transpose, and it stood alone between the kernels: the packed
   // path ran at 0.92-0.97x of this one on the 7B shapes (one thread, CPU time, W packed each call).
-  // The pair kernel reads W's (k, k+1) as one 32-bit word, so a row must start on a pair and end
-  // with one. POLYTUNE_GEMM_DIRECT=0 takes the packed path (the tests' knob: both give the same
+  // The pair kernel reads W's (k, k+1) as one 32-bit word, so K and W's row stride must be even
+  // (a row starts on a pair and ends with one). POLYTUNE_GEMM_DIRECT=0 takes the packed path (the tests' knob: both give the same
   // bits). W's packing is no longer cached for x·Wᵀ: there is none.
   if (!transA && transB && gemm_xwt_in_place(dt)) {
     if (dt == DType::F32) {
@@ -548,7 +549,7 @@ void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K, c
       return;
     }
 #if defined(__AVX512BF16__)
-    if (K % 2 == 0 && ldb % 2 == 0 && reinterpret_cast<uintptr_t>(B) % 4 == 0) {
+    if (K % 2 == 0 && ldb % 2 == 0) {
       run<PathPairDirect>(false, true, N, M, K, static_cast<const bf16*>(B), ldb, static_cast<const bf16*>(A), lda,
                           static_cast<bf16*>(C), ldc, accumulate, nullptr);
       return;

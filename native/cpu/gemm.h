@@ -13,8 +13,9 @@ namespace pt {
 // which flush bf16 subnormals (|x| < 1.2e-38) to zero; the f32 and widening paths keep them.
 // With bkey (B's storage id, version and offset), the packed op(B) may be kept and reused by later
 // calls with the same key (see pack_cache.h); results are bit-identical either way.
-// Whether x·Wᵀ in dt reads W where it lies (AVX-512 builds; bf16 also needs an even K and W's rows
-// starting on a pair, and no AMX), instead of packing it; POLYTUNE_GEMM_DIRECT=0 says no.
+// Whether x·Wᵀ in dt reads W where it lies instead of packing it, on this build and CPU: AVX-512,
+// and for bf16 the vdpbf16ps path (no AMX); POLYTUNE_GEMM_DIRECT=0 says no. A bf16 call also needs
+// an even K and an even row stride of W, or it packs W.
 bool gemm_xwt_in_place(DType dt);
 void gemm(DType dt, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
           const void* A, int64_t lda, const void* B, int64_t ldb,

@@ -198,10 +198,15 @@ struct DirectF32 {
   static __m512 fma(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
 };
 #if defined(__AVX512BF16__)
-// Pairs: W's k and k+1 are adjacent in its row, one 32-bit word, the pair format as stored.
+// Pairs: W's k and k+1 are adjacent in its row, one 32-bit word, the pair format as stored (read
+// through memcpy: the memory holds bf16 values, and a row may start 2 bytes off a 4-byte boundary).
 struct DirectPair {
   using P = uint32_t;
-  static __m512 broadcast(const uint32_t* p) { return _mm512_castsi512_ps(_mm512_set1_epi32(int(*p))); }
+  static __m512 broadcast(const uint32_t* p) {
+    int32_t w;
+    std::memcpy(&w, p, sizeof w);
+    return _mm512_castsi512_ps(_mm512_set1_epi32(w));
+  }
   static __m512 fma(__m512 acc, __m512 a, __m512 b) {
     return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
   }

@@ -66,7 +66,8 @@ describe('x·Wᵀ with W read in place gives the packed path\'s bits', () => {
   // sends the same call down the packed path. Both sum each output over the same k-slices in the
   // same order, so every bit must agree: edge tiles of W's 8 rows and x's 48 (and 16) columns, two
   // chunks of x (529 rows), several k-slices, odd K (where the pair path must fall back), W as a
-  // view at an odd element offset (likewise), accumulate. Other builds have one path: same bits.
+  // view at an odd element offset (its pairs 2 bytes off a 4-byte boundary), accumulate. Other
+  // builds have one path: same bits.
   const run = (dt: DType, M: number, N: number, K: number, acc: boolean, direct: boolean, seed: number, offset: number) =>
     withScope(() => {
       const r = rng(seed);
