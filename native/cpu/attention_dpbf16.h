@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "transpose.h"
 
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
@@ -120,15 +121,15 @@ inline void pack_cols(const bf16* src, int64_t stride, int64_t n, int64_t D, int
   for (int64_t p = 0; p < Dh; p++) std::fill(dst + p * ld + n, dst + p * ld + w, 0u);
   int64_t r = 0;
   if (D % 2 == 0) {
-    // 16 rows at a time: gather one pair of each row into a vector.
-    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(int32_t(stride / 2)));
-    if (stride % 2 == 0) {
-      for (; r + 16 <= n; r += 16) {
-        const int32_t* base = reinterpret_cast<const int32_t*>(src + r * stride);
-        for (int64_t p = 0; p < Dh; p++) {
-          _mm512_storeu_si512(dst + p * ld + r, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xffff, rows, base + p, 4));
-        }
+    // 16 rows × 16 pairs at a time through a register transpose: a vpgatherdd per pair (the
+    // earlier form) took 14% of the bf16 backward (T 1024, D 128), which packs Qᵀ, dOᵀ, Kᵀ and Vᵀ here.
+    for (; r + 16 <= n; r += 16) {
+      for (int64_t p = 0; p < Dh; p += 16) {
+        const __mmask16 m = Dh - p >= 16 ? __mmask16(0xffff) : __mmask16((1u << (Dh - p)) - 1);
+        __m512 v[16];
+        for (int i = 0; i < 16; i++) v[i] = _mm512_maskz_loadu_ps(m, src + (r + i) * stride + 2 * p);
+        transpose16(v);
+        for (int64_t j = 0; j < std::min<int64_t>(16, Dh - p); j++) _mm512_storeu_ps(dst + (p + j) * ld + r, v[j]);
       }
     }
   }

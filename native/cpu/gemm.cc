@@ -202,7 +202,7 @@ inline void write_row(float* c, const float* w, int64_t n, bool add, bool stream
 #if defined(POLYTUNE_PACK_AVX512)
 // f32_to_bf16 on 16 lanes, each result in the low half of its 32-bit lane.
 inline __m512i round_bf16(__m512 v) {
-  constexpr __mmask16 all = 0xffff;  // masked forms: see the note above transpose16
+  constexpr __mmask16 all = 0xffff;  // masked forms: see the note in transpose.h
   const __m512i u = _mm512_castps_si512(v);
   const __m512i hi = _mm512_maskz_srli_epi32(all, u, 16);
   const __m512i lsb = _mm512_and_si512(hi, _mm512_set1_epi32(1));
