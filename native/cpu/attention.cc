@@ -848,19 +848,24 @@ inline void round_rows(const float* src, int64_t ld, int64_t n, int64_t c0, int6
     for (int64_t c = c0; c < c1; c += 16) (void)dpbf16::round_store(_mm512_loadu_ps(src + r * ld + c), dst + r * ldd + c);
 }
 
+// Column blocks of the bf16 backward: queries per key block in the dK/dV pass, keys per query block
+// in the dQ pass. 128, twice the fp32 path's 64: each product's inner loop (dV += Pᵀ·dO, dK += dSᵀ·Q,
+// dQ += dS·K run over these) is twice as long per accumulator load and store.
+constexpr int64_t BQB = 128, BKB = 128;
+
 struct DkvBufsDp {
   uint32_t *Kp, *Vp;  // A of Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ: RK × Dh
-  uint32_t *Qt, *Ot;  // B of Sᵀ and dPᵀ: Dh × BQ
-  uint32_t *Qi, *Oi;  // B of dK += dSᵀ·Q and dV += Pᵀ·dO: BQ/2 × Dp
-  uint32_t *Pb, *dSb; // A of those: RK × BQ/2
+  uint32_t *Qt, *Ot;  // B of Sᵀ and dPᵀ: Dh × BQB
+  uint32_t *Qi, *Oi;  // B of dK += dSᵀ·Q and dV += Pᵀ·dO: BQB/2 × Dp
+  uint32_t *Pb, *dSb; // A of those: RK × BQB/2
   float *St, *Pt, *dK, *dV, *lq, *dl;
   static int64_t Dh(const Dims& d) { return (d.D + 1) / 2; }
   static uint32_t* u(float* p) { return reinterpret_cast<uint32_t*>(p); }
   DkvBufsDp(Carve& cv, const Dims& d)
-      : Kp(u(cv.take(RK * Dh(d)))), Vp(u(cv.take(RK * Dh(d)))), Qt(u(cv.take(Dh(d) * BQ))), Ot(u(cv.take(Dh(d) * BQ))),
-        Qi(u(cv.take(BQ / 2 * d.Dp()))), Oi(u(cv.take(BQ / 2 * d.Dp()))), Pb(u(cv.take(RK * BQ / 2))),
-        dSb(u(cv.take(RK * BQ / 2))), St(cv.take(RK * BQ)), Pt(cv.take(RK * BQ)), dK(cv.take(RK * d.Dp())),
-        dV(cv.take(RK * d.Dp())), lq(cv.take(BQ)), dl(cv.take(BQ)) {}
+      : Kp(u(cv.take(RK * Dh(d)))), Vp(u(cv.take(RK * Dh(d)))), Qt(u(cv.take(Dh(d) * BQB))), Ot(u(cv.take(Dh(d) * BQB))),
+        Qi(u(cv.take(BQB / 2 * d.Dp()))), Oi(u(cv.take(BQB / 2 * d.Dp()))), Pb(u(cv.take(RK * BQB / 2))),
+        dSb(u(cv.take(RK * BQB / 2))), St(cv.take(RK * BQB)), Pt(cv.take(RK * BQB)), dK(cv.take(RK * d.Dp())),
+        dV(cv.take(RK * d.Dp())), lq(cv.take(BQB)), dl(cv.take(BQB)) {}
 };
 
 void dkv_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const bf16* v, const bf16* dout,
@@ -868,9 +873,9 @@ void dkv_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const
                  int64_t b, int64_t hk, int64_t kb, const DkvBufsDp& w) {
   const int64_t T_ = d.Tk, D = d.D, Dp = d.Dp(), Dh = DkvBufsDp::Dh(d), G = d.G();
   const int64_t k0 = kb * RK, nk = std::min(RK, T_ - k0);
-  constexpr int64_t BP = BQ / 2;
+  constexpr int64_t BP = BQB / 2;
   float *St = w.St, *Pt = w.Pt, *dK = w.dK, *dV = w.dV, *lq = w.lq, *dl = w.dl;
-  alignas(64) int32_t qlo[BQ], qhi[BQ];
+  alignas(64) int32_t qlo[BQB], qhi[BQB];
 
   const int64_t qstride = d.Hq * D, kstride = d.Hkv * D;
   const int64_t kv = ((b * T_ + k0) * d.Hkv + hk) * D;
@@ -884,15 +889,15 @@ void dkv_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const
     const int64_t r1 = run_end(lob + k0, r0, nk), ns = r1 - r0;
     const int64_t ja = k0 + r0, qe = ends[b * T_ + ja];
     for (int64_t h = hk * G; h < (hk + 1) * G; h++) {
-      for (int64_t qb = ja / BQ; qb * BQ < qe; qb++) {
-        const int64_t i0 = qb * BQ, nq = std::min(BQ, T_ - i0);
-        const int64_t c0 = floor_w(std::max<int64_t>(ja - i0, 0)), c1 = ceil_w(std::min(qe - i0, BQ));
+      for (int64_t qb = ja / BQB; qb * BQB < qe; qb++) {
+        const int64_t i0 = qb * BQB, nq = std::min(BQB, T_ - i0);
+        const int64_t c0 = floor_w(std::max<int64_t>(ja - i0, 0)), c1 = ceil_w(std::min(qe - i0, BQB));
         const int64_t qn = std::min(c1, nq) - c0;
         const int64_t lo_off = ja - i0 - c0;
         const int64_t qo = ((b * T_ + i0 + c0) * d.Hq + h) * D, row = (b * d.Hq + h) * T_ + i0;
-        dpbf16::pack_cols(q + qo, qstride, qn, D, BQ, c1 - c0, w.Qt + c0);
+        dpbf16::pack_cols(q + qo, qstride, qn, D, BQB, c1 - c0, w.Qt + c0);
         dpbf16::pack_interleave(q + qo, qstride, qn, D, Dp, w.Qi + c0 / 2 * Dp);
-        dpbf16::pack_cols(dout + qo, qstride, qn, D, BQ, c1 - c0, w.Ot + c0);
+        dpbf16::pack_cols(dout + qo, qstride, qn, D, BQB, c1 - c0, w.Ot + c0);
         dpbf16::pack_interleave(dout + qo, qstride, qn, D, Dp, w.Oi + c0 / 2 * Dp);
         for (int64_t c = c0; c < c1; c++) {
           const bool in = c < nq;
@@ -901,24 +906,24 @@ void dkv_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const
           lq[c] = in ? lse[row + c] : 0.f;
           dl[c] = in ? delta[row + c] : 0.f;
         }
-        dpbf16::mm_band(ns, c1 - c0, D, w.Kp + r0 * Dh, Dh, w.Qt + c0, BQ, St + r0 * BQ + c0, BQ, false, false, lo_off, NOLIM);
-        dpbf16::mm_band(ns, c1 - c0, D, w.Vp + r0 * Dh, Dh, w.Ot + c0, BQ, Pt + r0 * BQ + c0, BQ, false, false, lo_off, NOLIM);
+        dpbf16::mm_band(ns, c1 - c0, D, w.Kp + r0 * Dh, Dh, w.Qt + c0, BQB, St + r0 * BQB + c0, BQB, false, false, lo_off, NOLIM);
+        dpbf16::mm_band(ns, c1 - c0, D, w.Vp + r0 * Dh, Dh, w.Ot + c0, BQB, Pt + r0 * BQB + c0, BQB, false, false, lo_off, NOLIM);
         for (int64_t r = r0; r < r1; r++) {
           const VI j = splati(int32_t(k0 + r));
           const int64_t ca = std::min(c1, std::max(c0, floor_w(k0 + r - i0)));
-          std::fill(St + r * BQ + c0, St + r * BQ + ca, 0.f);
-          std::fill(Pt + r * BQ + c0, Pt + r * BQ + ca, 0.f);
+          std::fill(St + r * BQB + c0, St + r * BQB + ca, 0.f);
+          std::fill(Pt + r * BQB + c0, Pt + r * BQB + ca, 0.f);
           for (int64_t c = ca; c < c1; c += W) {
             const VI vis = j >= ldi(qlo + c) && j <= ldi(qhi + c);
-            const V p = vis ? vexp(ld(St + r * BQ + c) * scale - ld(lq + c)) : V{};
-            st(St + r * BQ + c, p);
-            st(Pt + r * BQ + c, p * (ld(Pt + r * BQ + c) - ld(dl + c)));
+            const V p = vis ? vexp(ld(St + r * BQB + c) * scale - ld(lq + c)) : V{};
+            st(St + r * BQB + c, p);
+            st(Pt + r * BQB + c, p * (ld(Pt + r * BQB + c) - ld(dl + c)));
           }
         }
         bf16* Pb = reinterpret_cast<bf16*>(w.Pb);
         bf16* dSb = reinterpret_cast<bf16*>(w.dSb);
-        round_rows(St + r0 * BQ, BQ, ns, c0, c1, Pb + r0 * BQ, BQ);
-        round_rows(Pt + r0 * BQ, BQ, ns, c0, c1, dSb + r0 * BQ, BQ);
+        round_rows(St + r0 * BQB, BQB, ns, c0, c1, Pb + r0 * BQB, BQB);
+        round_rows(Pt + r0 * BQB, BQB, ns, c0, c1, dSb + r0 * BQB, BQB);
         dpbf16::mm_band(ns, Dp, qn, w.Pb + r0 * BP + c0 / 2, BP, w.Oi + c0 / 2 * Dp, Dp, dV + r0 * Dp, Dp, true, true, lo_off, NOLIM);
         dpbf16::mm_band(ns, Dp, qn, w.dSb + r0 * BP + c0 / 2, BP, w.Qi + c0 / 2 * Dp, Dp, dK + r0 * Dp, Dp, true, true, lo_off, NOLIM);
       }
@@ -931,15 +936,15 @@ void dkv_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const
 
 struct DqBufsDp {
   uint32_t *Qp, *Op;  // A of S = Q·Kᵀ and dP = dO·Vᵀ: RQ × Dh
-  uint32_t *Kt, *Vt;  // B of those: Dh × BK
-  uint32_t* Ki;       // B of dQ += dS·K: BK/2 × Dp
-  uint32_t* dSb;      // A of that: RQ × BK/2
+  uint32_t *Kt, *Vt;  // B of those: Dh × BKB
+  uint32_t* Ki;       // B of dQ += dS·K: BKB/2 × Dp
+  uint32_t* dSb;      // A of that: RQ × BKB/2
   float *S, *dP, *dQ;
   static int64_t Dh(const Dims& d) { return (d.D + 1) / 2; }
   static uint32_t* u(float* p) { return reinterpret_cast<uint32_t*>(p); }
   DqBufsDp(Carve& cv, const Dims& d)
-      : Qp(u(cv.take(RQ * Dh(d)))), Op(u(cv.take(RQ * Dh(d)))), Kt(u(cv.take(Dh(d) * BK))), Vt(u(cv.take(Dh(d) * BK))),
-        Ki(u(cv.take(BK / 2 * d.Dp()))), dSb(u(cv.take(RQ * BK / 2))), S(cv.take(RQ * BK)), dP(cv.take(RQ * BK)),
+      : Qp(u(cv.take(RQ * Dh(d)))), Op(u(cv.take(RQ * Dh(d)))), Kt(u(cv.take(Dh(d) * BKB))), Vt(u(cv.take(Dh(d) * BKB))),
+        Ki(u(cv.take(BKB / 2 * d.Dp()))), dSb(u(cv.take(RQ * BKB / 2))), S(cv.take(RQ * BKB)), dP(cv.take(RQ * BKB)),
         dQ(cv.take(RQ * d.Dp())) {}
 };
 
@@ -948,7 +953,7 @@ void dq_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const 
                 const DqBufsDp& w) {
   const int64_t T_ = d.Tk, D = d.D, Dp = d.Dp(), Dh = DqBufsDp::Dh(d), hk = h / d.G();
   const int64_t i0 = qb * RQ, nq = std::min(RQ, T_ - i0);
-  constexpr int64_t BP = BK / 2;
+  constexpr int64_t BP = BKB / 2;
   float *S = w.S, *dP = w.dP, *dQ = w.dQ;
 
   const int64_t qstride = d.Hq * D, kstride = d.Hkv * D;
@@ -963,28 +968,28 @@ void dq_task_dp(const Dims& d, float scale, const bf16* q, const bf16* k, const 
   for (int64_t r0 = 0; r0 < nq;) {
     const int64_t r1 = run_end(lor, r0, nq), ns = r1 - r0;
     const int64_t L = lor[r0], klast = i0 + r1 - 1;
-    for (int64_t k0 = L / BK * BK; k0 <= klast; k0 += BK) {
-      const int64_t nk = std::min(BK, T_ - k0);
-      const int64_t c0 = floor_w(std::max<int64_t>(L - k0, 0)), c1 = ceil_w(std::min(klast - k0 + 1, BK));
+    for (int64_t k0 = L / BKB * BKB; k0 <= klast; k0 += BKB) {
+      const int64_t nk = std::min(BKB, T_ - k0);
+      const int64_t c0 = floor_w(std::max<int64_t>(L - k0, 0)), c1 = ceil_w(std::min(klast - k0 + 1, BKB));
       const int64_t kn = std::min(c1, nk) - c0;
       const int64_t hi = i0 + r0 - k0 - c0;
       const int64_t kv = ((b * T_ + k0 + c0) * d.Hkv + hk) * D;
-      dpbf16::pack_cols(k + kv, kstride, kn, D, BK, c1 - c0, w.Kt + c0);
-      dpbf16::pack_cols(v + kv, kstride, kn, D, BK, c1 - c0, w.Vt + c0);
+      dpbf16::pack_cols(k + kv, kstride, kn, D, BKB, c1 - c0, w.Kt + c0);
+      dpbf16::pack_cols(v + kv, kstride, kn, D, BKB, c1 - c0, w.Vt + c0);
       dpbf16::pack_interleave(k + kv, kstride, kn, D, Dp, w.Ki + c0 / 2 * Dp);
-      dpbf16::mm_band(ns, c1 - c0, D, w.Qp + r0 * Dh, Dh, w.Kt + c0, BK, S + r0 * BK + c0, BK, false, false, -NOLIM, hi);
-      dpbf16::mm_band(ns, c1 - c0, D, w.Op + r0 * Dh, Dh, w.Vt + c0, BK, dP + r0 * BK + c0, BK, false, false, -NOLIM, hi);
+      dpbf16::mm_band(ns, c1 - c0, D, w.Qp + r0 * Dh, Dh, w.Kt + c0, BKB, S + r0 * BKB + c0, BKB, false, false, -NOLIM, hi);
+      dpbf16::mm_band(ns, c1 - c0, D, w.Op + r0 * Dh, Dh, w.Vt + c0, BKB, dP + r0 * BKB + c0, BKB, false, false, -NOLIM, hi);
       for (int64_t r = r0; r < r1; r++) {
         const VI vlo = splati(lor[r]), vhi = splati(int32_t(i0 + r));
         const V vl = splat(lse[row + r]), vd = splat(delta[row + r]);
         const int64_t cb = std::max(c0, std::min(c1, ceil_w(i0 + r - k0 + 1)));
         for (int64_t c = c0; c < cb; c += W) {
           const VI j = idx + int32_t(k0 + c);
-          const int64_t i = r * BK + c;
+          const int64_t i = r * BKB + c;
           const V p = (j >= vlo && j <= vhi) ? vexp(ld(S + i) * scale - vl) : V{};
-          (void)dpbf16::round_store((__m512)(p * (ld(dP + i) - vd)), dSb + r * BK + c);
+          (void)dpbf16::round_store((__m512)(p * (ld(dP + i) - vd)), dSb + r * BKB + c);
         }
-        std::fill(dSb + r * BK + cb, dSb + r * BK + c1, bf16(0));
+        std::fill(dSb + r * BKB + cb, dSb + r * BKB + c1, bf16(0));
       }
       dpbf16::mm_band(ns, Dp, kn, w.dSb + r0 * BP + c0 / 2, BP, w.Ki + c0 / 2 * Dp, Dp, dQ + r0 * Dp, Dp, true, true, -NOLIM, hi);
     }
