@@ -73,7 +73,7 @@ struct PathF32Of : NoTileState {
 };
 using PathF32 = PathF32Of<KernelF32, 12, 512>;
 #if defined(POLYTUNE_GEMM_DIRECT)
-using PathF32Direct = PathF32Of<KernelDirect<DirectF32>, 8, 528>;
+using PathF32Direct = PathF32Of<KernelDirect<OpsF32>, 8, 528>;
 #endif
 
 #if defined(__AVX512BF16__)
@@ -98,7 +98,7 @@ struct PathPairOf : NoTileState {
 };
 using PathPair = PathPairOf<KernelPair, 12, 512>;
 #if defined(POLYTUNE_GEMM_DIRECT)
-using PathPairDirect = PathPairOf<KernelDirect<DirectPair>, 8, 528>;
+using PathPairDirect = PathPairOf<KernelDirect<OpsPair>, 8, 528>;
 #endif
 #endif
 

@@ -54,28 +54,54 @@ inline void tile_out(float* c, int64_t ldc, int r, int col, float v, bool add) {
 }
 
 #if defined(__AVX512F__)
+// The lane operations of a dtype, shared by the packed kernels and the direct ones below: the
+// broadcast of one element of the broadcast operand and the multiply-add into fp32 lanes.
+struct OpsF32 {
+  using P = float;
+  static __m512 broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static __m512 fma(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
+};
+#if defined(__AVX512BF16__)
+// vdpbf16ps: each lane adds the two exact bf16×bf16 products of a pair to an fp32 accumulator. A
+// pair is one 32-bit word, read through memcpy: the memory holds bf16 values, and a row of W read
+// in place may start 2 bytes off a 4-byte boundary.
+struct OpsPair {
+  using P = uint32_t;
+  static __m512 broadcast(const uint32_t* p) {
+    int32_t w;
+    std::memcpy(&w, p, sizeof w);
+    return _mm512_castsi512_ps(_mm512_set1_epi32(w));
+  }
+  static __m512 fma(__m512 acc, __m512 a, __m512 b) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
+  }
+};
+#endif
+
 // 28 of the 32 zmm registers hold the 14×32 accumulator tile. rows<R> computes only the first R
 // rows of the tile (same arithmetic per output): the last panel of a 512-row product has 8.
-struct KernelF32 {
+template <class Ops>
+struct KernelPacked {
+  using P = typename Ops::P;
   static constexpr int MR = 14, NR = 32;
-  POLYTUNE_KERNEL static void run(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void run(int64_t kp, const P* a, const P* b, float* c, int64_t ldc, bool add) {
     rows<MR>(kp, a, b, c, ldc, add);
   }
-  static void run_tail(int n, int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
-    tail_dispatch<KernelF32>(n, kp, a, b, c, ldc, add);
+  static void run_tail(int n, int64_t kp, const P* a, const P* b, float* c, int64_t ldc, bool add) {
+    tail_dispatch<KernelPacked>(n, kp, a, b, c, ldc, add);
   }
   template <int R>
-  POLYTUNE_KERNEL static void rows(int64_t kp, const float* a, const float* b, float* c, int64_t ldc, bool add) {
+  POLYTUNE_KERNEL static void rows(int64_t kp, const P* a, const P* b, float* c, int64_t ldc, bool add) {
     __m512 acc[R][2];
 #pragma GCC unroll 14
     for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kp; k++) {
-      const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+      const __m512 b0 = _mm512_load_ps(reinterpret_cast<const float*>(b)), b1 = _mm512_load_ps(reinterpret_cast<const float*>(b + 16));
 #pragma GCC unroll 14
       for (int r = 0; r < R; r++) {
-        const __m512 av = _mm512_set1_ps(a[r]);
-        acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        const __m512 av = Ops::broadcast(a + r);
+        acc[r][0] = Ops::fma(acc[r][0], av, b0);
+        acc[r][1] = Ops::fma(acc[r][1], av, b1);
       }
       a += MR;
       b += NR;
@@ -92,6 +118,7 @@ struct KernelF32 {
     }
   }
 };
+using KernelF32 = KernelPacked<OpsF32>;
 #elif defined(__AVX2__) && defined(__FMA__)
 // 12 of the 16 ymm registers hold the 6×16 accumulator tile.
 struct KernelF32 {
@@ -144,43 +171,7 @@ struct KernelF32 {
 #endif
 
 #if defined(__AVX512BF16__)
-// vdpbf16ps: each lane adds the two exact bf16×bf16 products of a pair to an fp32 accumulator.
-struct KernelPair {
-  static constexpr int MR = 14, NR = 32;
-  POLYTUNE_KERNEL static void run(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, bool add) {
-    rows<MR>(kp, a, b, c, ldc, add);
-  }
-  static void run_tail(int n, int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, bool add) {
-    tail_dispatch<KernelPair>(n, kp, a, b, c, ldc, add);
-  }
-  template <int R>
-  POLYTUNE_KERNEL static void rows(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc, bool add) {
-    __m512 acc[R][2];
-#pragma GCC unroll 14
-    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kp; k++) {
-      const __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16);
-#pragma GCC unroll 14
-      for (int r = 0; r < R; r++) {
-        const __m512bh av = (__m512bh)_mm512_set1_epi32(int(a[r]));
-        acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
-        acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
-      }
-      a += MR;
-      b += NR;
-    }
-#pragma GCC unroll 14
-    for (int r = 0; r < R; r++) {
-      float* q = c + r * ldc;
-      if (add) {
-        acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_load_ps(q));
-        acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_load_ps(q + 16));
-      }
-      _mm512_store_ps(q, acc[r][0]);
-      _mm512_store_ps(q + 16, acc[r][1]);
-    }
-  }
-};
+using KernelPair = KernelPacked<OpsPair>;
 #endif
 
 #if defined(POLYTUNE_PACK_AVX512)
@@ -191,28 +182,7 @@ struct KernelPair {
 // set: 14 of them missed L1 on every broadcast (168 GFLOP/s against 221 for 8, one thread, 7B
 // q_proj, where the packed 14×32 kernel ran at 221 on W packed beforehand). The edges get their own
 // R and V: a partial tile may not read past W's last row, and a 32-wide last panel of x (512 rows)
-// would otherwise compute a third of its FMAs on padding.
-struct DirectF32 {
-  using P = float;
-  static __m512 broadcast(const float* p) { return _mm512_set1_ps(*p); }
-  static __m512 fma(__m512 acc, __m512 a, __m512 b) { return _mm512_fmadd_ps(a, b, acc); }
-};
-#if defined(__AVX512BF16__)
-// Pairs: W's k and k+1 are adjacent in its row, one 32-bit word, the pair format as stored (read
-// through memcpy: the memory holds bf16 values, and a row may start 2 bytes off a 4-byte boundary).
-struct DirectPair {
-  using P = uint32_t;
-  static __m512 broadcast(const uint32_t* p) {
-    int32_t w;
-    std::memcpy(&w, p, sizeof w);
-    return _mm512_castsi512_ps(_mm512_set1_epi32(w));
-  }
-  static __m512 fma(__m512 acc, __m512 a, __m512 b) {
-    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(a), (__m512bh)_mm512_castps_si512(b));
-  }
-};
-#endif
-
+// would otherwise compute a third of its FMAs on padding. Ops: OpsF32 or OpsPair (above).
 template <class Ops>
 struct KernelDirect {
   using P = typename Ops::P;
