@@ -15,12 +15,23 @@ namespace pt {
 // machine holds up one piece, not a static share); results do not depend on who computes what.
 // One template for the vector loop and the scalar remainder (same IEEE operations in the same
 // order), so an element's result does not depend on where the thread split puts it.
+// sigmoid(x) = n / (1 + e) with e = exp(-|x|), n = 1 for x ≥ 0 and e below: exp(-x) itself
+// overflows below x = -88.7, which made x·sigmoid(x) zero where it is still a normal float (and a
+// normal bf16 down to about -90). For x ≥ 0 these are the operations the kernel did before.
+template <class S>
+static inline void sigmoid_parts(typename S::V x, typename S::V& num, typename S::V& den) {
+  const typename S::V one = S::set1(1.f), e = S::exp(S::neg_abs(x));
+  num = S::if_negative(x, e, one);
+  den = S::add(one, e);
+}
+
 template <class S, typename T>
 static inline void forward_at(const T* g, const T* u, T* out, int64_t i) {
   using V = typename S::V;
   const V x = S::load(g + i);
-  const V sig_den = S::add(S::set1(1.f), S::exp(S::sub(S::set1(0.f), x)));
-  S::store(out + i, S::mul(S::div(x, sig_den), S::load(u + i)));
+  V num, den;
+  sigmoid_parts<S>(x, num, den);
+  S::store(out + i, S::mul(S::div(S::mul(x, num), den), S::load(u + i)));
 }
 
 template <class S, typename T>
@@ -28,7 +39,9 @@ static inline void backward_at(const T* g, const T* u, const T* dout, T* dg, T* 
   using V = typename S::V;
   const V one = S::set1(1.f);
   const V x = S::load(g + i), up = S::load(u + i), d = S::load(dout + i);
-  const V sig = S::div(one, S::add(one, S::exp(S::sub(S::set1(0.f), x))));
+  V num, den;
+  sigmoid_parts<S>(x, num, den);
+  const V sig = S::div(num, den);
   S::store(du + i, S::mul(d, S::mul(x, sig)));
   // d·up·sig·(1 + x·(1 - sig)): the derivative of x·sigmoid(x), times up.
   S::store(dg + i, S::mul(S::mul(S::mul(d, up), sig), S::fmadd(x, S::sub(one, sig), one)));

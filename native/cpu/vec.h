@@ -26,6 +26,9 @@ struct Scalar {
   // NaN-propagating like the vector max below (returns b when either is NaN).
   static V max(V a, V b) { return a > b ? a : b; }
   static V exp(V x) { return vexp::exp_scalar(x); }
+  static V neg_abs(V x) { return -std::fabs(x); }
+  // a where x < 0, else b (NaN and -0 take b).
+  static V if_negative(V x, V a, V b) { return x < 0.f ? a : b; }
   static float reduce_add(V v) { return v; }
   static float reduce_max(V v) { return v; }
 };
@@ -71,6 +74,8 @@ struct Avx512 {
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_maskz_max_ps(0xffff, a, b); }
   static V exp(V x) { return vexp::exp512(x); }
+  static V neg_abs(V x) { return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32(int(0x80000000u)))); }
+  static V if_negative(V x, V a, V b) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), b, a); }
   // Fixed trees (halves, then 128-bit lanes, then pairs): the same order on every call.
   template <int I>
   static __m256 half(V v) {
@@ -109,6 +114,8 @@ struct Avx2 {
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V exp(V x) { return vexp::exp256(x); }
+  static V neg_abs(V x) { return _mm256_or_ps(x, _mm256_set1_ps(-0.f)); }
+  static V if_negative(V x, V a, V b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ)); }
   static float reduce_add(V v) { return reduce_add8(v); }
   static float reduce_max(V v) { return reduce_max8(v); }
 };

@@ -1,15 +1,24 @@
 // The Llama MLP gate, out = silu(gate) * up, and its backward, as native/cpu/swiglu.cc: fp32 math from
 // the stored inputs, one rounding per output. expf (not __expf): the fast intrinsic's error would show
-// against the CPU at f32.
+// against the CPU at f32. sigmoid(x) = num / (1 + e) with e = exp(-|x|), num = 1 for x ≥ 0 and e
+// below, as on the CPU: exp(-x) overflows below x = -88.7, where x·sigmoid(x) is still a normal float.
 #include "cuda/common.cuh"
 
 namespace pt::cuda {
+
+__device__ inline void sigmoid_parts(float x, float& num, float& den) {
+  const float e = expf(-fabsf(x));
+  num = x < 0.f ? e : 1.f;
+  den = 1.f + e;
+}
 
 template <typename T>
 __global__ void swiglu_fwd(int64_t n, const T* g, const T* u, T* out) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float x = ld(g, i);
-    st(out, i, x / (1.f + expf(-x)) * ld(u, i));
+    float num, den;
+    sigmoid_parts(x, num, den);
+    st(out, i, x * num / den * ld(u, i));
   }
 }
 
@@ -17,7 +26,9 @@ template <typename T>
 __global__ void swiglu_bwd(int64_t n, const T* g, const T* u, const T* dout, T* dg, T* du) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float x = ld(g, i), up = ld(u, i), d = ld(dout, i);
-    const float sig = 1.f / (1.f + expf(-x));
+    float num, den;
+    sigmoid_parts(x, num, den);
+    const float sig = num / den;
     st(du, i, d * (x * sig));
     st(dg, i, d * up * sig * (1.f + x * (1.f - sig)));
   }

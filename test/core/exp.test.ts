@@ -79,6 +79,41 @@ describe('vectorised exp against double-precision exp', () => {
   }
 });
 
+describe('cross-entropy and SwiGLU on every ISA path the same source compiles to', () => {
+  // The addon runs the AVX-512 kernels on this machine; a CPU without AVX-512 takes the AVX2 or the
+  // portable loops, which only this check runs: native/cpu/cross_entropy.cc and swiglu.cc compiled
+  // for each, against double precision on the inputs as stored (test/native/ce_swiglu_check.cc),
+  // and one thread against two bit for bit.
+  const paths: [string, string[]][] = [
+    ['avx512', ['-march=native']],
+    ['avx2', ['-march=x86-64-v3']],
+    ['portable', ['-march=x86-64']],
+  ];
+  for (const [isa, flags] of paths) {
+    it.skipIf(!hasGxx)(`${isa} (${flags.join(' ')}): loss and gradient, forward and backward, tails, in place${hasGxx ? '' : ` (skipped: no ${gxx})`}`, (ctx) => {
+      const dir = mkdtempSync(join(tmpdir(), 'polytune-ce-swiglu-'));
+      try {
+        const exe = join(dir, 'ce_swiglu_check');
+        const srcs = [join(root, 'test', 'native', 'ce_swiglu_check.cc'), ...['cross_entropy.cc', 'swiglu.cc'].map((f) => join(root, 'native', 'cpu', f))];
+        const cc = spawnSync(gxx, ['-O2', '-std=c++17', '-fopenmp', ...flags, `-I${join(root, 'native')}`, ...srcs, '-o', exe], { encoding: 'utf8' });
+        expect(cc.status, cc.stderr).toBe(0);
+        const run = spawnSync(exe, [], { encoding: 'utf8' });
+        expect(run.status, run.stderr).toBe(0);
+        const r = JSON.parse(run.stdout) as { isa: string; ce: { checked: number; bad: number }; swiglu: { checked: number; bad: number }; threadMismatches: number };
+        expect(r.ce.bad, run.stderr).toBe(0);
+        expect(r.swiglu.bad, run.stderr).toBe(0);
+        expect(r.threadMismatches, run.stderr).toBe(0);
+        expect(r.ce.checked).toBe(426174);
+        expect(r.swiglu.checked).toBe(426108);
+        // -march=native on a CPU without AVX-512 builds the AVX2 path: checked, under that name.
+        if (r.isa !== isa) return ctx.skip(`ce/swiglu ${isa}: this CPU builds ${r.isa} for it (checked, see that path's test)`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 60_000);
+  }
+});
+
 describe('ops on the shared exp, against double-precision references', () => {
   const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
   // Gate values across the whole range: tails where exp(-x) under- or overflows, and ±0, ±inf.
