@@ -13,6 +13,8 @@
 #   3e. time decoding on cuda (bench decode --device cuda) against the device's copy bandwidth;
 #   4. run ../shared/device/peers.py (PyTorch on the same machine, same call) for the peer figures;
 #   5. time our kernels at the peers' shapes and print one table: ours, the peer's, the ratio;
+#   5b. on the host CPU (which has AMX): the GEMM check on the AMX tiles and the native paths, the
+#       cross-entropy/SwiGLU check, and bench step against that machine's PyTorch (a modern one);
 #   6. run the checker again under compute-sanitizer's memcheck and racecheck (in the time left);
 #   7. list what this script does not run yet, as TODO lines.
 # Everything lands in $OUT (the device tool's return folder, at most 8 files: summary.txt, build.log,
@@ -51,7 +53,7 @@ say() { echo "$*" | tee -a "$summary"; }
 step() { say "== $1 ($(($(date +%s) - t_start)) s)"; }
 status=0
 # The whole run stays inside 450 s: each step gets min(its own limit, what is left minus 20 s).
-# DEVICE_CHECK_SKIP="sanitizer peers bench hf decode" leaves steps out (a short rerun that checks a fix);
+# DEVICE_CHECK_SKIP="sanitizer peers bench hf decode cpu" leaves steps out (a short rerun that checks a fix);
 # DEVICE_CHECK_SANITIZE="kv_attention" puts only those checker cases under the sanitizer.
 budget_total=${DEVICE_CHECK_BUDGET_S:-450}
 skipped() { [[ " ${DEVICE_CHECK_SKIP:-} " == *" $1 "* ]] && say "skipped (DEVICE_CHECK_SKIP)"; }
@@ -226,6 +228,36 @@ for name, o, p in rows:
     r = f"{o / p:.2f}" if isinstance(o, (int, float)) and isinstance(p, (int, float)) and p else "-"
     print(f"| {name} | {o if o is not None else '-'} | {p if p is not None else '-'} | {r} |")
 PY
+
+step "the host CPU: the GEMM check on its AMX tiles, cross-entropy and SwiGLU checked, bench step against its PyTorch"
+# The development machines have no AMX; this host does. test/core/gemm.test.ts and exp.test.ts compile
+# the same checks (there, the AMX entry skips itself); here they run on the tiles.
+if skipped cpu; then
+  :
+else
+  say "host CPU: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1), $(nproc) CPUs, AMX: $(grep -qw amx_tile /proc/cpuinfo && echo yes || echo no)"
+  chk=/tmp/pt-cpu-check; mkdir -p "$chk"
+  cpu_check() {  # name, flags, sources...: compile and run one check; its last line is a JSON summary
+    local name=$1 flags=$2; shift 2
+    # shellcheck disable=SC2086
+    if g++ -O2 -std=c++17 -fopenmp $flags -Inative "$@" -o "$chk/$name" >>"$out/build.log" 2>&1; then
+      local res; res=$(OMP_NUM_THREADS=$(nproc) timeout "$(cap 60)" "$chk/$name" 2>>"$out/tests.txt" | tail -1)
+      say "$name ($flags): $res"
+      # Every count of failures in the summary must be 0.
+      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); bad=[k for k,v in r.items() if k in ("bad","roundBad","threadMismatches") and v] + [k for k,v in r.items() if isinstance(v,dict) and v.get("bad")]; sys.exit(1 if bad else 0)' "$res" 2>/dev/null || { say "$name: FAILED"; status=1; }
+    else
+      say "$name: compile FAILED (see build.log)"; status=1
+    fi
+  }
+  gemm_srcs=(test/native/gemm_check.cc native/cpu/gemm.cc native/cpu/pack_cache.cc native/cpu/gemm_small_m.cc)
+  cpu_check gemm_amx "-march=sapphirerapids" "${gemm_srcs[@]}"
+  cpu_check gemm_native "-march=native -mno-amx-tile -mno-amx-bf16 -mno-amx-int8" "${gemm_srcs[@]}"
+  cpu_check ce_swiglu "-march=native" test/native/ce_swiglu_check.cc native/cpu/cross_entropy.cc native/cpu/swiglu.cc
+  if [ "$have_node" = 1 ] && [ -f .device/cli/polytune.js ]; then
+    timeout "$(cap 150)" node .device/cli/polytune.js bench step --device cpu 2>&1 | tee -a "$summary"
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  fi
+fi
 
 step "compute-sanitizer: memcheck (out-of-bounds, misaligned) and racecheck (shared memory)"
 san=/usr/local/cuda/bin/compute-sanitizer
