@@ -253,6 +253,7 @@ else
   cpu_check gemm_amx "-march=sapphirerapids" "${gemm_srcs[@]}"
   cpu_check gemm_native "-march=native -mno-amx-tile -mno-amx-bf16 -mno-amx-int8" "${gemm_srcs[@]}"
   cpu_check ce_swiglu "-march=native" test/native/ce_swiglu_check.cc native/cpu/cross_entropy.cc native/cpu/swiglu.cc
+  cpu_check attention "-march=native" test/native/attention_check.cc native/cpu/attention.cc native/cpu/kv_attention.cc
   if [ "$have_node" = 1 ] && [ -f .device/cli/polytune.js ]; then
     timeout "$(cap 150)" node .device/cli/polytune.js bench step --device cpu 2>&1 | tee -a "$summary"
     [ "${PIPESTATUS[0]}" = 0 ] || status=1

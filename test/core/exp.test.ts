@@ -2,14 +2,11 @@
 // accuracy against double-precision exp on every ISA form, results against double-precision
 // references over the whole input range that matters, and bit-identical outputs whatever the
 // OpenMP thread count.
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor, bf16ToF32, f32ToBf16, ops, withScope } from '../../src/tensor/index.js';
 import { randint, randn, rng } from '../helpers/random.js';
+import { hasGxx, noGxxNote, runNativeCheck } from '../helpers/native-check.js';
 import { digestsPerThreadCount } from '../helpers/threads.js';
 
 /** log Σ exp(row), in double with the max taken out: the reference for the kernels' row loss. */
@@ -19,10 +16,6 @@ function logSumExp(row: Float32Array): number {
   for (const v of row) s += Math.exp(v - mx);
   return mx + Math.log(s);
 }
-
-const root = join(import.meta.dirname, '..', '..');
-const gxx = process.env.CXX ?? 'g++';
-const hasGxx = spawnSync(gxx, ['--version']).status === 0;
 
 describe('vectorised exp against double-precision exp', () => {
   // Every 1009th float bit pattern (4.3M values, all exponents and both signs) plus the special values;
@@ -35,21 +28,14 @@ describe('vectorised exp against double-precision exp', () => {
     ['scalar', ['-mno-fma', '-mno-avx2']],
   ];
   for (const [isa, flags] of isas) {
-    it.skipIf(!hasGxx)(`${isa} form (${flags.join(' ')}): ≤ 2 ulp where exp is normal, ≤ 1 subnormal ulp below, bit-identical to the scalar form${hasGxx ? '' : ` (skipped: no ${gxx})`}`, () => {
-      const dir = mkdtempSync(join(tmpdir(), 'polytune-exp-'));
-      try {
-        const exe = join(dir, 'exp_check');
-        const cc = spawnSync(gxx, ['-O2', '-std=c++17', ...flags, `-I${join(root, 'native')}`, join(root, 'test', 'native', 'exp_check.cc'), '-o', exe], { encoding: 'utf8' });
-        expect(cc.status, cc.stderr).toBe(0);
-        const run = spawnSync(exe, ['1009'], { encoding: 'utf8' });
-        // The machine may lack the ISA (no AVX-512): then the compiled check cannot run, say so.
-        if (run.signal === 'SIGILL') return void console.warn(`exp ${isa}: this CPU cannot run it, not checked`);
-        expect(run.status, run.stderr).toBe(0);
-        const r = JSON.parse(run.stdout) as {
+    it.skipIf(!hasGxx)(`${isa} form (${flags.join(' ')}): ≤ 2 ulp where exp is normal, ≤ 1 subnormal ulp below, bit-identical to the scalar form${noGxxNote}`, (ctx) => {
+        const r = runNativeCheck<{
           isa: string; checked: number; maxUlpNormal: number; maxUlpSubnormal: number; mismatches: number; specialsOk: boolean;
           table?: { checked: number; maxUlpNormal: number; maxUlpSubnormal: number; bad: number };
           fast?: { checked: number; maxRelLessGrowth: number; maxSubnormalUlpBeyond: number; bad: number; finiteMismatches: number };
-        };
+        }>('exp_check.cc', [], flags, { args: ['1009'], openmp: false });
+        // The machine may lack the ISA (no AVX-512): then the compiled check cannot run, say so.
+        if (!r) return ctx.skip(`exp ${isa}: this CPU cannot run it, not checked`);
         expect(r.isa).toBe(isa);
         expect(r.checked).toBeGreaterThan(4.2e6);
         expect(r.maxUlpNormal).toBeLessThanOrEqual(2);
@@ -72,9 +58,6 @@ describe('vectorised exp against double-precision exp', () => {
           // exp512_fast_finite (cross-entropy's first pass): bit-identical wherever x·log2e is finite.
           expect(r.fast?.finiteMismatches).toBe(0);
         }
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
     }, 60_000);
   }
 });
@@ -90,26 +73,17 @@ describe('cross-entropy and SwiGLU on every ISA path the same source compiles to
     ['portable', ['-march=x86-64']],
   ];
   for (const [isa, flags] of paths) {
-    it.skipIf(!hasGxx)(`${isa} (${flags.join(' ')}): loss and gradient, forward and backward, tails, in place${hasGxx ? '' : ` (skipped: no ${gxx})`}`, (ctx) => {
-      const dir = mkdtempSync(join(tmpdir(), 'polytune-ce-swiglu-'));
-      try {
-        const exe = join(dir, 'ce_swiglu_check');
-        const srcs = [join(root, 'test', 'native', 'ce_swiglu_check.cc'), ...['cross_entropy.cc', 'swiglu.cc'].map((f) => join(root, 'native', 'cpu', f))];
-        const cc = spawnSync(gxx, ['-O2', '-std=c++17', '-fopenmp', ...flags, `-I${join(root, 'native')}`, ...srcs, '-o', exe], { encoding: 'utf8' });
-        expect(cc.status, cc.stderr).toBe(0);
-        const run = spawnSync(exe, [], { encoding: 'utf8' });
-        expect(run.status, run.stderr).toBe(0);
-        const r = JSON.parse(run.stdout) as { isa: string; ce: { checked: number; bad: number }; swiglu: { checked: number; bad: number }; threadMismatches: number };
-        expect(r.ce.bad, run.stderr).toBe(0);
-        expect(r.swiglu.bad, run.stderr).toBe(0);
-        expect(r.threadMismatches, run.stderr).toBe(0);
-        expect(r.ce.checked).toBe(426174);
-        expect(r.swiglu.checked).toBe(426108);
-        // -march=native on a CPU without AVX-512 builds the AVX2 path: checked, under that name.
-        if (r.isa !== isa) return ctx.skip(`ce/swiglu ${isa}: this CPU builds ${r.isa} for it (checked, see that path's test)`);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+    it.skipIf(!hasGxx)(`${isa} (${flags.join(' ')}): loss and gradient, forward and backward, tails, in place${noGxxNote}`, (ctx) => {
+      const r = runNativeCheck<{ isa: string; ce: { checked: number; bad: number }; swiglu: { checked: number; bad: number }; threadMismatches: number }>(
+        'ce_swiglu_check.cc', ['cross_entropy.cc', 'swiglu.cc'], flags);
+      if (!r) return ctx.skip(`ce/swiglu ${isa}: this CPU cannot run it, not checked`);
+      expect(r.ce.bad).toBe(0);
+      expect(r.swiglu.bad).toBe(0);
+      expect(r.threadMismatches).toBe(0);
+      expect(r.ce.checked).toBe(426174);
+      expect(r.swiglu.checked).toBe(426108);
+      // -march=native on a CPU without AVX-512 builds the AVX2 path: checked, under that name.
+      if (r.isa !== isa) return ctx.skip(`ce/swiglu ${isa}: this CPU builds ${r.isa} for it (checked, see that path's test)`);
     }, 60_000);
   }
 });

@@ -2,13 +2,10 @@
 // for x·Wᵀ with up to 16 rows, the packed path above it and for the other forms; edge tiles and
 // k tails), against double-precision sums of the same (bf16-rounded) inputs, and bit-identical
 // whatever the thread count.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor, bf16ToF32, f32ToBf16, native, ops, withScope, type DType } from '../../src/tensor/index.js';
 import { randn, rng } from '../helpers/random.js';
+import { hasGxx, noGxxNote, runNativeCheck } from '../helpers/native-check.js';
 import { digestsPerThreadCount } from '../helpers/threads.js';
 
 const q = (a: Float32Array) => bf16ToF32(f32ToBf16(a));
@@ -154,9 +151,6 @@ describe('gemm on every ISA path the same source compiles to', () => {
   // The addon is built for this machine's CPU, so the other kernels and packers (AVX-512 without
   // bf16 dot products, AVX2, portable) are compiled here into a standalone check, as on a CPU that
   // picks them, and run against double-precision sums.
-  const root = join(import.meta.dirname, '..', '..');
-  const gxx = process.env.CXX ?? 'g++';
-  const hasGxx = spawnSync(gxx, ['--version']).status === 0;
   // AMX off in the native entries, so a Sapphire Rapids machine checks the vdpbf16ps and AVX-512
   // kernels too, and the AMX tiles in an entry of their own (skipped where the CPU has none).
   const noAmx = ['-mno-amx-tile', '-mno-amx-bf16', '-mno-amx-int8'];
@@ -167,33 +161,22 @@ describe('gemm on every ISA path the same source compiles to', () => {
     ['avx2', ['-march=x86-64-v3']],
     ['portable', ['-march=x86-64']],
   ];
-  const cpu = join(root, 'native', 'cpu');
   for (const [isa, flags] of paths) {
-    it.skipIf(!hasGxx)(`${isa} (${flags.join(' ')}): f32 and bf16, three forms, edges, k tails, accumulate${hasGxx ? '' : ` (skipped: no ${gxx})`}`, (ctx) => {
-      const dir = mkdtempSync(join(tmpdir(), 'polytune-gemm-'));
-      try {
-        const exe = join(dir, 'gemm_check');
-        const srcs = [join(root, 'test', 'native', 'gemm_check.cc'), ...['gemm.cc', 'pack_cache.cc', 'gemm_small_m.cc'].map((f) => join(cpu, f))];
-        const cc = spawnSync(gxx, ['-O2', '-std=c++17', '-fopenmp', ...flags, `-I${join(root, 'native')}`, ...srcs, '-o', exe], { encoding: 'utf8' });
-        expect(cc.status, cc.stderr).toBe(0);
-        const run = spawnSync(exe, [], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
-        // -march=native on a CPU without the ISA compiles a different path (reported below); a
-        // compiled path this CPU cannot run stops with SIGILL: say so.
-        if (run.signal === 'SIGILL') return ctx.skip(`gemm ${isa}: this CPU cannot run it, not checked`);
-        expect(run.status, run.stderr).toBe(0);
-        const r = JSON.parse(run.stdout) as { isa: string; checked: number; bad: number; rounded: number; roundBad: number };
-        // Checked all the same (r.bad below); only the label is another path's.
-        if (r.isa !== isa) {
-          expect(r.bad).toBe(0);
-          return ctx.skip(`gemm ${isa}: this CPU runs ${r.isa} for it (checked, see that path's test)`);
-        }
-        expect(r.checked).toBe(901116);
+    it.skipIf(!hasGxx)(`${isa} (${flags.join(' ')}): f32 and bf16, three forms, edges, k tails, accumulate${noGxxNote}`, (ctx) => {
+      const r = runNativeCheck<{ isa: string; checked: number; bad: number; rounded: number; roundBad: number }>(
+        'gemm_check.cc', ['gemm.cc', 'pack_cache.cc', 'gemm_small_m.cc'], flags, { env: { ...process.env, OMP_NUM_THREADS: '2' } });
+      // -march=native on a CPU without the ISA compiles a different path (reported below); a
+      // compiled path this CPU cannot run stops with SIGILL: say so.
+      if (!r) return ctx.skip(`gemm ${isa}: this CPU cannot run it, not checked`);
+      // Checked all the same (r.bad below); only the label is another path's.
+      if (r.isa !== isa) {
         expect(r.bad).toBe(0);
-        expect(r.rounded).toBe(110112);
-        expect(r.roundBad).toBe(0);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+        return ctx.skip(`gemm ${isa}: this CPU runs ${r.isa} for it (checked, see that path's test)`);
       }
+      expect(r.checked).toBe(901116);
+      expect(r.bad).toBe(0);
+      expect(r.rounded).toBe(110112);
+      expect(r.roundBad).toBe(0);
     }, 120_000);
   }
 });
