@@ -254,6 +254,19 @@ else
   cpu_check gemm_native "-march=native -mno-amx-tile -mno-amx-bf16 -mno-amx-int8" "${gemm_srcs[@]}"
   cpu_check ce_swiglu "-march=native" test/native/ce_swiglu_check.cc native/cpu/cross_entropy.cc native/cpu/swiglu.cc
   cpu_check attention "-march=native" test/native/attention_check.cc native/cpu/attention.cc native/cpu/kv_attention.cc
+  if [ "$have_node" = 1 ] && python3 -c 'import torch' 2>/dev/null; then
+    # bf16 GEMM at the 7B shapes, ours (the addon built above) then torch.matmul, all CPUs each.
+    ours=$(timeout "$(cap 60)" node bench/host/gemm-ours.cjs build/Release/polytune_native.node 2>>"$out/tests.txt")
+    theirs=$(timeout "$(cap 60)" python3 bench/host/gemm_torch.py 2>>"$out/tests.txt")
+    python3 - "$ours" "$theirs" <<'PY' 2>&1 | tee -a "$summary"
+import json, sys
+try: o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+except Exception as e: print(f"host GEMM: no figures ({e})"); sys.exit(0)
+print(f"host GEMM bf16 GFLOP/s, B packed every call: ours ({o['isa']}, {o['threads']} threads) vs torch {t['torch']} matmul ({t['threads']} threads)")
+for k in [k for k in o if k not in ("isa", "threads")]:
+    print(f"  {k:16s} ours {o[k]:8.1f}  torch {t.get(k, float('nan')):8.1f}  ours/torch {o[k] / t[k]:.2f}" if t.get(k) else f"  {k}: ours {o[k]}")
+PY
+  fi
   if [ "$have_node" = 1 ] && [ -f .device/cli/polytune.js ]; then
     timeout "$(cap 150)" node .device/cli/polytune.js bench step --device cpu 2>&1 | tee -a "$summary"
     [ "${PIPESTATUS[0]}" = 0 ] || status=1
