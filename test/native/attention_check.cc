@@ -7,60 +7,19 @@
 // Prints one JSON line: {"isa", "checked", "bad", "threadMismatches"}.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <random>
-#include <string>
-#include <vector>
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
+#include "check_common.h"
 #include "cpu/attention.h"
 #include "cpu/kv_attention.h"
 
-using pt::bf16;
-using pt::DType;
+using namespace check;
 
 namespace {
 
 std::mt19937 rng(99);
 int bad = 0, thread_mismatches = 0;
 long checked = 0;
-
-void set_threads(int n) {
-#if defined(_OPENMP)
-  omp_set_num_threads(n);
-#else
-  (void)n;
-#endif
-}
-
-void fail(int& counter, const std::string& what) {
-  if (counter++ < 10) std::fprintf(stderr, "%s\n", what.c_str());
-}
-
-// A tensor as the kernel sees it: bf16 values rounded once here and read back exactly.
-struct Buf {
-  DType dt;
-  std::vector<float> f;
-  std::vector<bf16> h;
-  Buf(DType d, size_t n, bool random) : dt(d), f(n, 0.f), h(d == DType::BF16 ? n : 0, 0) {
-    std::normal_distribution<float> g(0.f, 1.f);
-    if (!random) return;
-    for (size_t i = 0; i < n; i++) {
-      f[i] = g(rng);
-      if (dt == DType::BF16) {
-        h[i] = pt::f32_to_bf16(f[i]);
-        f[i] = pt::bf16_to_f32(h[i]);
-      }
-    }
-  }
-  void* data() { return dt == DType::BF16 ? static_cast<void*>(h.data()) : static_cast<void*>(f.data()); }
-  const void* raw() const { return dt == DType::BF16 ? static_cast<const void*>(h.data()) : static_cast<const void*>(f.data()); }
-  size_t bytes() const { return dt == DType::BF16 ? h.size() * 2 : f.size() * 4; }
-  double at(size_t i) const { return dt == DType::BF16 ? pt::bf16_to_f32(h[i]) : f[i]; }
-};
 
 void compare(const std::string& what, const std::vector<double>& want, const Buf& got, double tol) {
   double num = 0, den = 0;
@@ -79,7 +38,7 @@ void compare(const std::string& what, const std::vector<double>& want, const Buf
 }
 
 void compare(const std::string& what, const std::vector<double>& want, const std::vector<float>& got, double tol) {
-  Buf b(DType::F32, got.size(), false);
+  Buf b(DType::F32, got.size());
   b.f = got;
   compare(what, want, b, tol);
 }
@@ -99,8 +58,8 @@ std::string label(DType dt, const Case& c) {
 void check_attention(DType dt, const Case& c) {
   const int64_t B = c.B, Tq = c.Tq, Tk = c.Tk, Hq = c.Hq, Hkv = c.Hkv, D = c.D, G = Hq / Hkv;
   const std::string name = label(dt, c);
-  Buf q(dt, size_t(B * Tq * Hq * D), true), k(dt, size_t(B * Tk * Hkv * D), true), v(dt, size_t(B * Tk * Hkv * D), true);
-  Buf dout(dt, size_t(B * Tq * Hq * D), true);
+  Buf q(dt, normal(rng, size_t(B * Tq * Hq * D))), k(dt, normal(rng, size_t(B * Tk * Hkv * D))), v(dt, normal(rng, size_t(B * Tk * Hkv * D)));
+  Buf dout(dt, normal(rng, size_t(B * Tq * Hq * D)));
   std::vector<int32_t> cu, doc(size_t(B * Tk), 0);
   if (!c.docs.empty()) {
     cu.push_back(0);
@@ -173,13 +132,13 @@ void check_attention(DType dt, const Case& c) {
   std::vector<std::vector<float>> lses;
   for (int threads : {1, 2}) {
     set_threads(threads);
-    Buf out(dt, q.f.size(), false);
+    Buf out(dt, q.f.size());
     std::vector<float> lse(lse_ref.size(), NAN);
     pt::attention_forward(dt, B, Tq, Tk, Hq, Hkv, D, 0.f, q.raw(), k.raw(), v.raw(), cu_p, docs, out.data(), lse.data());
     outs.push_back(out);
     lses.push_back(lse);
     if (Tq != Tk) continue;
-    Buf dq(dt, q.f.size(), false), dk(dt, k.f.size(), false), dv(dt, v.f.size(), false);
+    Buf dq(dt, q.f.size()), dk(dt, k.f.size()), dv(dt, v.f.size());
     pt::attention_backward(dt, B, Tq, Hq, Hkv, D, 0.f, q.raw(), k.raw(), v.raw(), cu_p, docs, out.raw(), dout.raw(),
                            lse.data(), dq.data(), dk.data(), dv.data());
     outs.push_back(dq);
@@ -208,8 +167,8 @@ void check_kv(DType dt, int64_t Hq, int64_t Hkv, int64_t D, int64_t maxLen, cons
   for (const auto& s : segs) rows = std::max<int64_t>(rows, s.row + s.n);
   std::string name = std::string(dt == DType::BF16 ? "bf16" : "f32") + " Hq" + std::to_string(Hq) + " Hkv" + std::to_string(Hkv) + " D" + std::to_string(D) + " segments";
   for (const auto& s : segs) name += " " + std::to_string(s.slot) + ":" + std::to_string(s.start) + "+" + std::to_string(s.n);
-  Buf q(dt, size_t(rows * Hq * D), true), kn(dt, size_t(rows * Hkv * D), true), vn(dt, size_t(rows * Hkv * D), true);
-  Buf kc0(dt, size_t(slots * maxLen * Hkv * D), true), vc0(dt, size_t(slots * maxLen * Hkv * D), true);
+  Buf q(dt, normal(rng, size_t(rows * Hq * D))), kn(dt, normal(rng, size_t(rows * Hkv * D))), vn(dt, normal(rng, size_t(rows * Hkv * D)));
+  Buf kc0(dt, normal(rng, size_t(slots * maxLen * Hkv * D))), vc0(dt, normal(rng, size_t(slots * maxLen * Hkv * D)));
   // The caches as they must end: the new rows copied in.
   Buf kc_want = kc0, vc_want = vc0;
   for (const auto& s : segs)
@@ -246,7 +205,7 @@ void check_kv(DType dt, int64_t Hq, int64_t Hkv, int64_t D, int64_t maxLen, cons
   std::vector<Buf> outs;
   for (int threads : {1, 2}) {
     set_threads(threads);
-    Buf kc = kc0, vc = vc0, out(dt, q.f.size(), false);
+    Buf kc = kc0, vc = vc0, out(dt, q.f.size());
     pt::kv_attention(dt, segs.data(), int64_t(segs.size()), maxLen, Hq, Hkv, D, 0.f, q.raw(), kn.raw(), vn.raw(), kc.data(),
                      vc.data(), out.data());
     if (std::memcmp(kc.raw(), kc_want.raw(), kc.bytes()) || std::memcmp(vc.raw(), vc_want.raw(), vc.bytes()))

@@ -5,65 +5,19 @@
 // Prints one JSON line: {"isa", "ce": {"checked", "bad"}, "swiglu": {"checked", "bad"}, "threadMismatches"}.
 #include <cfloat>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <random>
-#include <string>
-#include <vector>
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
+#include "check_common.h"
 #include "cpu/cross_entropy.h"
 #include "cpu/swiglu.h"
 
-using pt::bf16;
-using pt::DType;
+using namespace check;
 
 namespace {
 
 std::mt19937 rng(1234);
 int bad_ce = 0, bad_sw = 0, thread_mismatches = 0;
 long checked_ce = 0, checked_sw = 0;
-
-void set_threads(int n) {
-#if defined(_OPENMP)
-  omp_set_num_threads(n);
-#else
-  (void)n;
-#endif
-}
-
-std::string fmt(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.9g", v);
-  return b;
-}
-
-void fail(int& counter, const std::string& what) {
-  if (counter++ < 10) std::fprintf(stderr, "%s\n", what.c_str());
-}
-
-// Values as the kernel sees them: bf16 inputs are rounded once, here, and read back exactly.
-struct Buf {
-  DType dt;
-  std::vector<float> f;
-  std::vector<bf16> h;
-  Buf(DType d, const std::vector<float>& v) : dt(d), f(v) {
-    if (dt == DType::BF16) {
-      h.resize(v.size());
-      for (size_t i = 0; i < v.size(); i++) {
-        h[i] = pt::f32_to_bf16(v[i]);
-        f[i] = pt::bf16_to_f32(h[i]);
-      }
-    }
-  }
-  Buf(DType d, size_t n) : dt(d), f(n), h(d == DType::BF16 ? n : 0) {}
-  void* data() { return dt == DType::BF16 ? static_cast<void*>(h.data()) : static_cast<void*>(f.data()); }
-  float at(size_t i) const { return dt == DType::BF16 ? pt::bf16_to_f32(h[i]) : f[i]; }
-  size_t bytes() const { return dt == DType::BF16 ? h.size() * 2 : f.size() * 4; }
-  const void* raw() const { return dt == DType::BF16 ? static_cast<const void*>(h.data()) : static_cast<const void*>(f.data()); }
-};
 
 // One bf16 unit in the last place at |v| (the spacing of bf16 values there).
 double bf16_ulp(double v) {
