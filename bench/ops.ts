@@ -127,10 +127,16 @@ export const run: BenchSuite = async (opts) => {
         cold();
         const ours: number[] = [], oursWarm: number[] = [], peer: number[] = [];
         for (let r = 0; r < rounds; r++) {
+          // The peer goes first in every other round, so a drift of the machine within a round (a
+          // neighbour's job starting, the clock settling) weighs on both sides alike.
+          const timePeer = async () => {
+            if (!('missing' in dnnl)) peer.push(await dnnl.matmul(dtype, c.M, c.N, c.K, c.transA, c.transB, perRound));
+          };
+          if (r % 2) await timePeer();
           ours.push(medianOfCalls(cold, perRound));
           // No warm figure where nothing is cached: dYᵀ·X's B is an activation, and x·Wᵀ may read W in place.
           if (!c.transA && !(c.transB && inPlace.includes(dtype))) oursWarm.push(medianOfCalls(warm, perRound));
-          if (!('missing' in dnnl)) peer.push(await dnnl.matmul(dtype, c.M, c.N, c.K, c.transA, c.transB, perRound));
+          if (!(r % 2)) await timePeer();
         }
         for (const t of [a, b, out]) t.dispose();
         const oursG = flops / (median(ours) * 1e6);
@@ -157,7 +163,7 @@ export const run: BenchSuite = async (opts) => {
     }
     if (!('missing' in dnnl)) dnnl.close();
     console.log(`x·Wᵀ reads W in place (nothing packed, no warm figure) in: ${inPlace.join(', ') || 'none'}`);
-    console.log(`matmul GFLOP/s: ours (packing B every call; 'warm': B's packing cached) vs oneDNN ${'missing' in dnnl ? '(absent)' : dnnl.version} in the same dtype (interleaved, ${rounds} rounds), and vs onnxruntime-node f32`);
+    console.log(`matmul GFLOP/s: ours (packing B every call; 'warm': B's packing cached) vs oneDNN ${'missing' in dnnl ? '(absent)' : dnnl.version} in the same dtype (interleaved, ${rounds} rounds, the peer first in every other one), and vs onnxruntime-node f32`);
     printTable(rows);
     report.matmul = matmul;
   }
