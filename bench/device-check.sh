@@ -14,7 +14,8 @@
 #   4. run ../shared/device/peers.py (PyTorch on the same machine, same call) for the peer figures;
 #   5. time our kernels at the peers' shapes and print one table: ours, the peer's, the ratio;
 #   5b. on the host CPU (which has AMX): the GEMM check on the AMX tiles and the native paths, the
-#       cross-entropy/SwiGLU check, and bench step against that machine's PyTorch (a modern one);
+#       cross-entropy/SwiGLU and attention checks, bf16 GEMM at the 7B shapes against torch.matmul
+#       (bench/host/), and bench step against that machine's PyTorch (a modern one);
 #   6. run the checker again under compute-sanitizer's memcheck and racecheck (in the time left);
 #   7. list what this script does not run yet, as TODO lines.
 # Everything lands in $OUT (the device tool's return folder, at most 8 files: summary.txt, build.log,
@@ -229,9 +230,10 @@ for name, o, p in rows:
     print(f"| {name} | {o if o is not None else '-'} | {p if p is not None else '-'} | {r} |")
 PY
 
-step "the host CPU: the GEMM check on its AMX tiles, cross-entropy and SwiGLU checked, bench step against its PyTorch"
-# The development machines have no AMX; this host does. test/core/gemm.test.ts and exp.test.ts compile
-# the same checks (there, the AMX entry skips itself); here they run on the tiles.
+step "the host CPU: the GEMM check on its AMX tiles, the cross-entropy/SwiGLU and attention checks, GEMM and bench step against its PyTorch"
+# The development machines have no AMX; this host does. test/core/gemm.test.ts, exp.test.ts and
+# attention-isa.test.ts compile the same checks (there, the AMX entry skips itself); here the GEMM
+# check runs on the tiles.
 if skipped cpu; then
   :
 else
