@@ -13,6 +13,7 @@
 #endif
 
 #include "cpu/pack_cache.h"
+#include "env.h"
 #ifdef POLYTUNE_HAS_CUDA
 #include "cuda/api.h"
 #endif
@@ -94,8 +95,7 @@ class HostCache {
   size_t bytes_ = 0;
   int64_t hits_ = 0;
   const size_t limit_ = [] {
-    const char* v = std::getenv("POLYTUNE_HOST_CACHE_MB");
-    return size_t(v && *v ? std::max(0.0, std::atof(v)) : 1024.0) << 20;
+    return size_t(env_number("POLYTUNE_HOST_CACHE_MB", 1024.0)) << 20;
   }();
 };
 // Never destroyed: tensors freed during exit may still return buffers to it.

@@ -26,6 +26,7 @@
 #include "gemm_kernels.h"
 #include "gemm_small_m.h"
 #include "pack_cache.h"
+#include "env.h"
 
 namespace pt {
 namespace gemm_detail {
@@ -262,8 +263,7 @@ void write_transposed(T* c, int64_t ldc, const float* w, int64_t ldw, int64_t ro
 // C is written with non-temporal stores above this size: half the L3, which C would only flush
 // on its way out. POLYTUNE_GEMM_STREAM_MB overrides it (0: every C; the tests' knob for that path).
 inline double stream_bytes() {
-  const char* v = std::getenv("POLYTUNE_GEMM_STREAM_MB");
-  return (v && *v ? std::atof(v) : 16.0) * double(1 << 20);
+  return env_number("POLYTUNE_GEMM_STREAM_MB", 16.0) * double(1 << 20);
 }
 
 template <class Path, typename T>

@@ -7,6 +7,8 @@
 #include <string>
 #include <tuple>
 
+#include "env.h"
+
 namespace pt {
 
 PackedB::~PackedB() { std::free(data); }
@@ -28,9 +30,7 @@ struct Cache {
   size_t bytes = 0;
   int64_t hits = 0, fills = 0;
   size_t limit = [] {
-    const char* v = std::getenv("POLYTUNE_PACK_CACHE_MB");
-    const long mb = v ? std::strtol(v, nullptr, 10) : 256;
-    return size_t(mb > 0 ? mb : 0) << 20;
+    return size_t(env_number("POLYTUNE_PACK_CACHE_MB", 256.0)) << 20;
   }();
 
   void erase(std::map<Id, Entry>::iterator it) {

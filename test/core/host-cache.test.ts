@@ -41,7 +41,7 @@ describe('kept host buffers', () => {
       console.log(JSON.stringify(n.memoryStats()));`;
     const r = spawnSync(process.execPath, ['-e', script, addon], { encoding: 'utf8', env: { ...process.env, POLYTUNE_HOST_CACHE_MB: limitMb } });
     expect(r.status, r.stderr).toBe(0);
-    return JSON.parse(r.stdout) as ReturnType<typeof memoryStats>;
+    return { ...(JSON.parse(r.stdout) as ReturnType<typeof memoryStats>), stderr: r.stderr };
   };
   it('keeps no more than POLYTUNE_HOST_CACHE_MB, oldest out first', () => {
     const s = child('40');
@@ -50,6 +50,14 @@ describe('kept host buffers', () => {
     expect(s.keptReuses).toBe(1);
     expect(s.keptBuffers).toBe(1);
     expect(s.keptBytes).toBe(16 * MiB);
+  });
+  it('a value that is not a number keeps the default and says so (it used to read as 0: the cache off)', () => {
+    const s = child('1G');
+    expect(s.stderr).toContain('POLYTUNE_HOST_CACHE_MB="1G" is not a non-negative number; using the default, 1024');
+    expect(s.keptLimitBytes).toBe(1024 * MiB);
+    expect(s.keptReuses).toBe(1);
+    expect(child('-5').keptLimitBytes).toBe(1024 * MiB);
+    expect(child('').keptLimitBytes).toBe(1024 * MiB);
   });
   it('keeps none with POLYTUNE_HOST_CACHE_MB=0', () => {
     const s = child('0');
