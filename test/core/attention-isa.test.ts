@@ -6,7 +6,7 @@
 // than keys, forward and backward, decoding over a KV cache) with the op tests' tolerances, and one
 // thread against two, bit for bit.
 import { describe, expect, it } from 'vitest';
-import { hasGxx, noGxxNote, runNativeCheck } from '../helpers/native-check.js';
+import { canCompileChecks, checksNote, runNativeCheck } from '../helpers/native-check.js';
 
 describe('attention on every ISA path the same source compiles to', () => {
   const paths: [string, string[]][] = [
@@ -16,7 +16,7 @@ describe('attention on every ISA path the same source compiles to', () => {
     ['portable', ['-march=x86-64']],
   ];
   for (const [isa, flags] of paths) {
-    it.skipIf(!hasGxx)(`${isa} (${flags.join(' ')}): forward, backward and KV-cache decoding in f32 and bf16${noGxxNote}`, (ctx) => {
+    it.skipIf(!canCompileChecks)(`${isa} (${flags.join(' ')}): forward, backward and KV-cache decoding in f32 and bf16${checksNote}`, (ctx) => {
       const r = runNativeCheck<{ isa: string; checked: number; bad: number; threadMismatches: number }>(
         'attention_check.cc', ['attention.cc', 'kv_attention.cc'], flags, { env: { ...process.env, OMP_NUM_THREADS: '2' } });
       if (!r) return ctx.skip(`attention ${isa}: this CPU cannot run it, not checked`);

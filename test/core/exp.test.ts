@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Tensor, bf16ToF32, f32ToBf16, ops, withScope } from '../../src/tensor/index.js';
 import { randint, randn, rng } from '../helpers/random.js';
-import { hasGxx, noGxxNote, runNativeCheck } from '../helpers/native-check.js';
+import { canCompileChecks, checksNote, runNativeCheck } from '../helpers/native-check.js';
 import { digestsPerThreadCount } from '../helpers/threads.js';
 
 /** log Σ exp(row), in double with the max taken out: the reference for the kernels' row loss. */
@@ -28,7 +28,7 @@ describe('vectorised exp against double-precision exp', () => {
     ['scalar', ['-mno-fma', '-mno-avx2']],
   ];
   for (const [isa, flags] of isas) {
-    it.skipIf(!hasGxx)(`${isa} form (${flags.join(' ')}): ≤ 2 ulp where exp is normal, ≤ 1 subnormal ulp below, bit-identical to the scalar form${noGxxNote}`, (ctx) => {
+    it.skipIf(!canCompileChecks)(`${isa} form (${flags.join(' ')}): ≤ 2 ulp where exp is normal, ≤ 1 subnormal ulp below, bit-identical to the scalar form${checksNote}`, (ctx) => {
         const r = runNativeCheck<{
           isa: string; checked: number; maxUlpNormal: number; maxUlpSubnormal: number; mismatches: number; specialsOk: boolean;
           table?: { checked: number; maxUlpNormal: number; maxUlpSubnormal: number; bad: number };
@@ -73,7 +73,7 @@ describe('cross-entropy and SwiGLU on every ISA path the same source compiles to
     ['portable', ['-march=x86-64']],
   ];
   for (const [isa, flags] of paths) {
-    it.skipIf(!hasGxx)(`${isa} (${flags.join(' ')}): loss and gradient, forward and backward, tails, in place${noGxxNote}`, (ctx) => {
+    it.skipIf(!canCompileChecks)(`${isa} (${flags.join(' ')}): loss and gradient, forward and backward, tails, in place${checksNote}`, (ctx) => {
       const r = runNativeCheck<{ isa: string; ce: { checked: number; bad: number }; swiglu: { checked: number; bad: number }; threadMismatches: number }>(
         'ce_swiglu_check.cc', ['cross_entropy.cc', 'swiglu.cc'], flags);
       if (!r) return ctx.skip(`ce/swiglu ${isa}: this CPU cannot run it, not checked`);

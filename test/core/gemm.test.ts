@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, bf16ToF32, f32ToBf16, native, ops, withScope, type DType } from '../../src/tensor/index.js';
 import { randn, rng } from '../helpers/random.js';
-import { hasGxx, noGxxNote, runNativeCheck } from '../helpers/native-check.js';
+import { canCompileChecks, checksNote, runNativeCheck } from '../helpers/native-check.js';
 import { digestsPerThreadCount } from '../helpers/threads.js';
 
 const q = (a: Float32Array) => bf16ToF32(f32ToBf16(a));
@@ -162,7 +162,7 @@ describe('gemm on every ISA path the same source compiles to', () => {
     ['portable', ['-march=x86-64']],
   ];
   for (const [isa, flags] of paths) {
-    it.skipIf(!hasGxx)(`${isa} (${flags.join(' ')}): f32 and bf16, three forms, edges, k tails, accumulate${noGxxNote}`, (ctx) => {
+    it.skipIf(!canCompileChecks)(`${isa} (${flags.join(' ')}): f32 and bf16, three forms, edges, k tails, accumulate${checksNote}`, (ctx) => {
       const r = runNativeCheck<{ isa: string; checked: number; bad: number; rounded: number; roundBad: number }>(
         'gemm_check.cc', ['gemm.cc', 'pack_cache.cc', 'gemm_small_m.cc'], flags, { env: { ...process.env, OMP_NUM_THREADS: '2' } });
       // -march=native on a CPU without the ISA compiles a different path (reported below); a

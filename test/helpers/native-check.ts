@@ -11,9 +11,9 @@ export const root = join(import.meta.dirname, '..', '..');
 export const gxx = process.env.CXX ?? 'g++';
 /** The checks compile x86-64 ISA paths (-march=x86-64-v3, -mavx512f, ...): other CPUs skip them. */
 const onX86 = process.arch === 'x64';
-export const hasGxx = onX86 && spawnSync(gxx, ['--version']).status === 0;
+export const canCompileChecks = onX86 && spawnSync(gxx, ['--version']).status === 0;
 /** The test title's note where the checks cannot run, so the skip says why. */
-export const noGxxNote = hasGxx ? '' : onX86 ? ` (skipped: no ${gxx})` : ` (skipped: not an x86-64 CPU, ${process.arch})`;
+export const checksNote = canCompileChecks ? '' : onX86 ? ` (skipped: no ${gxx})` : ` (skipped: not an x86-64 CPU, ${process.arch})`;
 
 /**
  * Compiles `check` (a file in test/native/) with `sources` (paths under native/cpu/) and `flags`,
