@@ -1,8 +1,8 @@
 // Blocked GEMM driver. Loop nest, per call:
 //   op(A) packed once when there are several column chunks
 //   op(B) cut in NC-wide column chunks, shared by the threads (from the packed-weights cache when B
-//   is unchanged since an earlier call, else into a ring of two chunk buffers); each chunk's
-//   panels packed just before its tasks
+//   is unchanged since an earlier call; else, for dY·W's B, all chunks packed first in stripes of
+//   rows; else into a ring of two chunk buffers, each chunk's panels packed just before its tasks)
 //   for each (chunk, task) (a block of rows × a range of the chunk's panels), one per thread at a time:
 //       for each KC-deep slice of K: (pack op(A)[rows, slice]); micro-kernel over (panel, MR-rows)
 //       round the task's fp32 workspace into C once
@@ -40,7 +40,9 @@ namespace gemm_detail {
 // A-block passes and workspace read-modify-writes, and B's panel-over-all-K packing writes half
 // as many slices (one thread, CPU time, same process, 7B x·Wᵀ shapes: cold 1.03-1.04x, warm
 // 1.01x; the whole 4096 as one slice measured the same within the noise; f32 at 1024: 0.98-1.03x).
-// rows(kc) is the packed row count of a k-slice.
+// dY·W's slices (KC_DYW) are twice KC for the same reasons (7B q_proj dY·W, two threads, same
+// process: f32 1024 and bf16 2048 1.5-2% faster than 512 and 1024; four times KC measured the same
+// as twice). dYᵀ·X keeps KC: its K is the token count. rows(kc) is the packed row count of a k-slice.
 struct NoTileState {
   static void begin() {}
   static void end() {}
@@ -54,10 +56,11 @@ struct NoTileState {
 template <class Kern, int64_t Mc, int64_t Nc>
 struct PathF32Of : NoTileState {
   static constexpr bool direct = Mc == 8;
+  static constexpr bool split_k = true;
   static constexpr const char* name = direct ? "f32-direct" : "f32";
   using Kernel = Kern;
   using Packed = float;
-  static constexpr int64_t KC = 512, KC_XWT = KC, MC_PANELS = Mc, NC = Nc;
+  static constexpr int64_t KC = 512, KC_XWT = KC, KC_DYW = 2 * KC, MC_PANELS = Mc, NC = Nc;
   static int64_t rows(int64_t kc) { return kc; }
   template <typename T>
   static void pack_a(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
@@ -68,8 +71,9 @@ struct PathF32Of : NoTileState {
     pack_f32_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
   }
   template <typename T>
-  static void pack_b_panels(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst, int64_t stride) {
-    pack_f32_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride);
+  static void pack_b_panels(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst, int64_t stride,
+                            bool stream = false) {
+    pack_f32_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride, stream);
   }
 };
 using PathF32 = PathF32Of<KernelF32, 12, 512>;
@@ -81,10 +85,11 @@ using PathF32Direct = PathF32Of<KernelDirect<OpsF32>, 8, 528>;
 template <class Kern, int64_t Mc, int64_t Nc>
 struct PathPairOf : NoTileState {
   static constexpr bool direct = Mc == 8;
+  static constexpr bool split_k = true;
   static constexpr const char* name = direct ? "pair-direct" : "pair";
   using Kernel = Kern;
   using Packed = uint32_t;
-  static constexpr int64_t KC = 1024, KC_XWT = 2048, MC_PANELS = Mc, NC = Nc;
+  static constexpr int64_t KC = 1024, KC_XWT = 2048, KC_DYW = 2 * KC, MC_PANELS = Mc, NC = Nc;
   static int64_t rows(int64_t kc) { return (kc + 1) / 2; }
   static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
     pack_pair_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
@@ -93,8 +98,9 @@ struct PathPairOf : NoTileState {
   static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, int64_t KC, Dst dst) {
     pack_pair_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
   }
-  static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride) {
-    pack_pair_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride);
+  static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride,
+                            bool stream = false) {
+    pack_pair_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride, stream);
   }
 };
 using PathPair = PathPairOf<KernelPair, 12, 512>;
@@ -107,10 +113,11 @@ using PathPairDirect = PathPairOf<KernelDirect<OpsPair>, 8, 528>;
 // AMX tiles consume 32 k per step, so slices are padded to 16 pair rows.
 struct PathAmx {
   static constexpr bool direct = false;
+  static constexpr bool split_k = false;  // a slice is packed whole: its padding is written with its last rows
   static constexpr const char* name = "amx";
   using Kernel = KernelAmx;
   using Packed = uint32_t;
-  static constexpr int64_t KC = 256, KC_XWT = KC, MC_PANELS = 8, NC = 1024;
+  static constexpr int64_t KC = 256, KC_XWT = KC, KC_DYW = KC, MC_PANELS = 8, NC = 1024;
   static int64_t rows(int64_t kc) { return (kc + 31) / 32 * 16; }
   static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
     pack_amx_a<Kernel::MR>(v, r0, n, k0, kc, dst);
@@ -124,7 +131,8 @@ struct PathAmx {
   static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, int64_t KC, Dst dst) {
     for (int64_t s = 0; s * KC < K; s++) pack_b(v, r0, n, s * KC, std::min(KC, K - s * KC), dst(s));
   }
-  static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride) {
+  static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride,
+                            bool = false) {
     for (int64_t g = 0; g * Kernel::NR < n; g++)
       pack_b(v, r0 + g * Kernel::NR, std::min<int64_t>(Kernel::NR, n - g * Kernel::NR), k0, kc, dst + g * stride);
   }
@@ -265,6 +273,11 @@ void write_transposed(T* c, int64_t ldc, const float* w, int64_t ldw, int64_t ro
 inline double stream_bytes() {
   return env_number("POLYTUNE_GEMM_STREAM_MB", 16.0) * double(1 << 20);
 }
+// The largest op(B) packed whole in stripes (see run()); POLYTUNE_GEMM_STRIPE_MB overrides it (0:
+// never, the tests' knob for the ring).
+inline double stripe_bytes() {
+  return env_number("POLYTUNE_GEMM_STRIPE_MB", 128.0) * double(1 << 20);
+}
 
 template <class Path, typename T>
 void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
@@ -274,7 +287,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   constexpr int MR = Kernel::MR, NR = Kernel::NR;
   // Direct: A (W) is read in place by the kernel, never packed, and C receives the transpose.
   constexpr bool direct = Path::direct;
-  const int64_t KC = !tA && tB ? Path::KC_XWT : Path::KC;
+  const int64_t KC = tA ? Path::KC : tB ? Path::KC_XWT : Path::KC_DYW;
   const View<T> a{A, lda, tA};
   const View<T> bt{B, ldb, !tB};  // op(B) transposed: its rows are op(B)'s columns
 
@@ -318,18 +331,6 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   const size_t ws_elems = size_t(block_panels) * MR * size_t(split_panels) * NR;
   const size_t a_bytes = (a_elems * sizeof(P) + 63) / 64 * 64;
   const size_t per_thread = a_bytes + (ws_elems * sizeof(float) + 63) / 64 * 64;
-  // Outside the cache, op(B)'s chunks take turns in a ring of two chunk buffers in the scratch
-  // (kept for the thread's next call): chunk c+2 is packed where chunk c was, once c's tasks are
-  // done. Packing all of op(B) into its own buffer (32-64 MiB at the 7B shapes, more than the L3)
-  // sent every packed line to memory and read it back, besides the read of B itself.
-  const int64_t ring = std::min<int64_t>(chunks, 2);
-  static thread_local Scratch scratch;
-  const size_t b_bytes = (size_t(ring) * b_elems * sizeof(P) + 63) / 64 * 64;
-  char* base = scratch.get(b_bytes + a_shared_bytes + per_thread * size_t(nt) + 64);
-  P* const bpack = reinterpret_cast<P*>(base);
-  P* const aall = a_shared ? reinterpret_cast<P*>(base + b_bytes) : nullptr;
-  char* const thread_base = base + b_bytes + a_shared_bytes;
-
   // Packed op(B) for all column chunks, from the cache (skip packing) or into a new cache entry.
   std::shared_ptr<PackedB> cached;
   bool fill = false;
@@ -341,11 +342,39 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   }
   P* const cache_base = cached ? static_cast<P*>(cached->data) : nullptr;
   const bool packed_already = cached && !fill;
-  auto chunk_b = [&](int64_t ch) { return cached ? cache_base + ch * int64_t(b_elems) : bpack + ch % ring * int64_t(b_elems); };
+  // Where a k's values of op(B) are contiguous (dY·W's W, a [K, N] matrix), op(B) is packed whole
+  // before any task, in stripes of rows that sweep B from start to end, every column chunk's
+  // panels written with non-temporal stores; the tasks then read the packing back from memory, as
+  // they read a cached packing. Chunk by chunk, a pack item read 0.5-1 KiB of each row, rows 8-16
+  // KiB apart: on one Zen 4 core of the development machine any such pattern read at 12 GB/s (8
+  // KiB of every 16 as well), a sequential sweep at 34; and a chunk's ring slot, out of the cache
+  // by then, was read before being written. 7B q_proj dY·W, two threads, same process: 0.5-2.5%
+  // faster on an idle machine, within 1-2% of the cached packing; while the machine's memory was
+  // busy, the ring took 5-13% longer than the stripes. It takes a scratch buffer the size of the
+  // packing, so above POLYTUNE_GEMM_STRIPE_MB (default 128) the ring below is used. Not on the
+  // AMX path: its slices are padded as a whole (pack_b), not a stripe at a time. A stripe (256
+  // KiB of a 4096-wide B) lies inside one k-slice and starts on a pair.
+  const int64_t stripe_rows = 64 / int64_t(sizeof(T));
+  const bool by_panel = !bt.trans;
+  const bool stripes = Path::split_k && !by_panel && !packed_already && chunks > 1 && KC % stripe_rows == 0 &&
+                       double(chunks) * double(b_elems) * sizeof(P) <= stripe_bytes();
+  // Otherwise, outside the cache, op(B)'s chunks take turns in a ring of two chunk buffers in the
+  // scratch (kept for the thread's next call): chunk c+2 is packed where chunk c was, once c's
+  // tasks are done.
+  const int64_t ring = std::min<int64_t>(chunks, 2);
+  static thread_local Scratch scratch;
+  const size_t b_bytes = cached ? 0 : ((stripes ? size_t(chunks) : size_t(ring)) * b_elems * sizeof(P) + 63) / 64 * 64;
+  char* base = scratch.get(b_bytes + a_shared_bytes + per_thread * size_t(nt) + 64);
+  P* const bpack = reinterpret_cast<P*>(base);
+  P* const aall = a_shared ? reinterpret_cast<P*>(base + b_bytes) : nullptr;
+  char* const thread_base = base + b_bytes + a_shared_bytes;
+  auto chunk_b = [&](int64_t ch) {
+    return cached ? cache_base + ch * int64_t(b_elems) : bpack + (stripes ? ch : ch % ring) * int64_t(b_elems);
+  };
 
   // The hand-out's shared state: the next item, and per column chunk its packed panels and its
   // finished tasks (a ring buffer is reused once the tasks that read it are done).
-  std::atomic<int64_t> next_item{0}, a_packed{0};
+  std::atomic<int64_t> next_item{0}, a_packed{0}, stripes_packed{0};
   std::unique_ptr<std::atomic<int64_t>[]> packed(new std::atomic<int64_t>[size_t(2 * chunks)]);
   std::atomic<int64_t>* const done = packed.get() + chunks;
   for (int64_t ch = 0; ch < 2 * chunks; ch++) packed[ch].store(0, std::memory_order_relaxed);
@@ -420,12 +449,21 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
       if (stream_c) _mm_sfence();  // the streamed lines are visible before the task counts as done
 #endif
     };
+    // Stripe s: rows [k0, k1) of op(B), every column chunk's panels, streamed to memory.
+    auto pack_stripe = [&](int64_t s) {
+      const int64_t k0 = s * stripe_rows, k1 = std::min(K, k0 + stripe_rows);
+      const int64_t kb = k0 / KC, s0 = kb * KC, kc = std::min(KC, K - s0);
+      for (int64_t ch = 0; ch < chunks; ch++) {
+        const int64_t jc = ch * nc;
+        Path::pack_b_panels(bt, jc, std::min(nc, N - jc), k0, k1 - k0,
+                            chunk_b(ch) + kb * slice_rows * nc + Path::rows(k0 - s0) * NR, Path::rows(kc) * NR, true);
+      }
+    };
     // B's pack items. Where op(B)'s columns are contiguous in k (x·Wᵀ: W's rows), an item is one
     // panel over all of K, each row read as one stream; otherwise (a k's values contiguous), one
     // k-slice of a group of panels, each memory row read across the group (see pack_pair_panels).
     const int64_t npan_max = ceil_div(std::min(nc, N), NR);
     constexpr int64_t kGroup = 8;
-    const bool by_panel = !bt.trans;
     const int64_t groups = ceil_div(npan_max, kGroup);
     auto pack_item = [&](int64_t jc, P* bchunk, int64_t npan, int64_t j) {
       if (by_panel) {
@@ -453,9 +491,10 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
     // holding a barrier; results do not depend on which thread runs an item (its outputs are its
     // own, in a fixed order).
     const int64_t per_chunk = row_blocks * col_splits;
-    const int64_t packs = packed_already ? 0 : by_panel ? npan_max : kblocks * groups;
+    const int64_t packs = packed_already || stripes ? 0 : by_panel ? npan_max : kblocks * groups;
     const int64_t a_items = aall ? row_blocks : 0;
-    const int64_t items = a_items + chunks * (packs + per_chunk);
+    const int64_t stripe_items = stripes ? ceil_div(K, stripe_rows) : 0;
+    const int64_t items = a_items + stripe_items + chunks * (packs + per_chunk);
     for (;;) {
       int64_t i = next_item.fetch_add(1, std::memory_order_relaxed);
       if (i >= items) break;
@@ -465,6 +504,15 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
         continue;
       }
       i -= a_items;
+      if (i < stripe_items) {
+        pack_stripe(i);
+#if defined(POLYTUNE_PACK_AVX512)
+        _mm_sfence();  // the streamed lines are visible before the stripe counts as packed
+#endif
+        stripes_packed.fetch_add(1, std::memory_order_release);
+        continue;
+      }
+      i -= stripe_items;
       const int64_t ch = i / (packs + per_chunk), j = i % (packs + per_chunk), jc = ch * nc;
       const int64_t npan = ceil_div(std::min(nc, N - jc), NR);
       P* const bchunk = chunk_b(ch);
@@ -478,6 +526,7 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
       const int64_t task = j - packs;
       if (task % col_splits < splits) {
         if (packs) wait_until(packed[ch], packs);
+        if (stripe_items) wait_until(stripes_packed, stripe_items);
         if (a_items) wait_until(a_packed, a_items);
         task_body(jc, bchunk, npan, splits, (task / col_splits) * splits + task % col_splits);
       }

@@ -193,8 +193,11 @@ void pack_pair_panel_slices(const View<bf16>& x, int64_t r0, int64_t rows, int64
 // a k's values are contiguous in memory (x.trans: B of dY·W, a [K, N] matrix), each memory row is
 // read across all the panels at once: a panel at a time read 64 bytes of each of K rows 8 KiB
 // apart, a new 4 KiB page per read, more pages than the TLB holds (2x slower on the 7B shapes).
+// `stream`: full 64-byte pieces go out with non-temporal stores (the packing is larger than the
+// cache and is read back much later).
 template <int W>
-void pack_pair_panels(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride);
+void pack_pair_panels(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride,
+                      bool stream = false);
 template <int W>
 void pack_pair_panel(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst) {
   // One slice: kc + 1 keeps an odd kc's last pair in it.
@@ -202,18 +205,24 @@ void pack_pair_panel(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, 
 }
 
 template <int W>
-void pack_pair_panels(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride) {
+void pack_pair_panels(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride,
+                      bool stream) {
   const int64_t panels = (rows + W - 1) / W;
 #if defined(POLYTUNE_PACK_AVX512)
   if (x.trans) {
+    stream = stream && W % 16 == 0 && reinterpret_cast<uintptr_t>(dst) % 64 == 0 && stride % 16 == 0;
     for (int64_t p = 0; p < (kc + 1) / 2; p++) {
       const bf16* lo = x.p + (k0 + 2 * p) * x.ld + r0;
       const bf16* hi = 2 * p + 1 < kc ? lo + x.ld : nullptr;
       for (int64_t g = 0; g < panels; g++)
         for (int rb = 0; rb < W; rb += 16) {
           const int64_t c = g * W + rb;
-          _mm512_mask_storeu_epi32(dst + g * stride + p * W + rb, first_lanes(W - rb),
-                                   load16_pairs(lo + c, hi ? hi + c : nullptr, first_lanes(rows - c)));
+          const __m512i v = load16_pairs(lo + c, hi ? hi + c : nullptr, first_lanes(rows - c));
+          uint32_t* const d = dst + g * stride + p * W + rb;
+          if (stream)
+            _mm512_stream_si512(reinterpret_cast<__m512i*>(d), v);
+          else
+            _mm512_mask_storeu_epi32(d, first_lanes(W - rb), v);
         }
     }
     return;
@@ -222,15 +231,23 @@ void pack_pair_panels(const View<bf16>& x, int64_t r0, int64_t rows, int64_t k0,
   for (int64_t g = 0; g < panels; g++) pack_pair_panel<W>(x, r0 + g * W, std::min<int64_t>(W, rows - g * W), k0, kc, dst + g * stride);
 }
 template <int W, typename T>
-void pack_f32_panels(const View<T>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, float* dst, int64_t stride) {
+void pack_f32_panels(const View<T>& x, int64_t r0, int64_t rows, int64_t k0, int64_t kc, float* dst, int64_t stride,
+                     bool stream = false) {
   const int64_t panels = (rows + W - 1) / W;
 #if defined(POLYTUNE_PACK_AVX512)
   if (x.trans) {
+    stream = stream && W % 16 == 0 && reinterpret_cast<uintptr_t>(dst) % 64 == 0 && stride % 16 == 0;
     for (int64_t kk = 0; kk < kc; kk++) {
       const T* src = x.p + (k0 + kk) * x.ld + r0;
       for (int64_t g = 0; g < panels; g++)
-        for (int rb = 0; rb < W; rb += 16)
-          _mm512_mask_storeu_ps(dst + g * stride + kk * W + rb, first_lanes(W - rb), load16_f32(src + g * W + rb, first_lanes(rows - g * W - rb)));
+        for (int rb = 0; rb < W; rb += 16) {
+          const __m512 v = load16_f32(src + g * W + rb, first_lanes(rows - g * W - rb));
+          float* const d = dst + g * stride + kk * W + rb;
+          if (stream)
+            _mm512_stream_ps(d, v);
+          else
+            _mm512_mask_storeu_ps(d, first_lanes(W - rb), v);
+        }
     }
     return;
   }

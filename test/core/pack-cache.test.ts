@@ -147,6 +147,26 @@ describe('packed-weights cache', () => {
     });
   });
 
+  // dY·W's W over several column chunks is packed whole, in stripes of rows streamed to memory:
+  // into the scratch at its first use, into its cache entry at the second, read from there after.
+  for (const dt of ['f32', 'bf16'] as const)
+    it(`${dt}: dY·W over three column chunks, its stripes filling the cache, as if uncached`, () => {
+      withScope(() => {
+        const r = rng(65), [Kd, Nd] = [300, 1100];
+        const w = mk(randn(Kd * Nd, r), [Kd, Nd], dt), dy = mk(randn(M * Kd, r), [M, Kd], dt);
+        const bytes = (t: Tensor) => Buffer.from(t.readBytes(0, t.nbytes).slice());
+        const s0 = native().packCacheStats();
+        for (let round = 0; round < 3; round++) {
+          const copy = Tensor.empty(w.shape, w.dtype);
+          copy.writeBytes(0, w.readBytes(0, w.nbytes));
+          expect(bytes(ops.matmul(dy, w)).equals(bytes(ops.matmul(dy, copy))), `round ${round}`).toBe(true);
+        }
+        const s1 = native().packCacheStats();
+        expect(s1.fills).toBe(s0.fills + 1);
+        expect(s1.hits).toBe(s0.hits + 1);
+      });
+    });
+
   it('is bounded: entries die with their storage', () => {
     const before = native().packCacheStats();
     withScope(() => {

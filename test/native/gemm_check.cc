@@ -7,6 +7,9 @@
 // f32_to_bf16 of it bit for bit: ties to even, old C values that are bf16 subnormals kept (not
 // flushed), NaN kept NaN, at row widths that end inside a 16-lane vector; both with C written by
 // plain and by non-temporal stores (POLYTUNE_GEMM_STREAM_MB=0 forces the latter at any size).
+// dY·W's B over several column chunks is packed whole in stripes, or chunk by chunk in a ring
+// (POLYTUNE_GEMM_STRIPE_MB=0); shapes take turns, and 24×1100×2101 has an odd K over three of
+// the f32 path's k-slices and two of the pair path's.
 // Prints {"isa", "checked", "bad", "rounded", "roundBad"}; the first bad outputs go to stderr.
 #include <cmath>
 #include <cstdio>
@@ -19,12 +22,14 @@ int main() {
   std::mt19937 rng(3);
   std::normal_distribution<float> N01;
   int bad = 0, checked = 0;
-  const long shapes[][3] = {{1, 5, 7}, {15, 33, 17}, {29, 65, 600}, {40, 3, 2}, {70, 259, 130}, {33, 47, 1031}, {120, 1060, 530}, {20, 40, 4133}};
+  const long shapes[][3] = {{1, 5, 7},       {15, 33, 17},     {29, 65, 600},  {40, 3, 2},    {70, 259, 130},
+                            {33, 47, 1031},  {120, 1060, 530}, {20, 40, 4133}, {24, 1100, 2101}, {60, 1030, 300}};
   for (int d = 0; d < 2; d++)
     for (auto& s : shapes)
       for (int form = 0; form < 3; form++) {
         // Every other shape with C written by non-temporal stores (the path of a C over 16 MiB).
         setenv("POLYTUNE_GEMM_STREAM_MB", (&s - shapes) % 2 ? "" : "0", 1);
+        setenv("POLYTUNE_GEMM_STRIPE_MB", (&s - shapes) / 2 % 2 ? "0" : "", 1);
         const long M = s[0], Nn = s[1], K = s[2];
         const bool tA = form == 1, tB = form == 2, acc = form == 1;
         const bool bf = d == 0;
