@@ -449,15 +449,19 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
       if (stream_c) _mm_sfence();  // the streamed lines are visible before the task counts as done
 #endif
     };
-    // Stripe s: rows [k0, k1) of op(B), every column chunk's panels, streamed to memory.
+    // Stripe s: rows [k0, k1) of op(B), every column chunk's panels, streamed to memory, a row (a
+    // pair of rows) at a time across all chunks, so B is read in memory order (in a standalone
+    // model 17 GB/s of B on one core, against 14 chunk by chunk within the stripe).
     auto pack_stripe = [&](int64_t s) {
       const int64_t k0 = s * stripe_rows, k1 = std::min(K, k0 + stripe_rows);
       const int64_t kb = k0 / KC, s0 = kb * KC, kc = std::min(KC, K - s0);
-      for (int64_t ch = 0; ch < chunks; ch++) {
-        const int64_t jc = ch * nc;
-        Path::pack_b_panels(bt, jc, std::min(nc, N - jc), k0, k1 - k0,
-                            chunk_b(ch) + kb * slice_rows * nc + Path::rows(k0 - s0) * NR, Path::rows(kc) * NR, true);
-      }
+      const int64_t step = Path::rows(2) == 1 ? 2 : 1;  // memory rows per packed row
+      for (int64_t k = k0; k < k1; k += step)
+        for (int64_t ch = 0; ch < chunks; ch++) {
+          const int64_t jc = ch * nc;
+          Path::pack_b_panels(bt, jc, std::min(nc, N - jc), k, std::min(step, k1 - k),
+                              chunk_b(ch) + kb * slice_rows * nc + Path::rows(k - s0) * NR, Path::rows(kc) * NR, true);
+        }
     };
     // B's pack items. Where op(B)'s columns are contiguous in k (x·Wᵀ: W's rows), an item is one
     // panel over all of K, each row read as one stream; otherwise (a k's values contiguous), one
