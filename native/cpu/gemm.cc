@@ -349,8 +349,8 @@ void run(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const T* A, int64_t 
   // KiB apart: on one Zen 4 core of the development machine any such pattern read at 12 GB/s (8
   // KiB of every 16 as well), a sequential sweep at 34; and a chunk's ring slot, out of the cache
   // by then, was read before being written. 7B q_proj dY·W, two threads, same process: 0.5-2.5%
-  // faster on an idle machine, within 1-2% of the cached packing; while the machine's memory was
-  // busy, the ring took 5-13% longer than the stripes. It takes a scratch buffer the size of the
+  // faster on an idle machine, within 1-2% of the cached packing; while memory was slow, the ring
+  // took 5-13% longer than the stripes. It takes a scratch buffer the size of the
   // packing, so above POLYTUNE_GEMM_STRIPE_MB (default 128) the ring below is used. Not on the
   // AMX path: its slices are padded as a whole (pack_b), not a stripe at a time. A stripe (256
   // KiB of a 4096-wide B) lies inside one k-slice and starts on a pair.
