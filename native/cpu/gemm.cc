@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <new>
 #include <string>
+#include <type_traits>
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -48,64 +49,52 @@ struct NoTileState {
   static void end() {}
 };
 
+// The fp32 paths (Pair false: fp32 packed values, also from bf16 inputs where there is no
+// AVX512-BF16) and the pair paths (vdpbf16ps: a packed value is the bf16 pair (k, k+1) in 32 bits).
 // The direct paths (x·Wᵀ with W read in place, see gemm()) block 8 rows of W at a time: MC_PANELS
 // 8 is 64 rows, a 256 KiB slice of W in L2 beside the 192 KiB panel of x (bf16; f32 half of
-// each); NC 528 is 11 panels of
-// x, all of a 512-token batch in one chunk. Their KC is the packed path's for x·Wᵀ, so each output
-// sums the same slices in the same order: bit-identical results.
-template <class Kern, int64_t Mc, int64_t Nc>
-struct PathF32Of : NoTileState {
+// each); NC 528 is 11 panels of x, all of a 512-token batch in one chunk. Their KC is the packed
+// path's for x·Wᵀ, so each output sums the same slices in the same order: bit-identical results.
+template <bool Pair, class Kern, int64_t Mc, int64_t Nc>
+struct PathOf : NoTileState {
   static constexpr bool direct = Mc == 8;
   static constexpr bool split_k = true;
-  static constexpr const char* name = direct ? "f32-direct" : "f32";
+  static constexpr const char* name = Pair ? (direct ? "pair-direct" : "pair") : (direct ? "f32-direct" : "f32");
   using Kernel = Kern;
-  using Packed = float;
-  static constexpr int64_t KC = 512, KC_XWT = KC, KC_DYW = 2 * KC, MC_PANELS = Mc, NC = Nc;
-  static int64_t rows(int64_t kc) { return kc; }
+  using Packed = std::conditional_t<Pair, uint32_t, float>;
+  static constexpr int64_t KC = Pair ? 1024 : 512, KC_XWT = Pair ? 2048 : KC, KC_DYW = 2 * KC, MC_PANELS = Mc, NC = Nc;
+  static int64_t rows(int64_t kc) { return Pair ? (kc + 1) / 2 : kc; }
   template <typename T>
-  static void pack_a(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst) {
-    pack_f32_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
+  static void pack_a(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, Packed* dst) {
+    if constexpr (Pair)
+      pack_pair_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
+    else
+      pack_f32_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
   }
   template <typename T, class Dst>
   static void pack_b_slices(const View<T>& v, int64_t r0, int64_t n, int64_t K, int64_t KC, Dst dst) {
-    pack_f32_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
+    if constexpr (Pair)
+      pack_pair_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
+    else
+      pack_f32_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
   }
   template <typename T>
-  static void pack_b_panels(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, float* dst, int64_t stride,
+  static void pack_b_panels(const View<T>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, Packed* dst, int64_t stride,
                             bool stream = false) {
-    pack_f32_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride, stream);
+    if constexpr (Pair)
+      pack_pair_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride, stream);
+    else
+      pack_f32_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride, stream);
   }
 };
-using PathF32 = PathF32Of<KernelF32, 12, 512>;
+using PathF32 = PathOf<false, KernelF32, 12, 512>;
 #if defined(POLYTUNE_GEMM_DIRECT)
-using PathF32Direct = PathF32Of<KernelDirect<OpsF32>, 8, 528>;
+using PathF32Direct = PathOf<false, KernelDirect<OpsF32>, 8, 528>;
 #endif
-
 #if defined(__AVX512BF16__)
-template <class Kern, int64_t Mc, int64_t Nc>
-struct PathPairOf : NoTileState {
-  static constexpr bool direct = Mc == 8;
-  static constexpr bool split_k = true;
-  static constexpr const char* name = direct ? "pair-direct" : "pair";
-  using Kernel = Kern;
-  using Packed = uint32_t;
-  static constexpr int64_t KC = 1024, KC_XWT = 2048, KC_DYW = 2 * KC, MC_PANELS = Mc, NC = Nc;
-  static int64_t rows(int64_t kc) { return (kc + 1) / 2; }
-  static void pack_a(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst) {
-    pack_pair_panel<Kernel::MR>(v, r0, n, k0, kc, dst);
-  }
-  template <class Dst>
-  static void pack_b_slices(const View<bf16>& v, int64_t r0, int64_t n, int64_t K, int64_t KC, Dst dst) {
-    pack_pair_panel_slices<Kernel::NR>(v, r0, n, 0, K, KC, dst);
-  }
-  static void pack_b_panels(const View<bf16>& v, int64_t r0, int64_t n, int64_t k0, int64_t kc, uint32_t* dst, int64_t stride,
-                            bool stream = false) {
-    pack_pair_panels<Kernel::NR>(v, r0, n, k0, kc, dst, stride, stream);
-  }
-};
-using PathPair = PathPairOf<KernelPair, 12, 512>;
+using PathPair = PathOf<true, KernelPair, 12, 512>;
 #if defined(POLYTUNE_GEMM_DIRECT)
-using PathPairDirect = PathPairOf<KernelDirect<OpsPair>, 8, 528>;
+using PathPairDirect = PathOf<true, KernelDirect<OpsPair>, 8, 528>;
 #endif
 #endif
 

@@ -138,10 +138,10 @@ describe('gemm is bit-identical whatever the thread count', () => {
           h.update(c.readBytes());
         }
     console.log(h.digest('hex'));`;
-  // The last three shapes span several column chunks, so tasks wait on B panels, stripes and op(A)
-  // blocks other threads pack (split by columns at 30 and 40 rows, by rows at 200). dY·W's B is
-  // packed whole in stripes there, or chunk by chunk in a ring with POLYTUNE_GEMM_STRIPE_MB=0: the
-  // same packing, so the same bits.
+  // The shapes over 512 columns span several column chunks, so tasks wait on B panels, stripes and
+  // op(A) blocks other threads pack (split by columns at 30 and 40 rows, by rows at 200). dY·W's B
+  // is packed whole in stripes there, or chunk by chunk in a ring with POLYTUNE_GEMM_STRIPE_MB=0:
+  // the same packing, so the same bits.
   it('small-M and packed x·Wᵀ, dY·W and dYᵀ·X, f32 and bf16, with 1, 2 and 3 OpenMP threads, B in stripes or a ring', () => {
     const digests = [...digestsPerThreadCount(child), ...digestsPerThreadCount(child, [1, 2], { POLYTUNE_GEMM_STRIPE_MB: '0' })];
     expect(digests[0]).toMatch(/^[0-9a-f]{64}$/);
