@@ -69,20 +69,32 @@ void scale(DType dt, int64_t n, float s, void* x) {
 }
 
 // Fixed-size blocks summed in index order: the norm (and so the clipping and the weights) does not
-// depend on how many threads ran, which exact resume on another machine needs.
+// depend on how many threads ran, which exact resume on another machine needs. Within a block,
+// element i goes to running sum i % 16 and the 16 sums are added in order at the end: 16
+// independent chains the compiler vectorises, where one sum waited an add's latency per element
+// (19 ms of a 196 ms bf16 step at h512, 15x its bandwidth bound). The same bits on every ISA: a
+// square of a bf16 or f32 value is exact in double, so with or without FMA every add is the same.
 template <typename T>
 static double sumsq_t(int64_t n, const T* x) {
-  constexpr int64_t kBlock = 1 << 16;
+  constexpr int64_t kBlock = 1 << 16, kLanes = 16;
   const int64_t nb = (n + kBlock - 1) / kBlock;
   std::vector<double> part(size_t(nb), 0.0);
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t b = 0; b < nb; b++) {
-    double s = 0;
-    const int64_t end = std::min(n, (b + 1) * kBlock);
-    for (int64_t i = b * kBlock; i < end; i++) {
+    double acc[kLanes] = {};
+    const int64_t begin = b * kBlock, end = std::min(n, begin + kBlock);
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes)
+      for (int64_t j = 0; j < kLanes; j++) {
+        const double v = load(x, i + j);
+        acc[j] += v * v;
+      }
+    for (int64_t j = 0; i < end; i++, j++) {
       const double v = load(x, i);
-      s += v * v;
+      acc[j] += v * v;
     }
+    double s = 0;
+    for (int64_t j = 0; j < kLanes; j++) s += acc[j];
     part[size_t(b)] = s;
   }
   double total = 0;

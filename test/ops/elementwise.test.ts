@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, f32ToBf16, native, withScope, type DType, type Device } from '../../src/tensor/index.js';
 import { randn, rng } from '../helpers/random.js';
+import { digestsPerThreadCount } from '../helpers/threads.js';
 import { backends, caseLabel, compare, host, out, put, q } from './harness.js';
 
 interface Case {
@@ -80,6 +81,46 @@ describe('elementwise', () => {
       expect(b[6]).toBe(0x7f80); // 3.4e38 rounds up past the largest bf16: infinity
     });
   });
+
+  // The gradient norm must not depend on the thread count (an exact resume on another machine), so
+  // its order is fixed: blocks of 65536 elements in index order, element i of a block into running
+  // sum i % 16, the 16 sums added in order. A square of a bf16 or f32 value is exact in double, so a
+  // JS model of that order gives the very same bits.
+  it('sumSquares: the same bits with 1, 2 and 3 threads, and as a JS model of its order', () => {
+    const n = 200_003; // three full blocks, a partial one, a tail shorter than 16
+    const child = `
+      const m = require(process.argv[1]);
+      let s = 11;
+      const a = new Float32Array(${n});
+      for (let i = 0; i < a.length; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; a[i] = (s / 2 ** 32 - 0.5) * 6; }
+      const h = new Uint16Array(a.length);
+      const u = new Uint32Array(a.buffer);
+      for (let i = 0; i < a.length; i++) h[i] = u[i] >>> 16;
+      const t = new m.NativeTensor([a.length], 'f32'); t.writeBytes(0, a);
+      const b = new m.NativeTensor([a.length], 'bf16'); b.writeBytes(0, h);
+      console.log(JSON.stringify([m.sumSquares(t), m.sumSquares(b)]));`;
+    const runs = digestsPerThreadCount(child).map((line) => JSON.parse(line) as [number, number]);
+    expect(new Set(runs.map((r) => JSON.stringify(r))).size).toBe(1);
+    // The model, on the same inputs (bf16: the f32 values truncated to their top 16 bits, as above).
+    let s = 11;
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      a[i] = (s / 2 ** 32 - 0.5) * 6;
+    }
+    const bf = new Float32Array(new Uint32Array(new Uint32Array(a.buffer).map((w) => w & 0xffff0000)).buffer);
+    const model = (x: Float32Array) => {
+      let total = 0;
+      for (let b0 = 0; b0 < x.length; b0 += 65536) {
+        const acc = new Float64Array(16);
+        const end = Math.min(x.length, b0 + 65536);
+        for (let i = b0; i < end; i++) acc[(i - b0) % 16] += x[i] * x[i];
+        total += acc.reduce((p, v) => p + v, 0);
+      }
+      return total;
+    };
+    expect(runs[0]).toEqual([model(a), model(bf)]);
+  }, 60_000);
 
   // No gradients block: add and cast pass gradients through unchanged (the model's backward is
   // checked end to end in test/core/model-grad.test.ts), and fill/scale/sumSquares have none.
