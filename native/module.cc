@@ -83,6 +83,9 @@ Napi::Value pack_cache_stats_js(const Napi::CallbackInfo& info) {
   o.Set("hits", double(st.hits));
   o.Set("fills", double(st.fills));
   o.Set("limitBytes", double(st.limit_bytes));
+  o.Set("spares", double(st.spares));
+  o.Set("spareBytes", double(st.spare_bytes));
+  o.Set("reuses", double(st.reuses));
   return o;
 }
 

@@ -37,6 +37,7 @@ void pack_cache_forget(uint64_t storage_id);
 
 struct PackCacheStats {
   int64_t entries, bytes, hits, fills, limit_bytes;
+  int64_t spares, spare_bytes, reuses;  // buffers of dropped entries kept for the next fill (pack_cache.cc)
 };
 PackCacheStats pack_cache_stats();
 

@@ -44,7 +44,17 @@ export interface NativeAddon {
   /** Measured FMA (f32) or vdpbf16ps (bf16) peak of all threads, best of rounds over `ms`; 0 where the build has none. */
   peakGflops(dtype: 'f32' | 'bf16', ms: number): number;
   /** The packed-weights cache of the CPU GEMM (native/cpu/pack_cache.h): live entries, bytes, hits, fills, limit. */
-  packCacheStats(): { entries: number; bytes: number; hits: number; fills: number; limitBytes: number };
+  packCacheStats(): {
+    entries: number;
+    bytes: number;
+    hits: number;
+    fills: number;
+    limitBytes: number;
+    /** Buffers of dropped entries kept for the next fill of their size, their bytes, and the fills that took one. */
+    spares: number;
+    spareBytes: number;
+    reuses: number;
+  };
   matmul(a: T, b: T, out: T, transA: boolean, transB: boolean, accumulate: boolean): void;
   embedding(ids: T, weight: T, out: T): void;
   embeddingBackward(ids: T, dout: T, dweight: T): void;

@@ -167,6 +167,27 @@ describe('packed-weights cache', () => {
       });
     });
 
+  // Each training step writes the weights, so each step packs them again: the dropped entry's
+  // buffer is kept and taken by the next fill of its size instead of fresh memory (page faults).
+  it("a dropped entry's buffer is taken by the next fill of its size", () => {
+    withScope(() => {
+      const r = rng(66);
+      const x = mk(randn(M * K, r), [M, K], 'f32'), w = mk(randn(N * K, r), [N, K], 'f32');
+      const s0 = native().packCacheStats();
+      for (let step = 0; step < 3; step++) {
+        const { viaW, fresh } = bothWays(x, w); // first use at this version
+        expect(Buffer.from(viaW).equals(Buffer.from(fresh))).toBe(true);
+        const again = bothWays(x, w); // second use: a fill, into a kept buffer from step 1 on
+        expect(Buffer.from(again.viaW).equals(Buffer.from(again.fresh))).toBe(true);
+        ops.fill(w, 0.5 + step); // a new version: its entry is dropped at the next use
+      }
+      const s1 = native().packCacheStats();
+      expect(s1.fills - s0.fills).toBe(3);
+      expect(s1.reuses - s0.reuses).toBeGreaterThanOrEqual(2);
+      expect(s1.spareBytes).toBeLessThanOrEqual(s1.limitBytes);
+    });
+  });
+
   it('is bounded: entries die with their storage', () => {
     const before = native().packCacheStats();
     withScope(() => {
