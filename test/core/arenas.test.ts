@@ -77,8 +77,15 @@ describe('arenas', () => {
     const r = rng(11);
     const n = 300_001;
     const x = Float32Array.from({ length: n }, () => (r() - 0.5) * 3);
-    let ref = 0;
-    for (const v of x) ref += v * v;
+    // A compensated (Neumaier) sum: the reference's own rounding (a plain running sum drifts ~1e-13
+    // over 300k terms) must not count against the kernel's.
+    let ref = 0, comp = 0;
+    for (const v of x) {
+      const t = ref + v * v;
+      comp += Math.abs(ref) >= v * v ? ref - t + v * v : v * v - t + ref;
+      ref = t;
+    }
+    ref += comp;
     withScope(() => {
       const t = Tensor.fromArray(x, [n]);
       const out = Tensor.full([4], 'f32', 7);
