@@ -97,9 +97,12 @@ struct Cache {
   }
 };
 
+// One per process, shared by the addon's instances in worker threads (hence the mutex), and never
+// destroyed: storages freed during exit still call pack_cache_forget, and the entries' buffers go
+// to the spares.
 Cache& cache() {
-  static Cache c;  // one per process, shared by the addon's instances in worker threads (hence the mutex)
-  return c;
+  static Cache* c = new Cache;
+  return *c;
 }
 size_t limit_bytes() { return cache().limit; }
 
