@@ -180,7 +180,7 @@ describe('polytune grid over the bundled sample', () => {
         // Interrupt once the first step is reported (with the study's `set`, the run has 6).
         if (/step 1\/6/.test(out) && !child.killed) child.kill('SIGINT');
       });
-      child.on('exit', (c) => resolve(c));
+      child.on('close', (c) => resolve(c)); // after the pipes drain, so err and out are whole
     });
     expect(err, `stdout:\n${out}\nstderr:\n${err}\nexit ${code}`).toMatch(/SIGINT: finishing step \d\/6, then saving/);
     expect(code).toBe(130);

@@ -76,7 +76,11 @@ describe.skipIf(!!missing)('data parallel over MPI (mpirun)', () => {
     let out = '';
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
-    const ended = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    // The exit code, then what is left in the pipes (bounded: a stopped rank may still hold them open).
+    const closed = new Promise<void>((r) => child.on('close', () => r()));
+    let exitedAt = 0;
+    const ended = new Promise<number | null>((r) => child.on('exit', (c) => ((exitedAt = performance.now()), r(c))))
+      .then(async (c) => (await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]), c));
     const metrics = join(d, 'run/metrics.jsonl');
     let pid: number | undefined;
     for (let i = 0; i < 600 && !(pid && existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 8); i++) {
@@ -92,7 +96,7 @@ describe.skipIf(!!missing)('data parallel over MPI (mpirun)', () => {
     const guard = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 60) * 1000);
     const code = await ended;
     clearTimeout(guard);
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = (exitedAt - t0) / 1000;
     try {
       process.kill(pid, 'SIGKILL'); // a stopped process is not left behind
     } catch {
