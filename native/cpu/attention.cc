@@ -558,10 +558,22 @@ __attribute__((always_inline)) inline void softmax_row_dp(const float* s, int64_
   }
   // exp(x - m) = 2^(x·log2 e - m·log2 e)
   const __m512 l2e = _mm512_set1_ps(1.44269504088896341f), nm = _mm512_set1_ps(-m_new * 1.44269504088896341f);
+  // Two vectors of probabilities round into one of 32 bf16 (keys in order), and one vdpbf16ps
+  // against ones adds each lane's pair of rounded values into the lane sums: the sum then also
+  // reads a subnormal p̃ as 0, as O += P·V does.
+  const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3f80);
   __m512 sum = _mm512_setzero_ps();
-  for (int i = 0; i < n; i++) {
-    const __m512 p = _mm512_maskz_mov_ps(vis[i], exp2_p(_mm512_fmadd_ps(x[i], l2e, nm)));
-    sum = _mm512_add_ps(sum, dpbf16::round_store(p, pb + ca + 16 * i));
+  auto prob = [&](int i) { return _mm512_maskz_mov_ps(vis[i], exp2_p(_mm512_fmadd_ps(x[i], l2e, nm))); };
+  int i = 0;
+  for (; i + 1 < n; i += 2) {
+    const __m512bh h = _mm512_cvtne2ps_pbh(prob(i + 1), prob(i));
+    _mm512_storeu_si512(pb + ca + 16 * i, (__m512i)h);
+    sum = _mm512_dpbf16_ps(sum, h, ones);
+  }
+  if (i < n) {
+    const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_setzero_ps(), prob(i));
+    _mm512_mask_storeu_epi16(pb + ca + 16 * i, 0xffff, (__m512i)h);  // the low 16: p̃ of vector i
+    sum = _mm512_dpbf16_ps(sum, h, ones);
   }
   // The max rarely moves once many keys are seen; on the first visible block m is -inf and O, l are 0.
   if (m_new != m) {
